@@ -1,0 +1,81 @@
+"""AI predictions and doctor reviews -> FHIR Observation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fhir.resources.R4B.observation import Observation
+
+from adapters.fhir.common import (
+    DCM,
+    OBSERVATION_CATEGORY,
+    UCUM,
+    finding_concept,
+    instant,
+    meta,
+    reference,
+)
+
+IMAGING_CATEGORY = [{"coding": [{"system": OBSERVATION_CATEGORY, "code": "imaging",
+                                 "display": "Imaging"}]}]
+FINDING_CODE = {"coding": [{"system": DCM, "code": "121071", "display": "Finding"}],
+                "text": "Chest X-ray finding"}
+CERTAINTY_CODE = {"system": DCM, "code": "111012", "display": "Certainty of Finding"}
+
+
+def to_fhir_ai_observation(prediction: Any) -> Observation:
+    """The classifier's proposal: preliminary, made by the model's Device."""
+    components = [
+        {
+            "code": {"coding": [CERTAINTY_CODE, *finding_concept(name)["coding"]],
+                     "text": f"Probability of {name.replace('_', ' ')}"},
+            "valueQuantity": {"value": round(float(p), 6), "unit": "probability",
+                              "system": UCUM, "code": "1"},
+        }
+        for name, p in prediction.probabilities.items()
+    ]
+    note = (f"AI proposal. Decision threshold {prediction.threshold:.2f}: "
+            f"top class {prediction.top_class} at {prediction.confidence:.3f}.")
+    if prediction.uncertain:
+        note += " Below the threshold: Uncertain, an explicit finding is required."
+    return Observation.model_validate({
+        "resourceType": "Observation",
+        "id": prediction.id,
+        "meta": meta(prediction),
+        "status": prediction.status,
+        "category": IMAGING_CATEGORY,
+        "code": FINDING_CODE,
+        "subject": reference("Patient", prediction.patient_id),
+        "effectiveDateTime": instant(prediction.created_at),
+        "issued": instant(prediction.created_at),
+        "valueCodeableConcept": finding_concept(prediction.label),
+        "method": {"text": "AI classification of the chest radiograph"},
+        "device": reference("Device", prediction.device_id),
+        "derivedFrom": [reference("ImagingStudy", prediction.scan_id)],
+        "component": components,
+        "note": [{"text": note}],
+    })
+
+
+def to_fhir_doctor_observation(review: Any) -> Observation:
+    """The doctor's verified finding: final, derived from the AI Observation."""
+    return Observation.model_validate({
+        "resourceType": "Observation",
+        "id": review.id,
+        "meta": meta(review),
+        "status": review.status,
+        "category": IMAGING_CATEGORY,
+        "code": FINDING_CODE,
+        "subject": reference("Patient", review.patient_id),
+        "effectiveDateTime": instant(review.created_at),
+        "issued": instant(review.created_at),
+        "performer": [reference("Practitioner", review.doctor_id)],
+        "valueCodeableConcept": finding_concept(review.finding),
+        "derivedFrom": [reference("Observation", review.prediction_id),
+                        reference("ImagingStudy", review.scan_id)],
+        "component": [{
+            "code": {"text": "Agrees with the AI proposal"},
+            "valueBoolean": review.agree,
+        }],
+        "note": [{"text": review.note}],
+    })

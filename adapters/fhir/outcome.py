@@ -1,0 +1,16 @@
+"""OperationOutcome, Bundle and Parameters: the FHIR envelopes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fhir.resources.R4B.operationoutcome import OperationOutcome
+
+
+def operation_outcome(code: str, diagnostics: str, *, severity: str = "error",
+                      details: str | None = None) -> OperationOutcome:
+    issue: dict[str, Any] = {"severity": severity, "code": code, "diagnostics": diagnostics}
+    if details:
+        issue["details"] = {"text": details}
+    return OperationOutcome.model_validate({"resourceType": "OperationOutcome",
+                                            "issue": [issue]})

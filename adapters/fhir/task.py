@@ -1,0 +1,39 @@
+"""Workflow Task -> FHIR Task; `businessStatus.text` is the workflow state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fhir.resources.R4B.task import Task as FhirTask
+
+from adapters.fhir.common import instant, meta, reference
+
+TASK_STATUS = {
+    "PENDING_AI": "requested",
+    "AI_ANALYZED": "in-progress",
+    "DOCTOR_VERIFIED": "in-progress",
+    "PHARMACIST_COMPLETED": "in-progress",
+    "REPORT_READY": "completed",
+}
+STATE_SYSTEM = "urn:csss-fhir:codesystem:scan-workflow-state"
+
+
+def to_fhir_task(task: Any, *, report_id: str | None = None) -> FhirTask:
+    data: dict[str, Any] = {
+        "resourceType": "Task",
+        "id": task.id,
+        "meta": meta(task),
+        "status": TASK_STATUS[task.state],
+        "businessStatus": {"coding": [{"system": STATE_SYSTEM, "code": task.state}],
+                           "text": task.state},
+        "intent": "order",
+        "code": {"text": "Review of an AI-assisted chest scan"},
+        "focus": reference("ImagingStudy", task.scan_id),
+        "for": reference("Patient", task.patient_id),
+        "authoredOn": instant(task.created_at),
+        "lastModified": instant(task.updated_at),
+    }
+    if report_id:
+        data["output"] = [{"type": {"text": "DiagnosticReport"},
+                           "valueReference": reference("DiagnosticReport", report_id)}]
+    return FhirTask.model_validate(data)

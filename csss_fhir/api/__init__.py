@@ -1,0 +1,18 @@
+"""api: the FHIR REST blueprint (/fhir), authentication (/auth) and health checks.
+
+Blueprints here parse the request, call one service, and render; they hold no rules.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from csss_fhir.api import auth, fhir, health, operations, outcomes
+
+    app.register_blueprint(health.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(operations.bp)  # before fhir.bp: its literal $-paths win
+    app.register_blueprint(fhir.bp)
+    outcomes.init_app(app)

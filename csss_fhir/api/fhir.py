@@ -1,0 +1,196 @@
+"""FHIR REST: capabilities, read, vread, history, search and create."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+from urllib.parse import urlencode
+
+from fhir.resources.R4B.binary import Binary
+from fhir.resources.R4B.bundle import Bundle
+from flask import Blueprint, Response, request
+
+from adapters.fhir.bundle import SearchEntry, searchset
+from adapters.fhir.capability import capability_statement
+from adapters.fhir.medication_request import from_fhir_medication_request
+from adapters.fhir.outcome import operation_outcome
+from adapters.fhir.patient import from_fhir_patient
+from csss_fhir import history, patients, resources, search, workflow
+from csss_fhir.api.responses import (
+    base_url,
+    check_acceptable,
+    fhir_response,
+    json_body,
+    raw_fhir_response,
+)
+from csss_fhir.errors import ResourceNotFoundError, UnsupportedMediaError
+from csss_fhir.models import Blob, db
+from csss_fhir.security import access
+from csss_fhir.security.authentication import current_actor
+from csss_fhir.services import services
+
+bp = Blueprint("fhir", __name__, url_prefix="/fhir")
+
+CREATABLE = ("Patient", "MedicationRequest")
+
+
+@bp.before_request
+def negotiate() -> None:
+    check_acceptable(request)
+
+
+@bp.get("/metadata")
+def metadata() -> Response:
+    return fhir_response(capability_statement(
+        base_url=base_url(), searchable={t: sorted(p) for t, p in search.PARAMETERS.items()},
+        creatable=CREATABLE, software_version=_version()))
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("csss-fhir")
+    except PackageNotFoundError:
+        return "0.0.0+source"
+
+
+@bp.get("/<resource_type>/<resource_id>")
+def read(resource_type: str, resource_id: str) -> Response:
+    actor = current_actor()
+    if resource_type == "Binary":
+        return _binary(actor, resource_id)
+    _known_type(resource_type)
+    access.require_read(actor, resource_type)
+    row = search.find(db.session, resource_type, resource_id, access.compartment(actor))
+    resource = resources.SERVED[resource_type].render(row)
+    return fhir_response(resource)
+
+
+@bp.get("/<resource_type>/<resource_id>/_history/<version_id>")
+def vread(resource_type: str, resource_id: str, version_id: str) -> Response:
+    actor = current_actor()
+    _known_type(resource_type)
+    access.require_read(actor, resource_type)
+    row = search.find(db.session, resource_type, resource_id, access.compartment(actor))
+    if not version_id.isdigit():
+        raise ResourceNotFoundError(f"version {version_id!r} does not exist")
+    body = history.version(db.session, resource_type, row.id, int(version_id))
+    if body is None:
+        raise ResourceNotFoundError(
+            f"{resource_type}/{resource_id} has no version {version_id}")
+    last_updated = json.loads(body)["meta"]["lastUpdated"].replace("Z", "+00:00")
+    return raw_fhir_response(body, version_id=int(version_id),
+                             last_modified=datetime.fromisoformat(last_updated))
+
+
+@bp.get("/<resource_type>/<resource_id>/_history")
+def instance_history(resource_type: str, resource_id: str) -> Response:
+    actor = current_actor()
+    _known_type(resource_type)
+    access.require_read(actor, resource_type)
+    row = search.find(db.session, resource_type, resource_id, access.compartment(actor))
+    versions = history.versions(db.session, resource_type, row.id)
+    bundle = {
+        "resourceType": "Bundle", "type": "history", "total": len(versions),
+        "link": [{"relation": "self", "url": request.url}],
+        "entry": [{"fullUrl": f"{base_url()}/{resource_type}/{row.id}",
+                   "resource": json.loads(v.body),
+                   "request": {"method": "POST" if v.version_id == 1 else "PUT",
+                               "url": f"{resource_type}/{row.id}"},
+                   "response": {"status": "201" if v.version_id == 1 else "200"}}
+                  for v in versions],
+    }
+    return fhir_response(Bundle.model_validate(bundle))
+
+
+@bp.get("/<resource_type>")
+def search_get(resource_type: str) -> Response:
+    return _search(resource_type, list(request.args.items(multi=True)))
+
+
+@bp.post("/<resource_type>/_search")
+def search_post(resource_type: str) -> Response:
+    if request.mimetype != "application/x-www-form-urlencoded":
+        raise UnsupportedMediaError("POST _search takes application/x-www-form-urlencoded")
+    params = list(request.args.items(multi=True)) + list(request.form.items(multi=True))
+    return _search(resource_type, params)
+
+
+def _search(resource_type: str, params: list[tuple[str, str]]) -> Response:
+    actor = current_actor()
+    _known_type(resource_type)
+    access.require_read(actor, resource_type)
+    strict = "handling=strict" in request.headers.get("Prefer", "").replace(" ", "")
+    result = search.search(db.session, search.SearchRequest(
+        resource_type=resource_type, params=params, compartment=access.compartment(actor),
+        strict=strict))
+    entries = [SearchEntry(resources.render(row)) for row in result.rows]
+    entries += [SearchEntry(resources.render(row), mode="include") for row in result.included]
+    if result.ignored:
+        entries.append(SearchEntry(operation_outcome(
+            "not-supported", "ignored search parameters: " + ", ".join(result.ignored),
+            severity="warning"), mode="outcome"))
+    kept = [(k, v) for k, v in params if k not in ("_offset",) and
+            not any(k == i or f"{k}={v}" == i for i in result.ignored)]
+    url = f"{base_url()}/{resource_type}"
+
+    def page(offset: int) -> str:
+        return f"{url}?{urlencode(kept + [('_offset', str(offset))])}"
+
+    links = {"self": page(result.offset)}
+    if result.offset + result.count < result.total and result.count > 0:
+        links["next"] = page(result.offset + result.count)
+    if result.offset > 0:
+        links["previous"] = page(max(0, result.offset - result.count))
+    return fhir_response(searchset(entries=entries, total=result.total,
+                                   base_url=base_url(), links=links))
+
+
+@bp.post("/<resource_type>")
+def create(resource_type: str) -> Response:
+    actor = current_actor()
+    _known_type(resource_type)
+    if resource_type not in CREATABLE:
+        return Response(
+            operation_outcome("not-supported",
+                              f"create is not supported for {resource_type}; "
+                              f"only {', '.join(CREATABLE)}").model_dump_json(),
+            status=405, content_type="application/fhir+json; charset=utf-8",
+            headers={"Allow": "GET"})
+    body = json_body(request)
+    if resource_type == "Patient":
+        patient = patients.create_patient(db.session, actor, from_fhir_patient(body))
+        return fhir_response(resources.render(patient), 201, location=True)
+    prescription = workflow.prescribe(db.session, actor, from_fhir_medication_request(body))
+    return fhir_response(resources.render(prescription), 201, location=True)
+
+
+def _binary(actor, binary_id: str) -> Response:  # noqa: ANN001
+    """A stored file: raw bytes, or a FHIR Binary resource when the client asks for FHIR."""
+    access.require_read(actor, "Binary")
+    blob = db.session.get(Blob, binary_id)
+    if blob is None or not patients.may_read_binary(db.session, actor, blob):
+        raise ResourceNotFoundError(f"Binary/{binary_id} does not exist")
+    data = services().store.get(blob.sha256)
+    accept = request.accept_mimetypes
+    if accept.best_match(["application/fhir+json", blob.content_type]) == \
+            "application/fhir+json" and "fhir" in request.headers.get("Accept", ""):
+        resource = Binary.model_validate({
+            "resourceType": "Binary", "id": blob.id,
+            "meta": {"versionId": "1", "lastUpdated": blob.created_at.isoformat()},
+            "contentType": blob.content_type, "data": base64.b64encode(data).decode("ascii"),
+        })
+        return fhir_response(resource)
+    response = Response(data, content_type=blob.content_type)
+    response.headers["ETag"] = 'W/"1"'
+    response.headers["Content-Disposition"] = f'inline; filename="{blob.id}.pdf"' \
+        if blob.content_type == "application/pdf" else "inline"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _known_type(resource_type: str) -> None:
+    if resource_type not in resources.SERVED:
+        raise ResourceNotFoundError(f"{resource_type} is not a resource type served here")

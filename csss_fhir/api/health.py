@@ -1,0 +1,34 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+from sqlalchemy import text
+
+from csss_fhir.models import db
+from csss_fhir.services import services
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz():  # noqa: ANN201
+    return jsonify(status="ok")
+
+
+@bp.get("/readyz")
+def readyz():  # noqa: ANN201
+    checks: dict[str, str] = {}
+    try:
+        db.session.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception:  # noqa: BLE001 - any database failure means not ready
+        checks["database"] = "unreachable"
+    try:
+        services().classifier.get()
+        checks["model"] = "ok"
+    except Exception:  # noqa: BLE001 - a model that cannot load means not ready
+        checks["model"] = "not loaded"
+    ready = all(v == "ok" for v in checks.values())
+    return jsonify(status="ready" if ready else "not ready", checks=checks), (
+        200 if ready else 503)

@@ -1,0 +1,99 @@
+"""The workflow operations on ImagingStudy: $upload, $classify, $verify, $pharmacy-review,
+$approve. Each parses its inputs and calls one workflow command."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, request
+
+from adapters.fhir.parameters import OperationParameters
+from csss_fhir import resources, workflow
+from csss_fhir.api.responses import check_acceptable, fhir_response, json_body
+from csss_fhir.errors import InvalidInputError, PayloadTooLargeError, UnsupportedMediaError
+from csss_fhir.models import db
+from csss_fhir.security.authentication import current_actor
+from csss_fhir.services import services
+
+bp = Blueprint("fhir_operations", __name__, url_prefix="/fhir/ImagingStudy")
+
+
+@bp.before_request
+def negotiate() -> None:
+    check_acceptable(request)
+
+
+def _parameters() -> OperationParameters:
+    if not request.content_length and not request.get_data(cache=True):
+        return OperationParameters({})
+    return OperationParameters.from_body(json_body(request))
+
+
+def _if_match() -> str | None:
+    return request.headers.get("If-Match")
+
+
+@bp.post("/$upload")
+def upload() -> Response:
+    actor = current_actor()
+    if request.mimetype != "multipart/form-data":
+        raise UnsupportedMediaError(
+            f"Content-Type {request.mimetype or '(none)'}: $upload takes multipart/form-data "
+            "with a 'file' part (JPEG, PNG or DICOM)")
+    limit = services().settings.max_upload_bytes
+    file = request.files.get("file")
+    if file is None:
+        raise InvalidInputError("the 'file' part is missing")
+    data = file.stream.read(limit + 1)
+    if len(data) > limit:
+        raise PayloadTooLargeError(
+            f"the file is larger than {services().settings.max_upload_mb} MB")
+    scan = workflow.upload_scan(db.session, services(), actor, workflow.UploadRequest(
+        data=data, patient_id=_form("patient"), modality=_form("modality"),
+        body_site=_form("bodySite"), description=_form("description")))
+    return fhir_response(resources.render(scan), 201, location=True)
+
+
+def _form(name: str) -> str | None:
+    value = request.form.get(name, "").strip()
+    if name == "patient":
+        value = value.removeprefix("Patient/")
+    return value or None
+
+
+@bp.post("/<study_id>/$classify")
+def classify(study_id: str) -> Response:
+    actor = current_actor()
+    prediction = workflow.classify(db.session, services(), actor, study_id,
+                                   if_match=_if_match())
+    return fhir_response(resources.render(prediction), 201, location=True)
+
+
+@bp.post("/<study_id>/$verify")
+def verify(study_id: str) -> Response:
+    actor = current_actor()
+    params = _parameters()
+    review = workflow.verify(
+        db.session, actor, study_id,
+        note=params.required_string("note"),
+        agree=params.boolean("agree", default=True),
+        finding=params.optional_string("finding"),
+        if_match=_if_match(),
+    )
+    return fhir_response(resources.render(review), 201, location=True)
+
+
+@bp.post("/<study_id>/$pharmacy-review")
+def pharmacy_review(study_id: str) -> Response:
+    actor = current_actor()
+    params = _parameters()
+    task = workflow.pharmacy_review(db.session, actor, study_id,
+                                    note=params.required_string("note"), if_match=_if_match())
+    return fhir_response(resources.render(task), 200)
+
+
+@bp.post("/<study_id>/$approve")
+def approve(study_id: str) -> Response:
+    actor = current_actor()
+    params = _parameters()
+    report = workflow.approve(db.session, services(), actor, study_id,
+                              code=params.optional_string("otp"), if_match=_if_match())
+    return fhir_response(resources.render(report), 201, location=True)

@@ -1,0 +1,114 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import Flask, Response, request
+from flask_jwt_extended import JWTManager
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from csss_fhir.classifier import ClassifierProvider
+from csss_fhir.mail.backends import make_backend
+from csss_fhir.models import db
+from csss_fhir.services import Services
+from csss_fhir.settings import Settings, load_environment
+from csss_fhir.store import BlobStore
+
+ROOT = Path(__file__).resolve().parent.parent
+MULTIPART_OVERHEAD = 1024 * 1024
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the app from `settings` (default: the environment and `.env`)."""
+    settings = settings or Settings.from_environ(load_environment())
+    settings.validate()
+    app = Flask(
+        "csss_fhir",
+        instance_path=str(settings.instance_path.resolve()) if settings.instance_path else None,
+        instance_relative_config=True,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    instance = Path(app.instance_path)
+    instance.mkdir(parents=True, exist_ok=True)
+    settings = settings.with_generated_secrets(instance)
+    _configure_logging(app)
+
+    database_url = settings.database_url or f"sqlite:///{instance / 'csss.db'}"
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        JWT_SECRET_KEY=settings.jwt_secret_key,
+        JWT_ALGORITHM="HS256",
+        JWT_TOKEN_LOCATION=["headers"],
+        SQLALCHEMY_DATABASE_URI=database_url,
+        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(database_url),
+        MAX_CONTENT_LENGTH=settings.max_upload_bytes + MULTIPART_OVERHEAD,
+        JSON_SORT_KEYS=False,
+        DEBUG=False if settings.production else app.config.get("DEBUG", False),
+        TESTING=settings.env == "testing",
+    )
+    app.config.update(dict(settings.extra))
+
+    db.init_app(app)
+    JWTManager(app)
+    app.extensions["csss"] = Services(
+        settings=settings,
+        instance_path=instance,
+        store=BlobStore(settings.storage_dir or instance / "storage"),
+        mail=make_backend(settings, instance),
+        classifier=ClassifierProvider(settings.model_path),
+    )
+
+    from csss_fhir import api
+
+    api.init_app(app)
+    _security_headers(app, settings)
+    return app
+
+
+def _engine_options(url: str) -> dict:
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 15, "check_same_thread": False}}
+    return {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 10}
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, connection_record) -> None:  # noqa: ANN001
+    """SQLite: enforce foreign keys; WAL so readers never wait for the one writer."""
+    module = type(dbapi_connection).__module__
+    if "sqlite" not in module:
+        return
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=15000")
+    cursor.close()
+
+
+def _configure_logging(app: Flask) -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=logging.INFO,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _security_headers(app: Flask, settings: Settings) -> None:
+    origins = set(settings.cors_origins)
+
+    @app.after_request
+    def add_headers(response: Response) -> Response:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        origin = request.headers.get("Origin")
+        if origin and origin in origins:
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Vary"] = "Origin"
+            response.headers["Access-Control-Allow-Headers"] = \
+                "Authorization, Content-Type, If-Match, Prefer"
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+            response.headers["Access-Control-Expose-Headers"] = "ETag, Location, Last-Modified"
+        return response

@@ -1,0 +1,1 @@
+"""mail: e-mail messages, the outbox they wait in, and the backends that deliver them."""

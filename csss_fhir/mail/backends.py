@@ -1,0 +1,80 @@
+"""Delivery backends: `.eml` files (development default) and SMTP."""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from pathlib import Path
+
+from csss_fhir.settings import Settings
+
+
+class DeliveryError(Exception):
+    """Delivery failed; `permanent` failures are not retried."""
+
+    def __init__(self, message: str, *, permanent: bool) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class FileBackend:
+    """Writes each message as `<outbox>/<id>.eml`; delivering one id twice rewrites one file."""
+
+    name = "file"
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def send(self, message_id: str, raw: bytes) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        target = self.directory / f"{message_id}.eml"
+        tmp = target.with_suffix(".tmp")
+        tmp.write_bytes(raw)
+        tmp.replace(target)
+
+
+class SmtpBackend:
+    name = "smtp"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def send(self, message_id: str, raw: bytes) -> None:
+        s = self.settings
+        message = BytesParser(policy=policy.SMTP).parsebytes(raw)
+        try:
+            if s.smtp_security == "ssl":
+                client: smtplib.SMTP = smtplib.SMTP_SSL(
+                    s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_seconds,
+                    context=ssl.create_default_context())
+            else:
+                client = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_seconds)
+            with client:
+                if s.smtp_security == "starttls":
+                    client.starttls(context=ssl.create_default_context())
+                if s.smtp_user:
+                    client.login(s.smtp_user, s.smtp_password or "")
+                client.send_message(message)
+        except smtplib.SMTPResponseException as err:
+            raise DeliveryError(f"SMTP {err.smtp_code}", permanent=500 <= err.smtp_code < 600
+                                ) from err
+        except smtplib.SMTPRecipientsRefused as err:
+            codes = [code for code, _ in err.recipients.values()]
+            raise DeliveryError(f"recipient refused (SMTP {codes})",
+                                permanent=all(500 <= c < 600 for c in codes)) from err
+        except (OSError, smtplib.SMTPException) as err:
+            raise DeliveryError(f"SMTP server unreachable: {type(err).__name__}",
+                                permanent=False) from err
+
+
+def make_backend(settings: Settings, instance_path: Path) -> FileBackend | SmtpBackend:
+    if settings.mail_backend == "smtp":
+        return SmtpBackend(settings)
+    return FileBackend(instance_path / "outbox")
+
+
+def parse(raw: bytes) -> EmailMessage:
+    return BytesParser(policy=policy.default).parsebytes(raw)  # type: ignore[return-value]

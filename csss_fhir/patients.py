@@ -1,0 +1,90 @@
+"""Patients and user accounts: creation, and who may fetch which stored file."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from adapters.fhir.patient import GENDERS, PatientData
+from csss_fhir import history
+from csss_fhir.errors import ConflictError, InvalidInputError
+from csss_fhir.models import Blob, Patient, Report, Role, User
+from csss_fhir.security import access, passwords
+from csss_fhir.security.actor import Actor
+
+log = logging.getLogger(__name__)
+
+
+def create_patient(session: Session, actor: Actor, data: PatientData) -> Patient:
+    """Register a Patient (admin, doctor or a system client with Patient.write).
+
+    Raises:
+        AccessDeniedError; ConflictError when the MRN is already registered.
+    """
+    access.require_create(actor, "Patient")
+    patient = _new_patient(session, data)
+    history.record(session, patient)
+    session.commit()
+    log.info("patient created", extra={"patient_id": patient.id})
+    return patient
+
+
+def _new_patient(session: Session, data: PatientData) -> Patient:
+    if data.gender is not None and data.gender not in GENDERS:
+        raise InvalidInputError(f"gender must be one of {', '.join(GENDERS)}")
+    if data.mrn and session.scalar(select(Patient.id).where(Patient.mrn == data.mrn)):
+        raise ConflictError("a patient with this identifier already exists")
+    patient = Patient(family_name=data.family_name, given_names=data.given_names,
+                      birth_date=data.birth_date, gender=data.gender, email=data.email,
+                      mrn=data.mrn, mrn_system=data.mrn_system)
+    session.add(patient)
+    return patient
+
+
+def create_user(session: Session, *, email: str, role: str, name: str, password: str,
+                bcrypt_rounds: int, birth_date: date | None = None, gender: str | None = None,
+                mrn: str | None = None) -> User:
+    """Create a login; a patient user also gets its FHIR Patient. Commits.
+
+    Raises:
+        InvalidInputError: bad role, e-mail or weak password; ConflictError: e-mail in use.
+    """
+    if role not in set(Role):
+        raise InvalidInputError(f"role must be one of {', '.join(Role)}")
+    email = email.strip()
+    if "@" not in email or len(email) > 320:
+        raise InvalidInputError("a valid e-mail address is required")
+    if not name.strip():
+        raise InvalidInputError("a name is required")
+    passwords.check_policy(password)
+    if session.scalar(select(User.id).where(func.lower(User.email) == email.lower())):
+        raise ConflictError("a user with this e-mail address already exists")
+    user = User(email=email, name=name.strip(), role=role,
+                password_hash=passwords.hash_password(password, rounds=bcrypt_rounds))
+    if role == Role.PATIENT:
+        given, _, family = name.strip().rpartition(" ")
+        patient = _new_patient(session, PatientData(
+            family_name=family, given_names=given, birth_date=birth_date, gender=gender,
+            email=email, mrn=mrn, mrn_system=None))
+        session.flush()
+        user.patient_id = patient.id
+        session.add(user)
+        history.record(session, patient)
+    else:
+        session.add(user)
+        history.record(session, user)
+    session.commit()
+    return user
+
+
+def may_read_binary(session: Session, actor: Actor, blob: Blob) -> bool:
+    """Staff read every stored file; a patient only the PDF of their own released report."""
+    compartment = access.compartment(actor)
+    if compartment is None:
+        return True
+    if blob.patient_id != compartment:
+        return False
+    return session.scalar(select(Report.id).where(Report.pdf_id == blob.id)) is not None

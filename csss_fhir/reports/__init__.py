@@ -1,0 +1,1 @@
+"""reports: the PDF DiagnosticReport (reportlab)."""

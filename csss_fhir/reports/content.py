@@ -1,0 +1,55 @@
+"""What a report says, as plain values gathered by the workflow before rendering."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+AI_NOTICE = (
+    "This report was generated with AI assistance and has been reviewed and approved by a "
+    "qualified medical professional before release."
+)
+
+
+@dataclass(frozen=True)
+class PrescriptionLine:
+    medication: str
+    dose: str | None
+    route: str | None
+    frequency: str | None
+    duration: str | None
+    note: str | None
+
+
+@dataclass(frozen=True)
+class ReportContent:
+    hospital_name: str
+    hospital_address: str
+    report_id: str
+    patient_name: str
+    patient_id: str
+    patient_mrn: str | None
+    birth_date: date | None
+    sex: str | None
+    scan_started: datetime
+    modality: str
+    image: bytes | None  # the scan as JPEG/PNG for the thumbnail
+    ai_label: str
+    ai_top_class: str
+    ai_confidence: float
+    ai_probabilities: dict[str, float]
+    threshold: float
+    ai_uncertain: bool
+    model_name: str
+    model_version: str
+    doctor_name: str
+    verified_at: datetime
+    finding: str
+    agree: bool
+    doctor_note: str
+    pharmacist_name: str
+    pharmacy_reviewed_at: datetime
+    pharmacy_note: str
+    approver_name: str
+    approved_at: datetime
+    prescriptions: list[PrescriptionLine] = field(default_factory=list)

@@ -1,0 +1,86 @@
+"""Which domain table is served as which FHIR type, and how to render one row.
+
+The FHIR blueprint, the version history and search all look types up here, so adding a
+served type is one entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from adapters.fhir.device import to_fhir_device
+from adapters.fhir.diagnostic_report import to_fhir_diagnostic_report
+from adapters.fhir.imaging_study import to_fhir_imaging_study
+from adapters.fhir.medication_request import to_fhir_medication_request
+from adapters.fhir.observation import to_fhir_ai_observation, to_fhir_doctor_observation
+from adapters.fhir.patient import to_fhir_patient
+from adapters.fhir.practitioner import to_fhir_practitioner, to_fhir_practitioner_role
+from adapters.fhir.provenance import to_fhir_provenance
+from adapters.fhir.task import to_fhir_task
+from csss_fhir.models import (
+    AiPrediction,
+    DoctorReview,
+    ModelDevice,
+    Patient,
+    Prescription,
+    Report,
+    Scan,
+    Task,
+    User,
+    WorkflowEvent,
+)
+
+
+def _report(report: Report) -> Any:
+    scan = report.scan
+    return to_fhir_diagnostic_report(report, prediction=scan.prediction, review=scan.review)
+
+
+def _task(task: Task) -> Any:
+    report = task.scan.report
+    return to_fhir_task(task, report_id=report.id if report else None)
+
+
+def _observation(row: AiPrediction | DoctorReview) -> Any:
+    if isinstance(row, AiPrediction):
+        return to_fhir_ai_observation(row)
+    return to_fhir_doctor_observation(row)
+
+
+@dataclass(frozen=True)
+class ServedType:
+    name: str
+    models: tuple[type, ...]  # tables whose rows are this type (Observation has two)
+    render: Callable[[Any], Any]
+    patient_column: str | None  # column that links a row to its Patient, None: not linked
+
+
+SERVED: dict[str, ServedType] = {
+    t.name: t for t in (
+        ServedType("Patient", (Patient,), to_fhir_patient, "id"),
+        ServedType("Practitioner", (User,), to_fhir_practitioner, None),
+        ServedType("PractitionerRole", (User,), to_fhir_practitioner_role, None),
+        ServedType("ImagingStudy", (Scan,), to_fhir_imaging_study, "patient_id"),
+        ServedType("Task", (Task,), _task, "patient_id"),
+        ServedType("Observation", (AiPrediction, DoctorReview), _observation, "patient_id"),
+        ServedType("MedicationRequest", (Prescription,), to_fhir_medication_request,
+                   "patient_id"),
+        ServedType("DiagnosticReport", (Report,), _report, "patient_id"),
+        ServedType("Provenance", (WorkflowEvent,), to_fhir_provenance, "patient_id"),
+        ServedType("Device", (ModelDevice,), to_fhir_device, None),
+    )
+}
+
+
+def type_of(row: Any) -> str:
+    """The FHIR type a row is served as (staff users: Practitioner)."""
+    for served in SERVED.values():
+        if isinstance(row, served.models):
+            return served.name
+    raise KeyError(type(row).__name__)
+
+
+def render(row: Any) -> Any:
+    return SERVED[type_of(row)].render(row)

@@ -1,0 +1,51 @@
+"""Who may read which FHIR types, and which patient's data: one rule for every read route.
+
+Staff read everything clinical; a patient reads only their own Patient, ImagingStudy, Task,
+released DiagnosticReport and its PDF — never an Observation (the preliminary AI result is
+one). A row outside a caller's compartment is reported as not found, so ids leak nothing.
+"""
+
+from __future__ import annotations
+
+from csss_fhir.security.actor import Actor
+from csss_fhir.security.errors import AccessDeniedError
+
+STAFF = frozenset({"doctor", "pharmacist", "admin"})
+PATIENT_READABLE = frozenset({"Patient", "ImagingStudy", "Task", "DiagnosticReport",
+                              "Binary", "Practitioner", "PractitionerRole", "Device"})
+STAFF_READABLE = frozenset({"Patient", "Practitioner", "PractitionerRole", "ImagingStudy",
+                            "Observation", "MedicationRequest", "DiagnosticReport", "Task",
+                            "Device", "Provenance", "Binary"})
+CREATE_ROLES = {
+    "Patient": frozenset({"admin", "doctor"}),
+    # MedicationRequest creation is the workflow's "prescribe" step: its rule is in workflow/.
+}
+
+
+def require_read(actor: Actor, resource_type: str) -> None:
+    """Raise AccessDeniedError unless the actor may read resources of this type at all."""
+    allowed = PATIENT_READABLE if actor.is_patient else STAFF_READABLE
+    if actor.role == "system":
+        allowed = STAFF_READABLE if _scope_allows(actor, resource_type, "read") else frozenset()
+    if resource_type not in allowed:
+        raise AccessDeniedError(f"the {actor.role} role may not read {resource_type} resources")
+
+
+def require_create(actor: Actor, resource_type: str) -> None:
+    if actor.role == "system":
+        if _scope_allows(actor, resource_type, "write"):
+            return
+    elif actor.role in CREATE_ROLES.get(resource_type, frozenset()):
+        return
+    raise AccessDeniedError(f"the {actor.role} role may not create {resource_type} resources")
+
+
+def compartment(actor: Actor) -> str | None:
+    """The only Patient id whose data this actor may see, or None for no restriction."""
+    if actor.is_patient:
+        return actor.patient_id or "-"
+    return None
+
+
+def _scope_allows(actor: Actor, resource_type: str, action: str) -> bool:
+    return bool({f"system/{resource_type}.{action}", f"system/*.{action}"} & actor.scopes)

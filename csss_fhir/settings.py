@@ -1,0 +1,177 @@
+"""The one settings object: every environment variable the service reads is read here, once."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from csss_fhir.errors import ConfigurationError
+
+ENVIRONMENTS = ("development", "testing", "production")
+MAIL_BACKENDS = ("file", "smtp")
+SMTP_SECURITY = ("starttls", "ssl", "none")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed configuration; `from_environ` is the only reader of environment variables."""
+
+    env: str = "development"
+    instance_path: Path | None = None  # None: Flask's instance folder
+    secret_key: str | None = None  # None: generated once into the instance folder (not production)
+    jwt_secret_key: str | None = None
+    database_url: str | None = None  # None: SQLite file in the instance folder
+    storage_dir: Path | None = None  # None: <instance>/storage
+    model_path: str | None = None  # None: the demo model shipped in ml/
+    confidence_threshold: float = 0.75
+    max_upload_mb: int = 10
+    max_image_pixels: int = 50_000_000  # refuse larger images before decoding (decompression bombs)
+    otp_expire_minutes: int = 10
+    otp_step_up_minutes: int = 10
+    access_token_minutes: int = 60
+    cors_origins: tuple[str, ...] = ()
+    mail_backend: str = "file"
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_security: str = "starttls"
+    smtp_timeout_seconds: float = 10.0
+    mail_from: str = "CSSS-FHIR <no-reply@localhost>"
+    hospital_name: str = "CSSS-FHIR Demo Hospital"
+    hospital_address: str = ""
+    base_url: str | None = None  # None: taken from each request
+    bcrypt_rounds: int = 12
+    extra: Mapping[str, object] = field(default_factory=dict)  # Flask config overrides (tests)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Settings:
+        """Build settings from environment variables; raise ConfigurationError on bad values."""
+
+        def text(name: str) -> str | None:
+            value = environ.get(name, "").strip()
+            return value or None
+
+        def number(name: str, default: float, kind: type = int) -> float:
+            raw = text(name)
+            if raw is None:
+                return default
+            try:
+                value = kind(raw)
+            except ValueError as err:
+                raise ConfigurationError(
+                    f"{name}={raw!r} is not a valid {kind.__name__}"
+                ) from err
+            return value
+
+        instance = text("CSSS_INSTANCE_PATH")
+        storage = text("STORAGE_DIR")
+        origins = tuple(o.strip() for o in (text("CORS_ORIGINS") or "").split(",") if o.strip())
+        settings = cls(
+            env=text("CSSS_ENV") or cls.env,
+            instance_path=Path(instance) if instance else None,
+            secret_key=text("SECRET_KEY"),
+            jwt_secret_key=text("JWT_SECRET_KEY"),
+            database_url=text("DATABASE_URL"),
+            storage_dir=Path(storage) if storage else None,
+            model_path=text("MODEL_PATH"),
+            confidence_threshold=number("CONFIDENCE_THRESHOLD", cls.confidence_threshold, float),
+            max_upload_mb=number("MAX_UPLOAD_MB", cls.max_upload_mb),
+            otp_expire_minutes=number("OTP_EXPIRE_MINUTES", cls.otp_expire_minutes),
+            otp_step_up_minutes=number("OTP_STEP_UP_MINUTES", cls.otp_step_up_minutes),
+            access_token_minutes=number("ACCESS_TOKEN_MINUTES", cls.access_token_minutes),
+            cors_origins=origins,
+            mail_backend=text("MAIL_BACKEND") or cls.mail_backend,
+            smtp_host=text("SMTP_HOST") or cls.smtp_host,
+            smtp_port=number("SMTP_PORT", cls.smtp_port),
+            smtp_user=text("SMTP_USER"),
+            smtp_password=text("SMTP_PASSWORD"),
+            smtp_security=text("SMTP_SECURITY") or cls.smtp_security,
+            mail_from=text("MAIL_FROM") or cls.mail_from,
+            hospital_name=text("HOSPITAL_NAME") or cls.hospital_name,
+            hospital_address=text("HOSPITAL_ADDRESS") or cls.hospital_address,
+            base_url=text("BASE_URL"),
+            bcrypt_rounds=number("BCRYPT_ROUNDS", cls.bcrypt_rounds),
+        )
+        settings.validate()
+        return settings
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * 1024 * 1024
+
+    def validate(self) -> None:
+        """Refuse values the service cannot run with, naming the variable to fix."""
+        if self.env not in ENVIRONMENTS:
+            raise ConfigurationError(f"CSSS_ENV={self.env!r}; expected one of {ENVIRONMENTS}")
+        if not 0.0 <= self.confidence_threshold <= 1.0:
+            raise ConfigurationError("CONFIDENCE_THRESHOLD must be between 0 and 1")
+        if self.max_upload_mb < 1:
+            raise ConfigurationError("MAX_UPLOAD_MB must be at least 1")
+        for name, value in (
+            ("OTP_EXPIRE_MINUTES", self.otp_expire_minutes),
+            ("OTP_STEP_UP_MINUTES", self.otp_step_up_minutes),
+            ("ACCESS_TOKEN_MINUTES", self.access_token_minutes),
+        ):
+            if value < 1:
+                raise ConfigurationError(f"{name} must be at least 1 minute")
+        if self.mail_backend not in MAIL_BACKENDS:
+            raise ConfigurationError(f"MAIL_BACKEND={self.mail_backend!r}; use 'file' or 'smtp'")
+        if self.smtp_security not in SMTP_SECURITY:
+            raise ConfigurationError(f"SMTP_SECURITY={self.smtp_security!r}; use {SMTP_SECURITY}")
+        if self.production:
+            for name, value in (("SECRET_KEY", self.secret_key),
+                                ("JWT_SECRET_KEY", self.jwt_secret_key)):
+                if not value or len(value) < 32:
+                    raise ConfigurationError(
+                        f"{name} must be set to a random value of at least 32 characters "
+                        "when CSSS_ENV=production"
+                    )
+
+    def with_generated_secrets(self, instance_path: Path) -> Settings:
+        """Fill missing development secrets from `<instance>/secrets`, creating them once.
+
+        Production never gets here with a missing secret: `validate` refused it.
+        """
+        if self.secret_key and self.jwt_secret_key:
+            return self
+        path = instance_path / "dev-secrets"
+        stored: dict[str, str] = {}
+        if path.exists():
+            for line in path.read_text().splitlines():
+                key, _, value = line.partition("=")
+                stored[key] = value
+        changed = False
+        for key in ("SECRET_KEY", "JWT_SECRET_KEY"):
+            if not stored.get(key):
+                stored[key] = secrets.token_urlsafe(48)
+                changed = True
+        if changed:
+            instance_path.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text("".join(f"{k}={v}\n" for k, v in stored.items()))
+            tmp.chmod(0o600)
+            tmp.replace(path)
+        return replace(
+            self,
+            secret_key=self.secret_key or stored["SECRET_KEY"],
+            jwt_secret_key=self.jwt_secret_key or stored["JWT_SECRET_KEY"],
+        )
+
+
+def load_environment(dotenv_path: Path | None = None) -> dict[str, str]:
+    """The process environment over a `.env` file (development convenience)."""
+    import os
+
+    from dotenv import dotenv_values
+
+    values = {k: v for k, v in dotenv_values(dotenv_path or Path(".env")).items()
+              if v is not None}
+    values.update(os.environ)
+    return values

@@ -1,0 +1,17 @@
+"""Refusals of the scan workflow."""
+
+from __future__ import annotations
+
+from csss_fhir.errors import ConflictError, CsssError
+
+
+class StepNotAllowedError(CsssError):
+    """This actor's role may not take this step (or not on this patient's data)."""
+
+
+class WrongStateError(ConflictError):
+    """The scan is not in the state this step starts from, or another request won the race."""
+
+
+class FindingRequiredError(CsssError):
+    """Verification needs an explicit finding (AI said Uncertain, or the doctor disagrees)."""

@@ -1,0 +1,67 @@
+"""The scan workflow as data: steps, who may take them, and the states they move between.
+
+This table is the one statement of the rules; `commands.py` enforces it for the FHIR API and
+the web UI alike.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from csss_fhir.models import Role, ScanState
+
+
+class Step(enum.StrEnum):
+    UPLOAD = "upload"
+    CLASSIFY = "classify"
+    VERIFY = "verify"
+    PRESCRIBE = "prescribe"
+    PHARMACY_REVIEW = "pharmacy-review"
+    APPROVE = "approve"
+
+
+@dataclass(frozen=True)
+class StepRule:
+    roles: frozenset[str]
+    from_state: ScanState | None  # None: the step creates the scan
+    to_state: ScanState
+    system_scope: str | None = None  # SMART scope a system client needs, None: not for clients
+
+
+RULES: dict[Step, StepRule] = {
+    Step.UPLOAD: StepRule(frozenset({Role.PATIENT, Role.ADMIN}), None, ScanState.PENDING_AI,
+                          system_scope="system/ImagingStudy.write"),
+    Step.CLASSIFY: StepRule(frozenset({Role.DOCTOR}), ScanState.PENDING_AI,
+                            ScanState.AI_ANALYZED),
+    Step.VERIFY: StepRule(frozenset({Role.DOCTOR}), ScanState.AI_ANALYZED,
+                          ScanState.DOCTOR_VERIFIED),
+    # Prescribing does not move the scan; it is allowed only while the pharmacist works on it.
+    Step.PRESCRIBE: StepRule(frozenset({Role.PHARMACIST}), ScanState.DOCTOR_VERIFIED,
+                             ScanState.DOCTOR_VERIFIED),
+    Step.PHARMACY_REVIEW: StepRule(frozenset({Role.PHARMACIST}), ScanState.DOCTOR_VERIFIED,
+                                   ScanState.PHARMACIST_COMPLETED),
+    Step.APPROVE: StepRule(frozenset({Role.ADMIN}), ScanState.PHARMACIST_COMPLETED,
+                           ScanState.REPORT_READY),
+}
+
+ORDER = list(ScanState)
+
+# Plain words for patients and staff, used by the UI and e-mails.
+DESCRIPTIONS = {
+    ScanState.PENDING_AI: "Received; waiting for the AI analysis",
+    ScanState.AI_ANALYZED: "AI analysis done; waiting for a doctor's review",
+    ScanState.DOCTOR_VERIFIED: "Reviewed by a doctor; waiting for the pharmacist",
+    ScanState.PHARMACIST_COMPLETED: "Pharmacy review done; waiting for final approval",
+    ScanState.REPORT_READY: "Report approved and released",
+}
+
+
+def may_take(role: str, scopes: frozenset[str], step: Step) -> bool:
+    """Whether an actor with this role (and, for system clients, scopes) may take `step`."""
+    rule = RULES[step]
+    if role == "system":
+        return rule.system_scope is not None and (
+            rule.system_scope in scopes or "system/*.write" in scopes
+        )
+    return role in rule.roles
