@@ -1,0 +1,169 @@
+"""Command line: ``csss train | evaluate | export | predict``.
+
+Plain click commands (``COMMANDS``), added to the ``csss`` group without building the web app.
+TensorFlow is imported inside the commands that need it. Run standalone with
+``python -m ml.cli COMMAND ...``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+_existing_dir = click.Path(exists=True, file_okay=False, path_type=Path)
+_existing_path = click.Path(exists=True, path_type=Path)
+
+
+@click.command()
+@click.option("--data", "data_dir", type=_existing_dir, required=True,
+              help="Folder-per-class image directory.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True,
+              help="Where to write the model, split manifest, metrics and curves.")
+@click.option("--backbone-weights", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              required=True, help="MobileNetV2 no-top ImageNet weights (.h5).")
+@click.option("--recipe", type=click.Choice(["paper", "finetune"]), default="finetune",
+              show_default=True)
+@click.option("--augment/--no-augment", default=True, show_default=True,
+              help="The paper's augmentation; --no-augment caches frozen features (fast).")
+@click.option("--epochs", type=int, default=15, show_default=True)
+@click.option("--finetune-epochs", type=int, default=15, show_default=True)
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
+              help="Where to cache frozen features (default: OUT/cache).")
+@click.option("--seed", type=int, default=42, show_default=True)
+def train(data_dir, out_dir, backbone_weights, recipe, augment, epochs, finetune_epochs,
+          cache_dir, seed):
+    """Train the classifier on a folder-per-class dataset."""
+    from ml.training import TrainingConfig
+    from ml.training import train as run_training
+
+    config = TrainingConfig(
+        recipe=recipe, augment=augment, epochs=epochs, finetune_epochs=finetune_epochs,
+        seed=seed, cache_dir=str(cache_dir or Path(out_dir) / "cache"),
+    )
+    try:
+        result = run_training(data_dir, out_dir, backbone_weights=backbone_weights,
+                              config=config)
+    except ValueError as err:
+        raise click.ClickException(str(err)) from err
+    metrics = result.metadata["metrics"]
+    click.echo(json.dumps({"timings_s": result.metadata["training"]["timings_s"],
+                           "test_accuracy": metrics["accuracy"], "test_ece": metrics["ece"],
+                           "temperature": result.metadata["temperature"]}, indent=2))
+    click.echo(str(result.model_path))
+
+
+@click.command()
+@click.option("--data", "data_dir", type=_existing_dir, required=True,
+              help="Folder-per-class image directory.")
+@click.option("--model", "model_path", type=_existing_path, default=None,
+              help="Model file or directory (default: MODEL_PATH, else the demo model).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True)
+@click.option("--manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="Split manifest; evaluate only the --split rows of it.")
+@click.option("--split", type=click.Choice(["train", "val", "test"]), default="test",
+              show_default=True)
+@click.option("--record", is_flag=True,
+              help="Also store the metrics in the model's metadata JSON (its own test split).")
+def evaluate(data_dir, model_path, out_dir, manifest, split, record):
+    """Evaluate a model on a folder-per-class directory (or one split of a manifest)."""
+    from tqdm import tqdm
+
+    from ml.calibration import softmax
+    from ml.data import discover, read_manifest
+    from ml.evaluation import write_report
+    from ml.export import metadata_path
+    from ml.infer import Classifier
+
+    classifier = Classifier.load(model_path)
+    if manifest is not None:
+        samples = read_manifest(manifest)[split]
+    else:
+        samples = discover(data_dir)[1]
+    unknown = sorted({s.label for s in samples} - set(classifier.classes))
+    if unknown:
+        raise click.ClickException(
+            f"classes {', '.join(unknown)} are in the data but not in the model, which knows "
+            f"{', '.join(classifier.classes)}; remove those folders or use a model trained on them"
+        )
+    index = {name: i for i, name in enumerate(classifier.classes)}
+    y_true = np.array([index[s.label] for s in samples])
+    started = time.perf_counter()
+    logits = np.stack([classifier.logits((data_dir / s.path).read_bytes())
+                       for s in tqdm(samples, desc="evaluate", unit="img")])
+    seconds = time.perf_counter() - started
+    metrics = write_report(
+        out_dir, y_true, classifier.probabilities(logits), classifier.classes,
+        classifier.threshold, uncalibrated=softmax(logits),
+        title=f"{classifier.metadata['name']} {classifier.metadata['version']} on "
+              f"{data_dir.name}" + (f" ({split} split)" if manifest else ""),
+        extra={"temperature": classifier.temperature, "model_sha256": classifier.metadata[
+            "sha256"], "seconds_per_image": seconds / max(len(samples), 1)},
+    )
+    if record:
+        target = metadata_path(classifier.path)
+        stored = json.loads(target.read_text())
+        stored["metrics"] = {k: v for k, v in metrics.items() if k != "seconds_per_image"}
+        target.write_text(json.dumps(stored, indent=2, ensure_ascii=False) + "\n")
+    click.echo(f"accuracy {metrics['accuracy']:.4f}  macro F1 {metrics['macro_f1']:.4f}  "
+               f"ECE {metrics['ece']:.4f}  uncertain {metrics['uncertain_rate']:.3f}")
+    click.echo(str(Path(out_dir) / "metrics.json"))
+
+
+@click.command()
+@click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False,
+              path_type=Path), required=True, help="A .keras model written by `csss train`.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True)
+@click.option("--fp16/--fp32", default=True, show_default=True,
+              help="Store weights as float16 (half the size) or float32.")
+@click.option("--extra-metadata", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="JSON merged into the metadata (sources, licenses, version).")
+def export(model_path, out_dir, fp16, extra_metadata):
+    """Export a trained model to LiteRT (.tflite) with its metadata JSON."""
+    from ml.export import export as run_export
+
+    extra = json.loads(extra_metadata.read_text()) if extra_metadata else None
+    try:
+        target = run_export(model_path, out_dir, fp16=fp16, extra_metadata=extra)
+    except FileNotFoundError as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(str(target))
+
+
+@click.command()
+@click.argument("image_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--model", "model_path", type=_existing_path, default=None)
+@click.option("--threshold", type=float, default=None, help="τ (default: the model's).")
+@click.option("--gradcam", "gradcam_png", type=click.Path(path_type=Path), default=None,
+              help="Also write the Grad-CAM overlay PNG here.")
+def predict(image_file, model_path, threshold, gradcam_png):
+    """Classify one image and print the result as JSON."""
+    from ml.gradcam import overlay_png
+    from ml.infer import Classifier, ImageDecodeError
+
+    classifier = Classifier.load(model_path)
+    data = image_file.read_bytes()
+    try:
+        prediction, heatmap = classifier.explain(data, threshold)
+    except ImageDecodeError as err:
+        raise click.ClickException(str(err)) from err
+    if gradcam_png is not None:
+        gradcam_png.write_bytes(overlay_png(data, heatmap))
+    click.echo(json.dumps({
+        "label": prediction.label, "confidence": prediction.confidence,
+        "top_class": prediction.top_class, "uncertain": prediction.uncertain,
+        "threshold": prediction.threshold, "probabilities": prediction.probabilities,
+    }, indent=2))
+
+
+COMMANDS = [train, evaluate, export, predict]
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    click.Group("csss", commands=COMMANDS)()

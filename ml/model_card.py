@@ -1,0 +1,98 @@
+"""The model's metadata (its machine-readable model card) and its FHIR R4 Device form.
+
+The metadata travels beside the model file as JSON (``model.tflite`` → ``model.json``) and is
+the only place class names, input size, preprocessing, τ and temperature come from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+MANUFACTURER = "CSSS-FHIR project"
+INTENDED_USE = "demonstration and research only — not for clinical use"
+PREPROCESSING = (
+    "decode with OpenCV (16-bit min–max scaled to 8-bit) → RGB → bilinear resize to "
+    "{height}×{width} (cv2.INTER_LINEAR) → float32 / 255; the model maps [0, 1] to [-1, 1] "
+    "itself"
+)
+LIMITATIONS = [
+    "Trained on a small public set (a few thousand images); not validated on any clinical "
+    "population.",
+    "Source/age confound: the non-COVID classes are pediatric images from one hospital, the "
+    "COVID images adult and from many sources (often figure screenshots); the model can "
+    "separate COVID by age and source cues alone, so in-distribution accuracy is optimistic.",
+    "Several images of one patient may fall in different splits (patient ids were lost).",
+    "Only the classes listed are known; any other finding is forced into one of them or "
+    "answered 'Uncertain'.",
+]
+
+
+def build_metadata(
+    *,
+    classes: Sequence[str],
+    input_size: Sequence[int],
+    threshold: float,
+    temperature: float,
+    metrics: dict | None = None,
+    training_data: dict | None = None,
+    training: dict | None = None,
+    name: str = "csss-cxr-mobilenetv2",
+    version: str = "0.1.0",
+) -> dict:
+    """Assemble the metadata dict (JSON-serialisable) for a trained model."""
+    height, width = int(input_size[0]), int(input_size[1])
+    return {
+        "name": name,
+        "version": version,
+        "manufacturer": MANUFACTURER,
+        "architecture": "MobileNetV2 (alpha 1.0, ImageNet) → GAP → Dense(128, ReLU) → Dense(K)",
+        "classes": list(classes),
+        "input_size": [height, width],
+        "preprocessing": PREPROCESSING.format(height=height, width=width),
+        "threshold": float(threshold),
+        "temperature": float(temperature),
+        "intended_use": INTENDED_USE,
+        "limitations": list(LIMITATIONS),
+        "metrics": dict(metrics or {}),
+        "training_data": dict(training_data or {}),
+        "training": dict(training or {}),
+    }
+
+
+def device_resource(metadata: dict, device_id: str | None = None) -> dict:
+    """Describe the model as a FHIR R4 ``Device`` resource (a plain JSON dict).
+
+    Name, version and manufacturer come from the metadata; τ, the temperature and the class
+    list are ``property`` entries; the sha256 of the model file is an identifier, so an
+    Observation that references this Device pins the exact model.
+    """
+    def text_property(label: str, value_codes: Sequence[str]) -> dict:
+        return {"type": {"text": label}, "valueCode": [{"text": v} for v in value_codes]}
+
+    resource: dict = {
+        "resourceType": "Device",
+        "status": "active",
+        "manufacturer": metadata.get("manufacturer", MANUFACTURER),
+        "deviceName": [{"name": metadata["name"], "type": "model-name"}],
+        "type": {"text": "AI chest X-ray classifier (software)"},
+        "version": [{"value": str(metadata["version"])}],
+        "property": [
+            {
+                "type": {"text": "decision threshold (tau)"},
+                "valueQuantity": [{"value": float(metadata["threshold"])}],
+            },
+            {
+                "type": {"text": "softmax temperature"},
+                "valueQuantity": [{"value": float(metadata.get("temperature", 1.0))}],
+            },
+            text_property("classes", metadata["classes"]),
+        ],
+        "note": [{"text": f"Intended use: {metadata.get('intended_use', INTENDED_USE)}"}],
+    }
+    if metadata.get("sha256"):
+        resource["identifier"] = [
+            {"type": {"text": "sha256 of the model file"}, "value": metadata["sha256"]}
+        ]
+    if device_id is not None:
+        resource["id"] = device_id
+    return resource
