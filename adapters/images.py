@@ -75,9 +75,14 @@ def validate_raster(data: bytes, *, max_pixels: int) -> ImageInfo:
                 width, height = im.size
                 check_dimensions(width, height, max_pixels)
                 im.load()  # decodes every pixel: truncated or corrupt data fails here
-    except (UnidentifiedImageError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning) as err:
-        raise InvalidInputError(f"the {kind.upper()} file cannot be read: {err}") from err
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        # Pillow's own guard fired while reading the header (far above our limit).
+        raise ImageTooLargeError(
+            f"the image has too many pixels ({err}); the limit is {max_pixels:,} pixels. "
+            "Send a downscaled copy."
+        ) from err
+    except UnidentifiedImageError as err:
+        raise InvalidInputError(f"the {kind.upper()} file cannot be read") from err
     except (OSError, SyntaxError, ValueError) as err:
         raise InvalidInputError(
             f"the {kind.upper()} file is truncated or corrupt and cannot be decoded"

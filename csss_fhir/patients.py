@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from adapters.fhir.patient import GENDERS, PatientData
 from csss_fhir import history
-from csss_fhir.errors import ConflictError, InvalidInputError
+from csss_fhir.errors import ConflictError, InvalidInputError, ResourceValidationError
 from csss_fhir.models import Blob, Patient, Report, Role, User
 from csss_fhir.security import access, passwords
 from csss_fhir.security.actor import Actor
@@ -34,7 +34,7 @@ def create_patient(session: Session, actor: Actor, data: PatientData) -> Patient
 
 def _new_patient(session: Session, data: PatientData) -> Patient:
     if data.gender is not None and data.gender not in GENDERS:
-        raise InvalidInputError(f"gender must be one of {', '.join(GENDERS)}")
+        raise ResourceValidationError(f"gender must be one of {', '.join(GENDERS)}")
     if data.mrn and session.scalar(select(Patient.id).where(Patient.mrn == data.mrn)):
         raise ConflictError("a patient with this identifier already exists")
     patient = Patient(family_name=data.family_name, given_names=data.given_names,

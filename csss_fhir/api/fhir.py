@@ -37,6 +37,8 @@ CREATABLE = ("Patient", "MedicationRequest")
 
 @bp.before_request
 def negotiate() -> None:
+    if request.path.startswith("/fhir/Binary/"):
+        return  # Binary answers with its own content type, or FHIR JSON when asked
     check_acceptable(request)
 
 

@@ -20,10 +20,10 @@ def check_acceptable(req: Request) -> None:
     if fmt and fmt not in ("json", *JSON_TYPES):
         raise NotAcceptableError(f"_format={fmt} is not supported; this server speaks JSON only")
     accept = req.accept_mimetypes
-    if not accept or accept.provided is False:
+    if not accept.provided:
         return
-    if not any(accept[t] for t in (*JSON_TYPES, "*/*", "application/*")) and \
-            accept.best is not None:
+    # accept[t] is the quality the header gives t, wildcards included ("*/*" admits JSON).
+    if not any(accept[t] for t in JSON_TYPES):
         raise NotAcceptableError("this server answers in application/fhir+json only")
 
 

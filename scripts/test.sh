@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Quick start, command 2: install the service with its test and ML extras into .venv and run
+# the whole test suite. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e ".[test,ml]"
+.venv/bin/ruff check .
+exec .venv/bin/python -m pytest "$@"

@@ -1,0 +1,59 @@
+"""Upload validation judges files by their bytes, fully decodes them, and bounds their size."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import pytest
+
+from adapters.images import ImageTooLargeError, sniff_format, validate_raster
+from csss_fhir.errors import InvalidInputError, UnsupportedMediaError
+from tests.factories import xray_jpeg, xray_png
+
+LIMIT = 50_000_000
+
+
+def png_header_claiming(width: int, height: int) -> bytes:
+    """A PNG whose IHDR claims width x height, with a tiny (short) IDAT."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + \
+            struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) +
+            chunk(b"IDAT", zlib.compress(b"\x00" * 1000)) + chunk(b"IEND", b""))
+
+
+def test_valid_png_and_jpeg_are_described():
+    png = validate_raster(xray_png(300), max_pixels=LIMIT)
+    assert (png.format, png.content_type, png.width, png.height) == ("png", "image/png", 300, 300)
+    jpeg = validate_raster(xray_jpeg(200), max_pixels=LIMIT)
+    assert (jpeg.format, jpeg.width) == ("jpeg", 200)
+
+
+def test_empty_file_is_invalid():
+    with pytest.raises(InvalidInputError, match="empty"):
+        validate_raster(b"", max_pixels=LIMIT)
+
+
+def test_text_named_png_is_unsupported_media():
+    with pytest.raises(UnsupportedMediaError):
+        validate_raster(b"hello, I am not an image\n" * 10, max_pixels=LIMIT)
+
+
+def test_truncated_png_is_invalid():
+    data = xray_png(256)
+    with pytest.raises(InvalidInputError, match="truncated or corrupt"):
+        validate_raster(data[: len(data) // 2], max_pixels=LIMIT)
+
+
+def test_huge_dimensions_are_refused_before_decoding():
+    with pytest.raises(ImageTooLargeError, match="pixels"):
+        validate_raster(png_header_claiming(20_000, 20_000), max_pixels=LIMIT)
+    with pytest.raises(ImageTooLargeError, match="9000x9000"):
+        validate_raster(png_header_claiming(9_000, 9_000), max_pixels=LIMIT)
+
+
+def test_sniffing_ignores_names_and_finds_dicom_preamble():
+    assert sniff_format(b"\x00" * 128 + b"DICM" + b"\x00" * 10) == "dicom"
+    assert sniff_format(b"GIF89a") is None
