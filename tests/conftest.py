@@ -19,7 +19,7 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     root = tmp_path_factory.mktemp("template")
     path = root / "template.db"
-    app = create_app(factories.test_settings(root / "instance", f"sqlite:///{path}"))
+    app = create_app(factories.settings_for(root / "instance", f"sqlite:///{path}"))
     database.upgrade(app)
     with app.app_context():
         from csss_fhir.models import db
@@ -32,7 +32,7 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def settings(tmp_path: Path, migrated_template: Path) -> Settings:
     database = tmp_path / "test.db"
     shutil.copy(migrated_template, database)
-    return factories.test_settings(tmp_path / "instance", f"sqlite:///{database}")
+    return factories.settings_for(tmp_path / "instance", f"sqlite:///{database}")
 
 
 @pytest.fixture

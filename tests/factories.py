@@ -21,7 +21,7 @@ TEST_JWT_SECRET = "test-jwt-secret-" + "y" * 40
 _counter = itertools.count(1)
 
 
-def test_settings(instance: Path, database_url: str, **overrides: Any) -> Settings:
+def settings_for(instance: Path, database_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "env": "testing", "instance_path": instance, "secret_key": TEST_SECRET,
         "jwt_secret_key": TEST_JWT_SECRET, "database_url": database_url, "bcrypt_rounds": 4,
@@ -151,3 +151,46 @@ def schema_check(data: dict) -> None:
     schema = {"$ref": f"#/definitions/{data['resourceType']}",
               "definitions": _SCHEMA["definitions"]}
     jsonschema.Draft6Validator(schema).validate(data)
+
+
+def actor_for(user):
+    """The Actor a user's token would produce (with a fresh second factor)."""
+    from csss_fhir.models import utcnow
+    from csss_fhir.security.actor import Actor
+
+    return Actor(role=user.role, user_id=user.id, name=user.name, patient_id=user.patient_id,
+                 otp_verified_at=utcnow())
+
+
+def make_scan(state: str = "PENDING_AI", *, patient=None, image: bytes | None = None):
+    """A scan driven through the real workflow commands up to `state` (in an app context).
+
+    Returns the Scan's id and its patient user.
+    """
+    from csss_fhir import workflow
+    from csss_fhir.models import ScanState, db
+    from csss_fhir.services import services
+
+    order = list(ScanState)
+    target = order.index(ScanState(state))
+    svc = services()
+    session = db.session
+    patient = patient or make_user("patient")[0]
+    scan = workflow.upload_scan(session, svc, actor_for(patient), workflow.UploadRequest(
+        data=image or xray_png(), patient_id=None))
+    scan_id = scan.id
+    if target >= 1:
+        workflow.classify(session, svc, actor_for(make_user("doctor")[0]), scan_id)
+    if target >= 2:
+        from csss_fhir.models import Scan
+
+        label = session.get(Scan, scan_id).prediction
+        finding = "Normal" if label.uncertain else None
+        workflow.verify(session, actor_for(make_user("doctor")[0]), scan_id,
+                        note="Verified in a test.", agree=not label.uncertain, finding=finding)
+    if target >= 3:
+        workflow.pharmacy_review(session, actor_for(make_user("pharmacist")[0]), scan_id,
+                                 note="Reviewed in a test.")
+    if target >= 4:
+        workflow.approve(session, svc, actor_for(make_user("admin")[0]), scan_id)
+    return scan_id, patient

@@ -7,12 +7,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from flask import render_template
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -121,11 +123,19 @@ def _event(session: Session, actor: Actor, task: Task, step: Step, from_state: s
     return event
 
 
-def _commit(session: Session) -> None:
-    """Commit a transition; a lost race becomes a 409 and nothing of this request stays."""
+@contextmanager
+def _one_winner(session: Session) -> Iterator[None]:
+    """Write a transition so that, of two racing requests, the loser gets a 409.
+
+    The loser is told apart by the database, whichever way it notices first: the Task's
+    version moved (StaleDataError), a one-per-scan row already exists (IntegrityError on
+    its unique scan_id), or SQLite refused the stale writer (database is locked).
+    Nothing of the losing request stays.
+    """
     try:
+        yield
         session.commit()
-    except StaleDataError as err:
+    except (StaleDataError, IntegrityError) as err:
         session.rollback()
         raise WrongStateError("another request changed this scan at the same time; "
                               "read it again") from err
@@ -223,23 +233,24 @@ def classify(session: Session, svc: Services, actor: Actor, study_id: str,
     session.rollback()  # end the read transaction; the write below starts under a lock
 
     scan = _scan(session, study_id)
-    task = _locked_task(session, scan, Step.CLASSIFY, if_match)
-    device = device_for(session, classifier.metadata)
-    session.flush()
-    row = AiPrediction(
-        scan_id=scan.id, patient_id=scan.patient_id, device_id=device.id,
-        requested_by_id=actor.user_id, label=prediction.label, top_class=prediction.top_class,
-        confidence=float(prediction.confidence),
-        probabilities={k: float(v) for k, v in prediction.probabilities.items()},
-        threshold=float(prediction.threshold), uncertain=bool(prediction.uncertain),
-    )
-    session.add(row)
-    previous = _transition(session, task, Step.CLASSIFY)
-    session.flush()
-    event = _event(session, actor, task, Step.CLASSIFY, previous,
-                   [f"Observation/{row.id}", f"Task/{task.id}"], device_id=device.id)
-    history.record(session, device, row, task, event)
-    _commit(session)
+    with _one_winner(session):
+        task = _locked_task(session, scan, Step.CLASSIFY, if_match)
+        device = device_for(session, classifier.metadata)
+        new_device = device in session.new
+        session.flush()
+        row = AiPrediction(
+            scan_id=scan.id, patient_id=scan.patient_id, device_id=device.id,
+            requested_by_id=actor.user_id, label=prediction.label, top_class=prediction.top_class,
+            confidence=float(prediction.confidence),
+            probabilities={k: float(v) for k, v in prediction.probabilities.items()},
+            threshold=float(prediction.threshold), uncertain=bool(prediction.uncertain),
+        )
+        session.add(row)
+        previous = _transition(session, task, Step.CLASSIFY)
+        session.flush()
+        event = _event(session, actor, task, Step.CLASSIFY, previous,
+                       [f"Observation/{row.id}", f"Task/{task.id}"], device_id=device.id)
+        history.record(session, *([device] if new_device else []), row, task, event)
     log.info("scan classified", extra={"scan_id": scan.id})
     return row
 
@@ -258,42 +269,37 @@ def verify(session: Session, actor: Actor, study_id: str, *, note: str, agree: b
     if not note or not note.strip():
         raise InvalidInputError("a clinical note is required to verify a scan")
     scan = _scan(session, study_id)
-    task = _locked_task(session, scan, Step.VERIFY, if_match)
-    prediction = scan.prediction
-    if finding is not None and finding.strip().lower() == UNCERTAIN.lower():
-        raise FindingRequiredError("'Uncertain' is not a finding; name what the scan shows")
-    if prediction.uncertain and not finding:
-        raise FindingRequiredError(
-            "the AI result is Uncertain: an explicit 'finding' is required to verify"
+    with _one_winner(session):
+        task = _locked_task(session, scan, Step.VERIFY, if_match)
+        prediction = scan.prediction
+        if finding is not None and finding.strip().lower() == UNCERTAIN.lower():
+            raise FindingRequiredError("'Uncertain' is not a finding; name what the scan shows")
+        if prediction.uncertain and not finding:
+            raise FindingRequiredError(
+                "the AI result is Uncertain: an explicit 'finding' is required to verify"
+            )
+        if not agree and not finding:
+            raise FindingRequiredError("you disagree with the AI: give your 'finding'")
+        if agree and finding and not prediction.uncertain and finding != prediction.label:
+            raise InvalidInputError(
+                f"'agree' is true but the finding {finding!r} differs from the AI's "
+                f"{prediction.label!r}; set agree to false"
+            )
+        if finding and len(finding) > 100:
+            raise InvalidInputError("the finding must be at most 100 characters")
+        review = DoctorReview(
+            scan_id=scan.id, patient_id=scan.patient_id, prediction_id=prediction.id,
+            doctor_id=actor.user_id, agree=agree and not prediction.uncertain,
+            finding=finding or prediction.label, note=note.strip(),
         )
-    if not agree and not finding:
-        raise FindingRequiredError("you disagree with the AI: give your 'finding'")
-    if agree and finding and not prediction.uncertain and finding != prediction.label:
-        raise InvalidInputError(
-            f"'agree' is true but the finding {finding!r} differs from the AI's "
-            f"{prediction.label!r}; set agree to false"
-        )
-    if finding and len(finding) > 100:
-        raise InvalidInputError("the finding must be at most 100 characters")
-    review = DoctorReview(
-        scan_id=scan.id, patient_id=scan.patient_id, prediction_id=prediction.id,
-        doctor_id=actor.user_id, agree=agree and not prediction.uncertain,
-        finding=finding or prediction.label, note=note.strip(),
-    )
-    session.add(review)
-    previous = _transition(session, task, Step.VERIFY)
-    session.flush()
-    event = _event(session, actor, task, Step.VERIFY, previous,
-                   [f"Observation/{review.id}", f"Task/{task.id}"])
-    history.record(session, review, task, event)
-    _commit(session)
+        session.add(review)
+        previous = _transition(session, task, Step.VERIFY)
+        session.flush()
+        event = _event(session, actor, task, Step.VERIFY, previous,
+                       [f"Observation/{review.id}", f"Task/{task.id}"])
+        history.record(session, review, task, event)
     log.info("scan verified", extra={"scan_id": scan.id})
     return review
-
-
-def verification_provenance(session: Session, review: DoctorReview) -> WorkflowEvent:
-    return session.scalar(select(WorkflowEvent).where(
-        WorkflowEvent.scan_id == review.scan_id, WorkflowEvent.step == Step.VERIFY.value))
 
 
 # --- pharmacy ---------------------------------------------------------------------------
@@ -313,19 +319,19 @@ def prescribe(session: Session, actor: Actor, data: PrescriptionData) -> Prescri
                         ("duration", data.duration)):
         if value is not None and len(value) > 200:
             raise InvalidInputError(f"{name} is longer than 200 characters")
-    task = _locked_task(session, scan, Step.PRESCRIBE, None)
-    row = Prescription(
-        scan_id=scan.id, patient_id=scan.patient_id, pharmacist_id=actor.user_id,
-        medication=data.medication, medication_code=data.medication_code, dose=data.dose,
-        route=data.route, frequency=data.frequency, duration=data.duration,
-        dosage_text=data.dosage_text, note=data.note,
-    )
-    session.add(row)
-    session.flush()
-    event = _event(session, actor, task, Step.PRESCRIBE, task.state,
-                   [f"MedicationRequest/{row.id}"])
-    history.record(session, row, event)
-    _commit(session)
+    with _one_winner(session):
+        task = _locked_task(session, scan, Step.PRESCRIBE, None)
+        row = Prescription(
+            scan_id=scan.id, patient_id=scan.patient_id, pharmacist_id=actor.user_id,
+            medication=data.medication, medication_code=data.medication_code, dose=data.dose,
+            route=data.route, frequency=data.frequency, duration=data.duration,
+            dosage_text=data.dosage_text, note=data.note,
+        )
+        session.add(row)
+        session.flush()
+        event = _event(session, actor, task, Step.PRESCRIBE, task.state,
+                       [f"MedicationRequest/{row.id}"])
+        history.record(session, row, event)
     log.info("prescription added", extra={"scan_id": scan.id, "prescription_id": row.id})
     return row
 
@@ -336,14 +342,14 @@ def pharmacy_review(session: Session, actor: Actor, study_id: str, *, note: str,
     if not note or not note.strip():
         raise InvalidInputError("a note is required to complete the pharmacy review")
     scan = _scan(session, study_id)
-    task = _locked_task(session, scan, Step.PHARMACY_REVIEW, if_match)
-    review = PharmacyReview(scan_id=scan.id, pharmacist_id=actor.user_id, note=note.strip())
-    session.add(review)
-    previous = _transition(session, task, Step.PHARMACY_REVIEW)
-    session.flush()
-    event = _event(session, actor, task, Step.PHARMACY_REVIEW, previous, [f"Task/{task.id}"])
-    history.record(session, task, event)
-    _commit(session)
+    with _one_winner(session):
+        task = _locked_task(session, scan, Step.PHARMACY_REVIEW, if_match)
+        review = PharmacyReview(scan_id=scan.id, pharmacist_id=actor.user_id, note=note.strip())
+        session.add(review)
+        previous = _transition(session, task, Step.PHARMACY_REVIEW)
+        session.flush()
+        event = _event(session, actor, task, Step.PHARMACY_REVIEW, previous, [f"Task/{task.id}"])
+        history.record(session, task, event)
     log.info("pharmacy review completed", extra={"scan_id": scan.id})
     return task
 
@@ -362,21 +368,21 @@ def approve(session: Session, svc: Services, actor: Actor, study_id: str, *,
     pdf = render_pdf(_report_content(session, svc, scan, actor, report_id, approved_at))
     digest, created = svc.store.put(pdf)
     try:
-        blob = Blob(sha256=digest, content_type="application/pdf", size=len(pdf),
-                    patient_id=scan.patient_id)
-        session.add(blob)
-        session.flush()
-        report = Report(id=report_id, scan_id=scan.id, patient_id=scan.patient_id,
-                        approved_by_id=actor.user_id, issued=approved_at, pdf_id=blob.id,
-                        pdf_sha1=hashlib.sha1(pdf).hexdigest())
-        session.add(report)
-        previous = _transition(session, task, Step.APPROVE)
-        session.flush()
-        event = _event(session, actor, task, Step.APPROVE, previous,
-                       [f"DiagnosticReport/{report.id}", f"Task/{task.id}"])
-        history.record(session, report, task, event)
-        mail_row = _queue_report_mail(session, svc, scan.patient, report, pdf)
-        _commit(session)
+        with _one_winner(session):
+            blob = Blob(sha256=digest, content_type="application/pdf", size=len(pdf),
+                        patient_id=scan.patient_id)
+            session.add(blob)
+            session.flush()
+            report = Report(id=report_id, scan_id=scan.id, patient_id=scan.patient_id,
+                            approved_by_id=actor.user_id, issued=approved_at, pdf_id=blob.id,
+                            pdf_sha1=hashlib.sha1(pdf).hexdigest())
+            session.add(report)
+            previous = _transition(session, task, Step.APPROVE)
+            session.flush()
+            event = _event(session, actor, task, Step.APPROVE, previous,
+                           [f"DiagnosticReport/{report.id}", f"Task/{task.id}"])
+            history.record(session, report, task, event)
+            mail_row = _queue_report_mail(session, svc, scan.patient, report, pdf)
     except BaseException:
         session.rollback()
         if created:

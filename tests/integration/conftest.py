@@ -66,7 +66,7 @@ def live_settings(tmp_path, migrated_template, smtp_server):
 
     database = tmp_path / "live.db"
     shutil.copy(migrated_template, database)
-    return factories.test_settings(
+    return factories.settings_for(
         tmp_path / "instance", f"sqlite:///{database}", mail_backend="smtp",
         smtp_host="127.0.0.1", smtp_port=smtp_server.port, smtp_security="none",
         mail_from="CSSS Test <reports@test.local>", smtp_timeout_seconds=5.0,

@@ -1,0 +1,57 @@
+"""The same step twice at once: exactly one wins, the other gets 409 (live server, SQLite)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import requests
+
+from tests.factories import auth_headers, make_scan, make_user, parameters
+
+
+def race(url: str, headers: list[dict], body: dict | None) -> list[int]:
+    barrier = threading.Barrier(len(headers))
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def call(h: dict) -> None:
+        barrier.wait()
+        response = requests.post(url, json=body, headers=h, timeout=60)
+        with lock:
+            statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=call, args=(h,)) for h in headers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sorted(statuses)
+
+
+@pytest.mark.parametrize("step, state, role, body", [
+    ("verify", "AI_ANALYZED", "doctor",
+     parameters(note="Concurrent review.", agree=False, finding="Normal")),
+    ("classify", "PENDING_AI", "doctor", None),
+    ("pharmacy-review", "DOCTOR_VERIFIED", "pharmacist", parameters(note="Done.")),
+])
+def test_two_concurrent_calls_one_wins_one_409(live_server, step, state, role, body):
+    app = live_server.app
+    client = app.test_client()
+    with app.app_context():
+        users = [make_user(role) for _ in range(2)]
+        credentials = [(u.email, p) for u, p in users]
+        scans = [make_scan(state)[0] for _ in range(4)]
+    headers = [auth_headers(client, app, e, p, role) for e, p in credentials]
+    for scan_id in scans:
+        statuses = race(live_server.fhir(f"ImagingStudy/{scan_id}/${step}"), headers, body)
+        success = 200 if step == "pharmacy-review" else 201
+        assert statuses == sorted([success, 409]), statuses
+    with app.app_context():
+        from sqlalchemy import func, select
+
+        from csss_fhir.models import WorkflowEvent, db
+
+        events = db.session.scalar(select(func.count()).select_from(WorkflowEvent).where(
+            WorkflowEvent.scan_id.in_(scans), WorkflowEvent.step == step))
+        assert events == len(scans)
