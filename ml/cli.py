@@ -34,18 +34,22 @@ _existing_path = click.Path(exists=True, path_type=Path)
               help="The paper's augmentation; --no-augment caches frozen features (fast).")
 @click.option("--epochs", type=int, default=15, show_default=True)
 @click.option("--finetune-epochs", type=int, default=15, show_default=True)
+@click.option("--finetune-from", default="block_14_expand", show_default=True,
+              help="First backbone layer the finetune recipe unfreezes.")
+@click.option("--finetune-learning-rate", type=float, default=1e-5, show_default=True)
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
               help="Where to cache frozen features (default: OUT/cache).")
 @click.option("--seed", type=int, default=42, show_default=True)
 def train(data_dir, out_dir, backbone_weights, recipe, augment, epochs, finetune_epochs,
-          cache_dir, seed):
+          finetune_from, finetune_learning_rate, cache_dir, seed):
     """Train the classifier on a folder-per-class dataset."""
     from ml.training import TrainingConfig
     from ml.training import train as run_training
 
     config = TrainingConfig(
         recipe=recipe, augment=augment, epochs=epochs, finetune_epochs=finetune_epochs,
-        seed=seed, cache_dir=str(cache_dir or Path(out_dir) / "cache"),
+        finetune_from=finetune_from, finetune_learning_rate=finetune_learning_rate, seed=seed,
+        cache_dir=str(cache_dir or Path(out_dir) / "cache"),
     )
     try:
         result = run_training(data_dir, out_dir, backbone_weights=backbone_weights,

@@ -127,8 +127,13 @@ class _SaveFullModel:
         return SaveFullModel()
 
 
-def _fit(trainable, x_train, y_train, validation, *, epochs, learning_rate, config, weights,
-         callbacks, phase):
+def fit_phase(trainable, x_train, y_train, validation, *, epochs, learning_rate, config,
+              weights, callbacks, phase):
+    """Compile and fit one phase with Adam, cross-entropy and EarlyStopping(restore best).
+
+    ``x_train`` is an array (with ``y_train``) or a ``tf.data`` dataset of (x, y) batches.
+    Returns ``{"epochs": [per-epoch logs], "best_epoch": 1-based epoch with least val_loss}``.
+    """
     import keras
 
     trainable.compile(
@@ -161,9 +166,24 @@ def _fit(trainable, x_train, y_train, validation, *, epochs, learning_rate, conf
     return {"epochs": epochs_run, "best_epoch": best + 1}
 
 
+def _keep_better(model, before: list, history: dict[str, dict]) -> None:
+    """Undo fine-tuning if no fine-tune epoch beat the paper phase's best val_loss.
+
+    EarlyStopping restores the best epoch *of its own run*; without this, a fine-tune run
+    whose every epoch is worse would still replace the better frozen-backbone weights.
+    """
+    paper_best = min(e["val_loss"] for e in history["paper"]["epochs"])
+    finetune_best = min(e["val_loss"] for e in history["finetune"]["epochs"])
+    history["finetune"]["kept"] = finetune_best < paper_best
+    if not history["finetune"]["kept"]:
+        log.info("fine-tuning did not improve val_loss (%.4f >= %.4f); keeping the paper phase",
+                 finetune_best, paper_best)
+        model.set_weights(before)
+
+
 def _cache_key(weights: Path | None, samples: Sequence[Sample], config: TrainingConfig) -> str:
     digest = hashlib.sha256()
-    digest.update(json.dumps([config.input_size, config.alpha, str(config.finetune_from)]).encode())
+    digest.update(json.dumps([list(config.input_size), config.alpha]).encode())
     digest.update("\n".join(s.path for s in samples).encode())
     if weights is not None:
         digest.update(hashlib.sha256(weights.read_bytes()).digest())
@@ -256,19 +276,21 @@ def train(
                                   shuffle_seed=config.seed, augmenter=augmenter)
         val_ds = _image_dataset(images["val"], labels["val"], config.batch_size)
         tick = time.perf_counter()
-        history["paper"] = _fit(model, train_ds, None, val_ds, epochs=config.epochs,
+        history["paper"] = fit_phase(model, train_ds, None, val_ds, epochs=config.epochs,
                                 learning_rate=config.learning_rate, config=config,
                                 weights=weights, callbacks=[checkpoint], phase="paper")
         timings["paper_fit_s"] = time.perf_counter() - tick
         if config.recipe == "finetune":
+            before = model.get_weights()
             unfreeze_top(model, config.finetune_from)
             tick = time.perf_counter()
-            history["finetune"] = _fit(
+            history["finetune"] = fit_phase(
                 model, train_ds, None, val_ds, epochs=config.finetune_epochs,
                 learning_rate=config.finetune_learning_rate, config=config, weights=weights,
                 callbacks=[checkpoint], phase="finetune",
             )
             timings["finetune_fit_s"] = time.perf_counter() - tick
+            _keep_better(model, before, history)
     else:
         tick = time.perf_counter()
         ordered = [s for name in ("train", "val") for s in splits[name]]
@@ -279,6 +301,13 @@ def train(
         cut_train, cut_val = cut[: len(splits["train"])], cut[len(splits["train"]) :]
         timings["cache_features_s"] = time.perf_counter() - tick
         backbone = model.get_layer(BACKBONE)
+        names = [layer.name for layer in backbone.layers]
+        if names.index(config.finetune_from) <= names.index(FINETUNE_CUT):
+            raise ValueError(
+                f"without augmentation the backbone is cached up to {FINETUNE_CUT}, so "
+                f"fine-tuning can start at block_14_expand at the earliest, not "
+                f"{config.finetune_from}; use --augment to fine-tune deeper"
+            )
         top = keras.Model(backbone.get_layer(FINETUNE_CUT).output, backbone.output)
         head_layers = [model.get_layer(n) for n in ("pool", "hidden", "logits", "probabilities")]
 
@@ -297,22 +326,24 @@ def train(
         head = keras.Model(
             pooled, head_layers[3](head_layers[2](head_layers[1](pooled))), name="head"
         )
-        history["paper"] = _fit(head, pooled_train, labels["train"],
+        history["paper"] = fit_phase(head, pooled_train, labels["train"],
                                 (pooled_val, labels["val"]), epochs=config.epochs,
                                 learning_rate=config.learning_rate, config=config,
                                 weights=weights, callbacks=[checkpoint], phase="paper")
         timings["paper_fit_s"] = time.perf_counter() - tick
         if config.recipe == "finetune":
+            before = model.get_weights()
             unfreeze_top(model, config.finetune_from)
             cut_input = keras.Input(shape=cut_train.shape[1:])
             upper = keras.Model(cut_input, head_on(top(cut_input)), name="upper")
             tick = time.perf_counter()
-            history["finetune"] = _fit(
+            history["finetune"] = fit_phase(
                 upper, cut_train, labels["train"], (cut_val, labels["val"]),
                 epochs=config.finetune_epochs, learning_rate=config.finetune_learning_rate,
                 config=config, weights=weights, callbacks=[checkpoint], phase="finetune",
             )
             timings["finetune_fit_s"] = time.perf_counter() - tick
+            _keep_better(model, before, history)
 
     model.save(out_dir / "model.keras")
 
@@ -343,6 +374,7 @@ def train(
             hashlib.sha256(weights_path.read_bytes()).hexdigest() if weights_path else None
         ),
         "best_epochs": {phase: h["best_epoch"] for phase, h in history.items()},
+        "finetune_kept": history.get("finetune", {}).get("kept"),
         "timings_s": {k: round(v, 1) for k, v in timings.items()},
     }
     metadata = model_card.build_metadata(
