@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         JWT_ALGORITHM="HS256",
         JWT_TOKEN_LOCATION=["headers"],
         SQLALCHEMY_DATABASE_URI=database_url,
-        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(database_url),
+        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(database_url, settings),
         MAX_CONTENT_LENGTH=settings.max_upload_bytes + MULTIPART_OVERHEAD,
         JSON_SORT_KEYS=False,
         DEBUG=False if settings.production else app.config.get("DEBUG", False),
@@ -69,10 +69,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     return app
 
 
-def _engine_options(url: str) -> dict:
+def _engine_options(url: str, settings: Settings) -> dict:
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 15, "check_same_thread": False}}
-    return {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 10}
+    return {"pool_pre_ping": True, "pool_size": settings.db_pool_size,
+            "max_overflow": settings.db_max_overflow,
+            "pool_timeout": settings.db_pool_timeout_seconds,
+            "pool_recycle": 1800,  # below typical firewall / pgbouncer idle cut-offs
+            "connect_args": {"connect_timeout": 10, "application_name": "csss-fhir"}}
 
 
 @event.listens_for(Engine, "connect")

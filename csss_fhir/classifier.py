@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from csss_fhir.models import ModelDevice
+from csss_fhir.models import ModelDevice, new_id, utcnow
 
 
 class ClassifierProvider:
@@ -34,12 +34,34 @@ class ClassifierProvider:
 
 
 def device_for(session: Session, metadata: dict[str, Any]) -> ModelDevice:
-    """The Device row of this model version, created on first use."""
+    """The Device row of this model version, created (with its first history version) on
+    first use.
+
+    Several workers classify the first scans of a new model at once: the row is inserted
+    with ON CONFLICT DO NOTHING, so the losers of that race read the winner's row instead
+    of failing their (unrelated) scans on the unique sha256.
+    """
     sha = metadata["sha256"]
-    device = session.scalar(select(ModelDevice).where(ModelDevice.sha256 == sha))
-    if device is None:
-        device = ModelDevice(name=str(metadata.get("name", "classifier")),
-                             version=str(metadata.get("version", "unknown")), sha256=sha,
-                             model_metadata=dict(metadata))
-        session.add(device)
+    select_device = select(ModelDevice).where(ModelDevice.sha256 == sha)
+    device = session.scalar(select_device)
+    if device is not None:
+        return device
+    now = utcnow()
+    values = {"id": new_id(), "version_id": 1, "created_at": now, "updated_at": now,
+              "name": str(metadata.get("name", "classifier")),
+              "version": str(metadata.get("version", "unknown")), "sha256": sha,
+              "model_metadata": dict(metadata)}
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    inserted = session.execute(
+        insert(ModelDevice).values(**values).on_conflict_do_nothing(index_elements=["sha256"])
+    ).rowcount
+    device = session.scalar(select_device)
+    if inserted:
+        from csss_fhir import history
+
+        history.record(session, device)
     return device

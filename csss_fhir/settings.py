@@ -23,6 +23,11 @@ class Settings:
     secret_key: str | None = None  # None: generated once into the instance folder (not production)
     jwt_secret_key: str | None = None
     database_url: str | None = None  # None: SQLite file in the instance folder
+    # Connection pool per process (PostgreSQL): size it so workers x (size + overflow) stays
+    # below the server's max_connections.
+    db_pool_size: int = 5
+    db_max_overflow: int = 10
+    db_pool_timeout_seconds: float = 30.0
     storage_dir: Path | None = None  # None: <instance>/storage
     model_path: str | None = None  # None: the demo model shipped in ml/
     confidence_threshold: float = 0.75
@@ -74,7 +79,10 @@ class Settings:
             instance_path=Path(instance) if instance else None,
             secret_key=text("SECRET_KEY"),
             jwt_secret_key=text("JWT_SECRET_KEY"),
-            database_url=text("DATABASE_URL"),
+            database_url=_with_driver(text("DATABASE_URL")),
+            db_pool_size=number("DB_POOL_SIZE", cls.db_pool_size),
+            db_max_overflow=number("DB_MAX_OVERFLOW", cls.db_max_overflow),
+            db_pool_timeout_seconds=number("DB_POOL_TIMEOUT", cls.db_pool_timeout_seconds, float),
             storage_dir=Path(storage) if storage else None,
             model_path=text("MODEL_PATH"),
             confidence_threshold=number("CONFIDENCE_THRESHOLD", cls.confidence_threshold, float),
@@ -114,6 +122,10 @@ class Settings:
             raise ConfigurationError("CONFIDENCE_THRESHOLD must be between 0 and 1")
         if self.max_upload_mb < 1:
             raise ConfigurationError("MAX_UPLOAD_MB must be at least 1")
+        if self.db_pool_size < 1 or self.db_max_overflow < 0 or self.db_pool_timeout_seconds <= 0:
+            raise ConfigurationError(
+                "DB_POOL_SIZE must be at least 1, DB_MAX_OVERFLOW at least 0 and "
+                "DB_POOL_TIMEOUT above 0")
         for name, value in (
             ("OTP_EXPIRE_MINUTES", self.otp_expire_minutes),
             ("OTP_STEP_UP_MINUTES", self.otp_step_up_minutes),
@@ -163,6 +175,17 @@ class Settings:
             secret_key=self.secret_key or stored["SECRET_KEY"],
             jwt_secret_key=self.jwt_secret_key or stored["JWT_SECRET_KEY"],
         )
+
+
+def _with_driver(url: str | None) -> str | None:
+    """PostgreSQL URLs as hosting platforms write them (postgres://, postgresql://) use the
+    psycopg 3 driver this package installs."""
+    if url is None:
+        return None
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
 
 
 def load_environment(dotenv_path: Path | None = None) -> dict[str, str]:

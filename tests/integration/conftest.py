@@ -61,13 +61,9 @@ def serve(app):
 
 
 @pytest.fixture
-def live_settings(tmp_path, migrated_template, smtp_server):
-    import shutil
-
-    database = tmp_path / "live.db"
-    shutil.copy(migrated_template, database)
+def live_settings(tmp_path, new_database, smtp_server):
     return factories.settings_for(
-        tmp_path / "instance", f"sqlite:///{database}", mail_backend="smtp",
+        tmp_path / "instance", new_database(), mail_backend="smtp",
         smtp_host="127.0.0.1", smtp_port=smtp_server.port, smtp_security="none",
         mail_from="CSSS Test <reports@test.local>", smtp_timeout_seconds=5.0,
         confidence_threshold=0.0)
