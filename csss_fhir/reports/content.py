@@ -22,6 +22,17 @@ class PrescriptionLine:
 
 
 @dataclass(frozen=True)
+class Amendment:
+    """A correction of a released report: it makes a new version with a new PDF."""
+
+    author_name: str
+    author_role: str
+    at: datetime
+    note: str
+    finding: str | None  # the corrected finding, None: the finding stands
+
+
+@dataclass(frozen=True)
 class ReportContent:
     hospital_name: str
     hospital_address: str
@@ -53,3 +64,7 @@ class ReportContent:
     approver_name: str
     approved_at: datetime
     prescriptions: list[PrescriptionLine] = field(default_factory=list)
+    gradcam: bytes | None = None  # the Grad-CAM overlay as PNG, None: not available
+    status: str = "final"  # final | amended | corrected
+    version: int = 1
+    amendments: list[Amendment] = field(default_factory=list)

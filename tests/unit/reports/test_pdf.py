@@ -1,0 +1,133 @@
+"""The report PDF, read back with pypdf: what a patient and a text extractor find in it."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+from pypdf import PdfReader
+
+from csss_fhir.reports import fonts
+from csss_fhir.reports.content import AI_NOTICE, Amendment
+from csss_fhir.reports.pdf import render_pdf
+from csss_fhir.reports.sample import CHINESE_NAME, LATIN_NAME, TAMIL_NAME, sample_content
+from tests.factories import xray_png
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def page_texts(pdf: bytes) -> list[str]:
+    return [flat(page.extract_text()) for page in PdfReader(io.BytesIO(pdf)).pages]
+
+
+def actual_texts(pdf: bytes) -> list[str]:
+    """The /ActualText of marked-content spans: what a viewer copies for shaped text."""
+    found: list[str] = []
+
+    def visit(operator, operands, cm, tm):  # noqa: ANN001 - pypdf's visitor signature
+        if operator == b"BDC" and len(operands) == 2 and "/ActualText" in operands[1]:
+            found.append(str(operands[1]["/ActualText"]))
+
+    for page in PdfReader(io.BytesIO(pdf)).pages:
+        page.extract_text(visitor_operand_before=visit)
+    return found
+
+
+def embedded_fonts(pdf: bytes) -> set[str]:
+    names = set()
+    for page in PdfReader(io.BytesIO(pdf)).pages:
+        for font in page["/Resources"]["/Font"].values():
+            names.add(str(font.get_object()["/BaseFont"]))
+    return names
+
+
+@pytest.fixture(scope="module")
+def two_pages() -> bytes:
+    return render_pdf(sample_content(image=xray_png(128), gradcam=xray_png(64, seed=1)))
+
+
+def test_the_ai_notice_is_on_every_page_word_for_word(two_pages):
+    pages = page_texts(two_pages)
+    assert len(pages) == 2
+    for number, text in enumerate(pages, start=1):
+        assert flat(AI_NOTICE) in text
+        assert f"Page {number} of 2" in text
+
+
+def test_accented_latin_and_chinese_names_extract_as_written(two_pages):
+    if not fonts.chain().has("cjk"):
+        pytest.skip("no CJK TrueType font here (Debian: fonts-droid-fallback)")
+    text = " ".join(page_texts(two_pages))
+    assert f"Dr. {LATIN_NAME}" in text
+    assert CHINESE_NAME in text
+    assert "Ana-María Gonçalves" in text
+
+
+def test_a_tamil_name_is_shaped_in_an_embedded_tamil_font_and_copies_as_written(two_pages):
+    if not fonts.chain().has("tamil"):
+        pytest.skip("Noto Sans Tamil is not installed (pip: fontpkg-noto-sans-tamil)")
+    assert any("NotoSansTamil" in name for name in embedded_fonts(two_pages))
+    # The header of each page draws the name with its ActualText.
+    assert sum(TAMIL_NAME in text for text in actual_texts(two_pages)) >= 2
+
+
+def test_latin_text_is_set_in_embedded_dejavu_sans(two_pages):
+    assert {"DejaVuSans", "DejaVuSans-Bold"} <= {
+        name.split("+")[-1] for name in embedded_fonts(two_pages)}
+
+
+def test_every_class_probability_threshold_and_model_are_printed(two_pages):
+    text = page_texts(two_pages)[0]
+    for label, value in (("Lung Opacity", "47.2%"), ("Normal", "31.8%"),
+                         ("Viral Pneumonia", "5.9%"), ("NIH MERGED", "5.8%"),
+                         ("Sick", "5.2%"), ("COVID", "4.1%")):
+        assert f"{label} {value}" in text
+    assert "decision threshold 0.75" in text
+    assert "csss-mobilenetv2-demo, version 1.0.0" in text
+    assert "Uncertain — reviewed by physician" in text
+
+
+def test_prescriptions_are_a_table_with_the_pharmacist_and_approval(two_pages):
+    text = " ".join(page_texts(two_pages))
+    assert "Drug Dose Route Frequency Duration Notes" in text
+    assert "Amoxicillin 500 mg oral three times a day 7 days Take with food" in text
+    assert "Salbutamol inhaler 2 puffs inhaled" in text
+    assert "Pharmacy review by" in text and "2025-03-14 09:42 UTC" in text
+    assert "Approved for release by Ana-María Gonçalves, 2025-03-14 10:42 UTC." in text
+    assert "Verified by Dr." in text and "2025-03-14 07:42 UTC" in text
+
+
+def test_a_confident_result_has_no_uncertain_banner():
+    pdf = render_pdf(sample_content(uncertain=False, long_notes=False, prescriptions=0))
+    text = " ".join(page_texts(pdf))
+    assert "Uncertain — reviewed by physician" not in text
+    assert "Proposal: Lung Opacity" in text
+    assert "No prescriptions." in text
+
+
+def test_an_amended_report_says_so_and_lists_the_correction():
+    amendment = Amendment("Dr. Kofi Mensah", "doctor", datetime(2025, 3, 15, 9, 0, tzinfo=UTC),
+                          "Effusion on the left was missed.", "Viral_Pneumonia")
+    content = replace(sample_content(long_notes=False), status="amended", version=2,
+                      amendments=[amendment])
+    text = " ".join(page_texts(render_pdf(content)))
+    assert "AMENDED REPORT — version 2" in text and "Version 2 · amended" in text
+    assert "Effusion on the left was missed." in text
+    assert "Corrected finding: Viral Pneumonia" in text
+
+
+def test_an_image_reportlab_cannot_read_is_left_out_not_fatal():
+    pdf = render_pdf(sample_content(image=b"DICM not an image", long_notes=False))
+    assert pdf.startswith(b"%PDF") and "Chest X-ray report" in page_texts(pdf)[0]
+
+
+def test_runs_keep_punctuation_with_their_script_and_split_at_script_changes():
+    chain = fonts.chain()
+    runs = [(face.script, text) for face, text in chain.runs(f"Mr. ({TAMIL_NAME}), 12 (x)")]
+    assert runs[0] == ("latin", "Mr. ")
+    if chain.has("tamil"):
+        assert runs[1:] == [("tamil", f"({TAMIL_NAME}), 12 "), ("latin", "(x)")]
