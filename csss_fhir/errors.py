@@ -52,3 +52,8 @@ class PreconditionFailedError(CsssError):
 
 class NotAcceptableError(CsssError):
     """The client accepts no representation we produce."""
+
+
+class UnprocessableContentError(CsssError):
+    """The body is of a kind we accept, but its content cannot be used (a DICOM object
+    without pixel data, an image without the UIDs it must carry)."""

@@ -181,6 +181,8 @@ class Scan(Versioned, db.Model):
     series_uid: Mapped[str] = mapped_column(String(64), nullable=False)
     instance_uid: Mapped[str] = mapped_column(String(64), nullable=False)
     sop_class_uid: Mapped[str | None] = mapped_column(String(64))
+    series_number: Mapped[int | None] = mapped_column(Integer)  # DICOM SeriesNumber
+    instance_number: Mapped[int | None] = mapped_column(Integer)  # DICOM InstanceNumber
     source_format: Mapped[str] = mapped_column(String(10), nullable=False)  # jpeg|png|dicom
     width: Mapped[int] = mapped_column(Integer, nullable=False)
     height: Mapped[int] = mapped_column(Integer, nullable=False)

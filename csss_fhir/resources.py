@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.orm import object_session
+
 from adapters.fhir.device import to_fhir_device
 from adapters.fhir.diagnostic_report import to_fhir_diagnostic_report
 from adapters.fhir.imaging_study import to_fhir_imaging_study
@@ -17,7 +19,7 @@ from adapters.fhir.medication_request import to_fhir_medication_request
 from adapters.fhir.observation import to_fhir_ai_observation, to_fhir_doctor_observation
 from adapters.fhir.patient import to_fhir_patient
 from adapters.fhir.practitioner import to_fhir_practitioner, to_fhir_practitioner_role
-from adapters.fhir.provenance import to_fhir_provenance
+from adapters.fhir.provenance import ResultChain, to_fhir_provenance
 from adapters.fhir.task import to_fhir_task
 from csss_fhir.models import (
     AiPrediction,
@@ -49,6 +51,24 @@ def _observation(row: AiPrediction | DoctorReview) -> Any:
     return to_fhir_doctor_observation(row)
 
 
+def _provenance(event: WorkflowEvent) -> Any:
+    """A step's Provenance, with the model and the verifying doctor behind its result."""
+    session = object_session(event)
+    scan = session.get(Scan, event.scan_id) if session is not None else None
+    if scan is None or event.step not in ("verify", "approve"):
+        return to_fhir_provenance(event)
+    prediction, review = scan.prediction, scan.review
+    sources = [f"ImagingStudy/{scan.id}"]
+    if prediction is not None:
+        sources.append(f"Observation/{prediction.id}")
+    if review is not None and event.step == "approve":
+        sources.append(f"Observation/{review.id}")
+    return to_fhir_provenance(event, ResultChain(
+        device_id=prediction.device_id if prediction is not None else None,
+        verifier_reference=f"Practitioner/{review.doctor_id}" if review is not None else None,
+        sources=tuple(sources)))
+
+
 @dataclass(frozen=True)
 class ServedType:
     name: str
@@ -68,7 +88,7 @@ SERVED: dict[str, ServedType] = {
         ServedType("MedicationRequest", (Prescription,), to_fhir_medication_request,
                    "patient_id"),
         ServedType("DiagnosticReport", (Report,), _report, "patient_id"),
-        ServedType("Provenance", (WorkflowEvent,), to_fhir_provenance, "patient_id"),
+        ServedType("Provenance", (WorkflowEvent,), _provenance, "patient_id"),
         ServedType("Device", (ModelDevice,), to_fhir_device, None),
     )
 }

@@ -49,6 +49,7 @@ class Settings:
     hospital_address: str = ""
     base_url: str | None = None  # None: taken from each request
     bcrypt_rounds: int = 12
+    dicom_strip_identifying: bool = False  # store DICOM uploads without names, birth dates...
     extra: Mapping[str, object] = field(default_factory=dict)  # Flask config overrides (tests)
 
     @classmethod
@@ -102,6 +103,8 @@ class Settings:
             hospital_address=text("HOSPITAL_ADDRESS") or cls.hospital_address,
             base_url=text("BASE_URL"),
             bcrypt_rounds=number("BCRYPT_ROUNDS", cls.bcrypt_rounds),
+            dicom_strip_identifying=_flag(text("DICOM_STRIP_IDENTIFYING"),
+                                          "DICOM_STRIP_IDENTIFYING"),
         )
         settings.validate()
         return settings
@@ -186,6 +189,17 @@ def _with_driver(url: str | None) -> str | None:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
     return url
+
+
+def _flag(raw: str | None, name: str) -> bool:
+    """A boolean variable: true/1/yes or false/0/no (unset: false)."""
+    if raw is None:
+        return False
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ConfigurationError(f"{name}={raw!r}; use true or false")
 
 
 def load_environment(dotenv_path: Path | None = None) -> dict[str, str]:

@@ -16,9 +16,41 @@ PROVENANCE_PARTICIPANT = "http://terminology.hl7.org/CodeSystem/provenance-parti
 DATA_OPERATION = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
 DIAGNOSTIC_SERVICE = "http://terminology.hl7.org/CodeSystem/v2-0074"
 DICOM_UID = "urn:dicom:uid"
+SNOMED = "http://snomed.info/sct"
 # Our own code system for the classifier's classes (no standard code exists for "Uncertain").
 FINDING_SYSTEM = "urn:csss-fhir:codesystem:cxr-finding"
 MRN_SYSTEM = "urn:csss-fhir:mrn"
+
+# HL7 AI Transparency IG (STU1 ballot): meta.security labels. AIAST is in HL7's
+# v3-ObservationValue; CLINAST_AIRPT is defined by the IG's own code system.
+V3_OBSERVATION_VALUE = "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"
+AI_TRANSPARENCY_PROVENANCE = "http://hl7.org/fhir/uv/aitransparency/CodeSystem/AddedProvenanceCS"
+AI_ASSERTED = {"system": V3_OBSERVATION_VALUE, "code": "AIAST",
+               "display": "Artificial Intelligence asserted"}
+CLINICIAN_ASSERTED_FROM_AI = {"system": AI_TRANSPARENCY_PROVENANCE, "code": "CLINAST_AIRPT",
+                              "display": "Clinician Asserted from AI Reported"}
+
+# SNOMED CT concepts for the classifier's classes where one exists (checked against published
+# HL7 value sets and SNOMED CT browsers; see the README). Other classes (Lung_Opacity,
+# NIH_MERGED, Sick, Uncertain) carry only our own FINDING_SYSTEM code.
+STANDARD_FINDINGS: dict[str, tuple[str, str, str]] = {
+    "normal": (SNOMED, "17621005", "Normal"),
+    "covid": (SNOMED, "882784691000119100",
+              "Pneumonia caused by severe acute respiratory syndrome coronavirus 2"),
+    "covid-19": (SNOMED, "882784691000119100",
+                 "Pneumonia caused by severe acute respiratory syndrome coronavirus 2"),
+    "viral pneumonia": (SNOMED, "75570004", "Viral pneumonia"),
+    "bacterial pneumonia": (SNOMED, "53084003", "Bacterial pneumonia"),
+    "pneumonia": (SNOMED, "233604007", "Pneumonia"),
+}
+# The Observation.code of every finding Observation: DICOM "Finding" (IHE AIR uses DCM codes).
+FINDING_CODE_CODING = {"system": DCM, "code": "121071", "display": "Finding"}
+
+
+def finding_key(label: str) -> str:
+    """A label compared case- and underscore-insensitively ("Viral_Pneumonia" ~ "viral
+    pneumonia")."""
+    return " ".join(label.replace("_", " ").lower().split())
 
 
 def instant(value: datetime) -> str:
@@ -61,7 +93,27 @@ def parse_reference(value: Any, expected_type: str) -> str | None:
 
 
 def finding_concept(label: str) -> dict[str, Any]:
-    return {
-        "coding": [{"system": FINDING_SYSTEM, "code": label, "display": label.replace("_", " ")}],
-        "text": label.replace("_", " "),
-    }
+    """A finding as a CodeableConcept: SNOMED CT where a concept exists, and always our own
+    code (the model's class name, or the doctor's finding)."""
+    coding = [{"system": FINDING_SYSTEM, "code": label, "display": label.replace("_", " ")}]
+    standard = STANDARD_FINDINGS.get(finding_key(label))
+    if standard:
+        system, code, display = standard
+        coding.insert(0, {"system": system, "code": code, "display": display})
+    return {"coding": coding, "text": label.replace("_", " ")}
+
+
+def finding_labels_for_code(system: str | None, code: str) -> list[str]:
+    """The findings a `value-concept` token can mean, normalised like `finding_key` (our own
+    code, or a SNOMED CT code: every label we map to it)."""
+    keys: set[str] = set()
+    if system in (None, FINDING_SYSTEM):
+        keys.add(finding_key(code))
+    if system in (None, SNOMED):
+        keys |= {key for key, (_, snomed, _) in STANDARD_FINDINGS.items() if snomed == code}
+    return sorted(keys)
+
+
+def observation_code_matches(system: str | None, code: str) -> bool:
+    """Does a `code` token match FINDING_CODE_CODING (the code of our Observations)?"""
+    return code == FINDING_CODE_CODING["code"] and system in (None, DCM)

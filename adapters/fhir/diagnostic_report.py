@@ -8,6 +8,7 @@ from typing import Any
 from fhir.resources.R4B.diagnosticreport import DiagnosticReport
 
 from adapters.fhir.common import (
+    CLINICIAN_ASSERTED_FROM_AI,
     DIAGNOSTIC_SERVICE,
     LOINC,
     finding_concept,
@@ -30,7 +31,9 @@ def to_fhir_diagnostic_report(report: Any, *, prediction: Any, review: Any,
     return DiagnosticReport.model_validate({
         "resourceType": "DiagnosticReport",
         "id": report.id,
-        "meta": meta(report),
+        # Released only after a doctor verified the AI proposal: clinician-asserted content
+        # that was first reported by an AI (AI Transparency IG).
+        "meta": meta(report, security=[CLINICIAN_ASSERTED_FROM_AI]),
         "status": report.status,
         "category": [{"coding": [{"system": DIAGNOSTIC_SERVICE, "code": "RAD",
                                   "display": "Radiology"}]}],

@@ -6,13 +6,33 @@ from typing import Any
 
 from fhir.resources.R4B.imagingstudy import ImagingStudy
 
-from adapters.fhir.common import DCM, DICOM_UID, instant, meta, reference
+from adapters.fhir.common import DCM, DICOM_UID, SNOMED, instant, meta, reference
 
 SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 MODALITY_NAMES = {
     "DX": "Digital Radiography", "CR": "Computed Radiography", "CT": "Computed Tomography",
-    "MR": "Magnetic Resonance", "US": "Ultrasound", "OT": "Other",
+    "MR": "Magnetic Resonance", "US": "Ultrasound", "OT": "Other", "NM": "Nuclear Medicine",
+    "PT": "Positron emission tomography", "XA": "X-Ray Angiography", "MG": "Mammography",
+    "RF": "Radio Fluoroscopy",
 }
+# DICOM Body Part Examined (CID 4031) -> SNOMED CT, for the parts a chest service sees.
+BODY_PARTS = {
+    "CHEST": ("51185008", "Thoracic structure"),
+    "THORAX": ("51185008", "Thoracic structure"),
+}
+
+
+def body_site(text: str) -> dict[str, Any]:
+    """ImagingStudy.series.bodySite (a Coding in R4): SNOMED CT where we know the part."""
+    known = BODY_PARTS.get(text.strip().upper())
+    if known:
+        return {"system": SNOMED, "code": known[0], "display": known[1]}
+    return {"display": text}
+
+
+def _unsigned(number: int | None) -> int:
+    """A DICOM IS number as FHIR unsignedInt (JPEG/PNG uploads and odd values: 1)."""
+    return number if number is not None and number >= 0 else 1
 
 
 def to_fhir_imaging_study(scan: Any) -> ImagingStudy:
@@ -20,18 +40,18 @@ def to_fhir_imaging_study(scan: Any) -> ImagingStudy:
                 "display": MODALITY_NAMES.get(scan.modality, scan.modality)}
     series: dict[str, Any] = {
         "uid": scan.series_uid,
-        "number": 1,
+        "number": _unsigned(scan.series_number),
         "modality": modality,
         "numberOfInstances": 1,
         "instance": [{
             "uid": scan.instance_uid,
             "sopClass": {"system": "urn:ietf:rfc:3986",
                          "code": f"urn:oid:{scan.sop_class_uid or SECONDARY_CAPTURE}"},
-            "number": 1,
+            "number": _unsigned(scan.instance_number),
         }],
     }
     if scan.body_site:
-        series["bodySite"] = {"display": scan.body_site}
+        series["bodySite"] = body_site(scan.body_site)
     data: dict[str, Any] = {
         "resourceType": "ImagingStudy",
         "id": scan.id,

@@ -7,7 +7,10 @@ from typing import Any
 from fhir.resources.R4B.observation import Observation
 
 from adapters.fhir.common import (
+    AI_ASSERTED,
+    CLINICIAN_ASSERTED_FROM_AI,
     DCM,
+    FINDING_CODE_CODING,
     OBSERVATION_CATEGORY,
     UCUM,
     finding_concept,
@@ -18,9 +21,13 @@ from adapters.fhir.common import (
 
 IMAGING_CATEGORY = [{"coding": [{"system": OBSERVATION_CATEGORY, "code": "imaging",
                                  "display": "Imaging"}]}]
-FINDING_CODE = {"coding": [{"system": DCM, "code": "121071", "display": "Finding"}],
-                "text": "Chest X-ray finding"}
+FINDING_CODE = {"coding": [FINDING_CODE_CODING], "text": "Chest X-ray finding"}
+# IHE AI Results (AIR): each class probability is a component coded DCM 111012 "Certainty of
+# Finding" (with the class as a second coding), valued as a UCUM "1" quantity in [0, 1].
 CERTAINTY_CODE = {"system": DCM, "code": "111012", "display": "Certainty of Finding"}
+# How the value was reached, in words; the model itself is Observation.device (its Device).
+AI_METHOD = {"text": "AI classification of the chest radiograph (MobileNetV2 image "
+                     "classifier; arg-max class, 'Uncertain' below the decision threshold)"}
 
 
 def to_fhir_ai_observation(prediction: Any) -> Observation:
@@ -41,7 +48,7 @@ def to_fhir_ai_observation(prediction: Any) -> Observation:
     return Observation.model_validate({
         "resourceType": "Observation",
         "id": prediction.id,
-        "meta": meta(prediction),
+        "meta": meta(prediction, security=[AI_ASSERTED]),
         "status": prediction.status,
         "category": IMAGING_CATEGORY,
         "code": FINDING_CODE,
@@ -49,7 +56,7 @@ def to_fhir_ai_observation(prediction: Any) -> Observation:
         "effectiveDateTime": instant(prediction.created_at),
         "issued": instant(prediction.created_at),
         "valueCodeableConcept": finding_concept(prediction.label),
-        "method": {"text": "AI classification of the chest radiograph"},
+        "method": AI_METHOD,
         "device": reference("Device", prediction.device_id),
         "derivedFrom": [reference("ImagingStudy", prediction.scan_id)],
         "component": components,
@@ -62,7 +69,7 @@ def to_fhir_doctor_observation(review: Any) -> Observation:
     return Observation.model_validate({
         "resourceType": "Observation",
         "id": review.id,
-        "meta": meta(review),
+        "meta": meta(review, security=[CLINICIAN_ASSERTED_FROM_AI]),
         "status": review.status,
         "category": IMAGING_CATEGORY,
         "code": FINDING_CODE,

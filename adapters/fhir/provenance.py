@@ -1,7 +1,14 @@
-"""Workflow events -> FHIR Provenance (who did what, when, to which resources)."""
+"""Workflow events -> FHIR Provenance (who did what, when, to which resources).
+
+Each result's Provenance names everyone behind it, as the HL7 AI Transparency IG asks: the
+model's Device is the `author` of the AI Observation and of everything derived from it, the
+doctor who verified the finding is the `verifier`, and the admin who released the report is
+the `attester`. The resources a result was derived from are its `entity` (role `source`).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from fhir.resources.R4B.provenance import Provenance
@@ -19,11 +26,21 @@ STEP_AGENT_TYPE = {
 }
 
 
+@dataclass(frozen=True)
+class ResultChain:
+    """Who stands behind a result, from the scan's earlier steps (all optional)."""
+
+    device_id: str | None = None  # the model that made the AI Observation
+    verifier_reference: str | None = None  # "Practitioner/<doctor id>"
+    sources: tuple[str, ...] = ()  # "Observation/<id>", "ImagingStudy/<id>"
+
+
 def _agent_type(code: str) -> dict[str, Any]:
     return {"coding": [{"system": PROVENANCE_PARTICIPANT, "code": code}]}
 
 
-def to_fhir_provenance(event: Any) -> Provenance:
+def to_fhir_provenance(event: Any, chain: ResultChain | None = None) -> Provenance:
+    chain = chain or ResultChain()
     agents: list[dict[str, Any]] = []
     if event.actor_reference:
         agents.append({"type": _agent_type(STEP_AGENT_TYPE[event.step]),
@@ -31,10 +48,14 @@ def to_fhir_provenance(event: Any) -> Provenance:
     elif event.actor_client:
         agents.append({"type": _agent_type(STEP_AGENT_TYPE[event.step]),
                        "who": {"display": f"system client {event.actor_client}"}})
-    if event.device_id:
-        agents.append({"type": _agent_type("author"), "who": reference("Device", event.device_id)})
+    if chain.verifier_reference and event.step == "approve":
+        agents.append({"type": _agent_type("verifier"),
+                       "who": {"reference": chain.verifier_reference}})
+    device_id = event.device_id or chain.device_id
+    if device_id:
+        agents.append({"type": _agent_type("author"), "who": reference("Device", device_id)})
     targets = [{"reference": t} for t in event.targets]
-    return Provenance.model_validate({
+    data: dict[str, Any] = {
         "resourceType": "Provenance",
         "id": event.id,
         "meta": meta(event),
@@ -46,4 +67,7 @@ def to_fhir_provenance(event: Any) -> Provenance:
             "text": f"{event.step}: {event.from_state or '-'} -> {event.to_state}",
         },
         "agent": agents,
-    })
+    }
+    if chain.sources:
+        data["entity"] = [{"role": "source", "what": {"reference": s}} for s in chain.sources]
+    return Provenance.model_validate(data)

@@ -16,6 +16,7 @@ from adapters.fhir.capability import capability_statement
 from adapters.fhir.medication_request import from_fhir_medication_request
 from adapters.fhir.outcome import operation_outcome
 from adapters.fhir.patient import from_fhir_patient
+from adapters.fhir.validation import validate_for_create
 from csss_fhir import history, patients, resources, search, workflow
 from csss_fhir.api.responses import (
     base_url,
@@ -24,10 +25,11 @@ from csss_fhir.api.responses import (
     json_body,
     raw_fhir_response,
 )
-from csss_fhir.errors import ResourceNotFoundError, UnsupportedMediaError
+from csss_fhir.errors import InvalidInputError, ResourceNotFoundError, UnsupportedMediaError
 from csss_fhir.models import Blob, db
 from csss_fhir.security import access
 from csss_fhir.security.authentication import current_actor
+from csss_fhir.security.errors import AccessDeniedError
 from csss_fhir.services import services
 
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
@@ -45,8 +47,9 @@ def negotiate() -> None:
 @bp.get("/metadata")
 def metadata() -> Response:
     return fhir_response(capability_statement(
-        base_url=base_url(), searchable={t: sorted(p) for t, p in search.PARAMETERS.items()},
-        creatable=CREATABLE, software_version=_version()))
+        base_url=base_url(), searchable=search.parameter_types(), creatable=CREATABLE,
+        software_version=_version(), includes=search.INCLUDES,
+        revincludes=search.REVINCLUDES, validatable=tuple(VALIDATORS)))
 
 
 def _version() -> str:
@@ -127,7 +130,7 @@ def _search(resource_type: str, params: list[tuple[str, str]]) -> Response:
     strict = "handling=strict" in request.headers.get("Prefer", "").replace(" ", "")
     result = search.search(db.session, search.SearchRequest(
         resource_type=resource_type, params=params, compartment=access.compartment(actor),
-        strict=strict))
+        strict=strict, may_read=lambda kind: _may_read(actor, kind)))
     entries = [SearchEntry(resources.render(row)) for row in result.rows]
     entries += [SearchEntry(resources.render(row), mode="include") for row in result.included]
     if result.ignored:
@@ -142,12 +145,29 @@ def _search(resource_type: str, params: list[tuple[str, str]]) -> Response:
         return f"{url}?{urlencode(kept + [('_offset', str(offset))])}"
 
     links = {"self": page(result.offset)}
-    if result.offset + result.count < result.total and result.count > 0:
+    if result.summary_count:
+        pass  # the total only: no pages to walk
+    elif result.offset + result.count < result.total and result.count > 0:
         links["next"] = page(result.offset + result.count)
     if result.offset > 0:
         links["previous"] = page(max(0, result.offset - result.count))
     return fhir_response(searchset(entries=entries, total=result.total,
                                    base_url=base_url(), links=links))
+
+
+VALIDATORS = {"Patient": from_fhir_patient, "MedicationRequest": from_fhir_medication_request}
+
+
+@bp.post("/<resource_type>/$validate")
+def validate(resource_type: str) -> Response:
+    """`$validate` (mode create): 200 with an OperationOutcome saying valid or why not."""
+    current_actor()
+    _known_type(resource_type)
+    if resource_type not in VALIDATORS:
+        raise InvalidInputError(f"$validate is supported for {', '.join(VALIDATORS)}, "
+                                f"not {resource_type}")
+    return fhir_response(validate_for_create(json_body(request), resource_type,
+                                             VALIDATORS[resource_type]))
 
 
 @bp.post("/<resource_type>")
@@ -191,6 +211,15 @@ def _binary(actor, binary_id: str) -> Response:  # noqa: ANN001
         if blob.content_type == "application/pdf" else "inline"
     response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+def _may_read(actor, resource_type: str) -> bool:  # noqa: ANN001
+    """Whether _include/_revinclude may add rows of this type for this caller."""
+    try:
+        access.require_read(actor, resource_type)
+    except AccessDeniedError:
+        return False
+    return True
 
 
 def _known_type(resource_type: str) -> None:

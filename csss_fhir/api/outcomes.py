@@ -23,6 +23,7 @@ from csss_fhir.errors import (
     PreconditionFailedError,
     ResourceNotFoundError,
     ResourceValidationError,
+    UnprocessableContentError,
     UnsupportedMediaError,
 )
 from csss_fhir.security.errors import AccessDeniedError, NotAuthenticatedError
@@ -46,6 +47,7 @@ _STATUS_AND_CODE: dict[type[CsssError], tuple[HTTPStatus, str]] = {
 }
 
 _HTTP_CODES = {
+    UnprocessableContentError: (HTTPStatus.UNPROCESSABLE_ENTITY, "processing"),
     404: "not-found", 405: "not-supported", 406: "not-supported", 413: "too-costly",
     415: "not-supported", 429: "throttled", 401: "login", 403: "forbidden",
 }

@@ -18,11 +18,12 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from adapters.dicom import is_dicom
 from adapters.fhir.medication_request import PrescriptionData
-from adapters.images import validate_raster
 from csss_fhir import history
 from csss_fhir.classifier import device_for
 from csss_fhir.errors import (
+    ConflictError,
     InvalidInputError,
     PreconditionFailedError,
     ResourceNotFoundError,
@@ -46,10 +47,10 @@ from csss_fhir.models import (
 )
 from csss_fhir.reports.content import PrescriptionLine, ReportContent
 from csss_fhir.reports.pdf import render_pdf
-from csss_fhir.reports.scan_images import gradcam_overlay
 from csss_fhir.security.actor import Actor
 from csss_fhir.security.authentication import require_recent_second_factor
 from csss_fhir.services import Services
+from csss_fhir.workflow import ingest
 from csss_fhir.workflow.errors import FindingRequiredError, StepNotAllowedError, WrongStateError
 from csss_fhir.workflow.states import RULES, Step, may_take
 
@@ -157,11 +158,15 @@ def _transition(session: Session, task: Task, step: Step) -> str:
 # --- upload -----------------------------------------------------------------------------
 
 def upload_scan(session: Session, svc: Services, actor: Actor, request: UploadRequest) -> Scan:
-    """Store a validated JPEG/PNG as a new scan in PENDING_AI.
+    """Store a validated JPEG, PNG or DICOM file as a new scan in PENDING_AI.
+
+    The file checks and the DICOM patient match are in `ingest`.
 
     Raises:
         StepNotAllowedError: role or patient not allowed; InvalidInputError /
-        UnsupportedMediaError: bad file or form; nothing is stored then.
+        UnsupportedMediaError / UnprocessableContentError: bad file or form; ConflictError:
+        the DICOM file belongs to another patient or its study is already stored. Nothing is
+        stored then.
     """
     _require_step(actor, Step.UPLOAD)
     patient_id = request.patient_id
@@ -169,33 +174,43 @@ def upload_scan(session: Session, svc: Services, actor: Actor, request: UploadRe
         if patient_id and patient_id != actor.patient_id:
             raise StepNotAllowedError("patients may upload scans only for themselves")
         patient_id = actor.patient_id
-    if not patient_id:
+    if not patient_id and not is_dicom(request.data):
         raise InvalidInputError("the 'patient' field (a Patient id) is required")
-    patient = session.get(Patient, patient_id)
-    if patient is None:
+    if patient_id and session.get(Patient, patient_id) is None:
         raise InvalidInputError(f"Patient/{patient_id} does not exist")
-    modality = (request.modality or "DX").strip().upper()
-    if modality not in MODALITIES:
-        raise InvalidInputError(f"modality {modality!r} is not one of {sorted(MODALITIES)}")
+    form_modality = (request.modality or "").strip().upper() or None
+    if form_modality is not None and form_modality not in MODALITIES:
+        raise InvalidInputError(
+            f"modality {form_modality!r} is not one of {sorted(MODALITIES)}")
     for name, value, limit in (("bodySite", request.body_site, 100),
                                ("description", request.description, 500)):
         if value is not None and len(value) > limit:
             raise InvalidInputError(f"{name} is longer than {limit} characters")
-    info = validate_raster(request.data, max_pixels=svc.settings.max_image_pixels)
+    upload = ingest.check_file(request.data, svc.settings)
+    patient = ingest.match_patient(session, patient_id, upload)
+    ingest.refuse_duplicate(session, upload)
+    header = upload.dicom
 
-    digest, created = svc.store.put(request.data)
+    digest, created = svc.store.put(upload.stored)
     try:
-        blob = Blob(sha256=digest, content_type=info.content_type, size=len(request.data),
+        blob = Blob(sha256=digest, content_type=upload.content_type, size=len(upload.stored),
                     patient_id=patient.id)
         session.add(blob)
         session.flush()
         scan = Scan(
             patient_id=patient.id, uploaded_by_id=actor.user_id,
-            uploaded_by_client=actor.client_id, image_id=blob.id, modality=modality,
-            body_site=request.body_site or "Chest", description=request.description,
-            study_uid=_new_uid(), series_uid=_new_uid(), instance_uid=_new_uid(),
-            source_format=info.format, width=info.width, height=info.height,
-            started=utcnow(),
+            uploaded_by_client=actor.client_id, image_id=blob.id,
+            modality=(header and header.modality) or form_modality or "DX",
+            body_site=(header and header.body_part) or request.body_site or "Chest",
+            description=(header and header.study_description) or request.description,
+            study_uid=header.study_uid if header else _new_uid(),
+            series_uid=header.series_uid if header else _new_uid(),
+            instance_uid=header.instance_uid if header else _new_uid(),
+            sop_class_uid=header.sop_class_uid if header else None,
+            series_number=header.series_number if header else None,
+            instance_number=header.instance_number if header else None,
+            source_format=upload.source_format, width=upload.width, height=upload.height,
+            started=upload.started or utcnow(),
         )
         session.add(scan)
         session.flush()
@@ -206,12 +221,15 @@ def upload_scan(session: Session, svc: Services, actor: Actor, request: UploadRe
                        [f"ImagingStudy/{scan.id}", f"Task/{task.id}"])
         history.record(session, scan, task, event)
         session.commit()
-    except BaseException:
+    except BaseException as err:
         session.rollback()
         if created:
             svc.store.delete(digest)
+        if isinstance(err, IntegrityError):  # the same study uploaded twice at once
+            raise ConflictError("this study was stored by another request at the same time"
+                                ) from err
         raise
-    log.info("scan uploaded", extra={"scan_id": scan.id})
+    log.info("scan uploaded", extra={"scan_id": scan.id, "format": upload.source_format})
     return scan
 
 
@@ -229,7 +247,8 @@ def classify(session: Session, svc: Services, actor: Actor, study_id: str,
     scan = _scan(session, study_id)
     _check_state(scan.task, Step.CLASSIFY)  # fail fast before spending time on inference
     classifier = svc.classifier.get()
-    image = svc.store.get(scan.image.sha256)
+    image = ingest.classifier_input(svc.store.get(scan.image.sha256), scan.source_format,
+                                    svc.settings)
     prediction = classifier.predict(image, threshold=svc.settings.confidence_threshold)
     session.rollback()  # end the read transaction; the write below starts under a lock
 
@@ -439,5 +458,4 @@ def _report_content(session: Session, svc: Services, scan: Scan, actor: Actor,
         pharmacy_note=pharmacy.note, approver_name=actor.name, approved_at=approved_at,
         prescriptions=[PrescriptionLine(p.medication, p.dose, p.route, p.frequency, p.duration,
                                         p.note) for p in prescriptions],
-        gradcam=gradcam_overlay(svc.classifier, image, prediction.top_class) if image else None,
     )

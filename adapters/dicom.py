@@ -1,0 +1,316 @@
+"""DICOM Part 10 files: validate, describe and render them for the classifier (pydicom).
+
+What a file is comes from its bytes. A file is accepted only when its pixel data decodes
+completely; the dimensions are checked against the limits before any pixel is decoded.
+Compressed pixel data is decoded by pydicom's plugins (pylibjpeg with its libjpeg and
+openjpeg backends: JPEG, JPEG-LS, JPEG 2000; pydicom itself: RLE, deflate, uncompressed), so
+the transfer syntaxes we accept are exactly those with a decoder available here.
+
+Patient names, birth dates and other identifying values never leave this module except in
+the one field the workflow needs (`PatientID`, to match the upload to its Patient), and
+pydicom's own warnings, which may quote element values, are silenced while reading.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import warnings
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut, get_decoder
+from pydicom.uid import UID, AllTransferSyntaxes
+
+from adapters.images import check_dimensions
+from csss_fhir.errors import InvalidInputError, UnprocessableContentError, UnsupportedMediaError
+
+log = logging.getLogger(__name__)
+
+DICOM_CONTENT_TYPE = "application/dicom"
+_UID = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
+_CODE_STRING = re.compile(r"^[A-Z0-9 _]{1,16}$")
+
+# Attributes removed from the stored copy when identifying tags are stripped (a subset of the
+# PS3.15 Annex E Basic Profile: the direct identifiers of the patient and the staff). The
+# UIDs stay: they identify the study in FHIR and are not personal data on their own.
+IDENTIFYING_KEYWORDS = (
+    "PatientName", "PatientBirthDate", "PatientBirthTime", "PatientAddress",
+    "PatientTelephoneNumbers", "PatientMotherBirthName", "OtherPatientIDs",
+    "OtherPatientIDsSequence", "OtherPatientNames", "PatientBirthName", "MilitaryRank",
+    "EthnicGroup", "PatientReligiousPreference", "MedicalRecordLocator", "PatientComments",
+    "ReferringPhysicianName", "ReferringPhysicianAddress", "ReferringPhysicianTelephoneNumbers",
+    "PerformingPhysicianName", "NameOfPhysiciansReadingStudy", "OperatorsName",
+    "PhysiciansOfRecord", "RequestingPhysician", "InstitutionName", "InstitutionAddress",
+    "InstitutionalDepartmentName", "StationName", "AccessionNumber", "IssuerOfPatientID",
+)
+
+
+def _available_transfer_syntaxes() -> dict[str, str]:
+    found: dict[str, str] = {}
+    for uid in AllTransferSyntaxes:
+        try:
+            if get_decoder(uid).is_available:
+                found[str(uid)] = uid.name
+        except NotImplementedError:
+            continue
+    return found
+
+
+SUPPORTED_TRANSFER_SYNTAXES: dict[str, str] = _available_transfer_syntaxes()
+
+
+class DicomNotDecodableError(UnsupportedMediaError):
+    """The DICOM file's transfer syntax has no decoder here."""
+
+
+class NoPixelDataError(UnprocessableContentError):
+    """A valid DICOM object that is not an image (a report, a plan, a structured set...)."""
+
+
+class CorruptDicomError(InvalidInputError):
+    """The DICOM file is truncated or its pixel data does not decode."""
+
+
+@dataclass(frozen=True)
+class DicomMetadata:
+    """What the workflow and the ImagingStudy need from the header (no names, no dates of
+    birth: only `patient_id`, to match the Patient)."""
+
+    study_uid: str
+    series_uid: str
+    instance_uid: str
+    sop_class_uid: str | None
+    modality: str | None
+    body_part: str | None
+    series_number: int | None
+    instance_number: int | None
+    started: datetime | None
+    study_description: str | None
+    series_description: str | None
+    patient_id: str | None
+    transfer_syntax: str
+    width: int
+    height: int
+    frames: int
+    photometric: str
+
+
+@dataclass(frozen=True)
+class DicomImage:
+    metadata: DicomMetadata
+    rgb: np.ndarray  # height x width x 3, uint8: what the classifier takes
+    frame_index: int  # which frame was rendered (the middle one of a multi-frame image)
+
+
+def is_dicom(data: bytes) -> bool:
+    return len(data) >= 132 and data[128:132] == b"DICM"
+
+
+def _read(data: bytes, *, stop_before_pixels: bool = False) -> Dataset:
+    if not is_dicom(data):
+        raise UnsupportedMediaError(
+            "the file is not a DICOM Part 10 file (no 'DICM' marker at byte 128; judged from "
+            "its content, not its name); send DICOM, JPEG or PNG")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pydicom's warnings may quote element values
+            dataset = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=stop_before_pixels)
+            dataset.file_meta  # noqa: B018 - touch the meta group: a broken one fails here
+    except InvalidDicomError as err:
+        raise UnsupportedMediaError(f"the DICOM file cannot be read: {err}") from err
+    except (EOFError, OSError, ValueError, KeyError, TypeError, NotImplementedError) as err:
+        raise CorruptDicomError("the DICOM file is truncated or corrupt and cannot be read"
+                                ) from err
+    return dataset
+
+
+def _text(dataset: Dataset, keyword: str, limit: int) -> str | None:
+    try:
+        value = dataset.get(keyword)
+    except Exception:  # noqa: BLE001 - a malformed optional element is treated as absent
+        return None
+    if value is None:
+        return None
+    text = str(value).strip().replace("\x00", "")
+    return text[:limit] or None
+
+
+def _int(dataset: Dataset, keyword: str) -> int | None:
+    text = _text(dataset, keyword, 12)
+    try:
+        return int(float(text)) if text is not None else None
+    except ValueError:
+        return None
+
+
+def _uid(dataset: Dataset, keyword: str, tag: str) -> str:
+    value = _text(dataset, keyword, 100)
+    if not value:
+        raise UnprocessableContentError(
+            f"the DICOM file has no {keyword} {tag}; every image must carry the study, series "
+            "and instance UIDs")
+    if len(value) > 64 or not _UID.match(value):
+        raise UnprocessableContentError(
+            f"{keyword} {tag} is not a valid DICOM UID (digits and dots, at most 64 "
+            "characters)")
+    return value
+
+
+def _started(dataset: Dataset) -> datetime | None:
+    """StudyDate + StudyTime as an aware datetime (TimezoneOffsetFromUTC, else UTC)."""
+    day = _text(dataset, "StudyDate", 8) or _text(dataset, "SeriesDate", 8)
+    if not day or not re.fullmatch(r"\d{8}", day):
+        return None
+    clock = _text(dataset, "StudyTime", 16) or _text(dataset, "SeriesTime", 16) or ""
+    digits = re.match(r"(\d{2})(\d{2})?(\d{2})?", clock.replace(":", ""))
+    hour, minute, second = (int(g or 0) for g in digits.groups()) if digits else (0, 0, 0)
+    zone = UTC
+    offset = _text(dataset, "TimezoneOffsetFromUTC", 5)
+    if offset and re.fullmatch(r"[+-]\d{4}", offset):
+        sign = -1 if offset[0] == "-" else 1
+        zone = timezone(sign * timedelta(hours=int(offset[1:3]), minutes=int(offset[3:5])))
+    try:
+        return datetime(int(day[:4]), int(day[4:6]), int(day[6:8]), hour, minute, second,
+                        tzinfo=zone)
+    except ValueError:
+        return None
+
+
+def _metadata(dataset: Dataset) -> DicomMetadata:
+    transfer_syntax = str(dataset.file_meta.get("TransferSyntaxUID") or "")
+    modality = _text(dataset, "Modality", 16)
+    if modality is not None and not _CODE_STRING.match(modality.upper()):
+        modality = None
+    frames = _int(dataset, "NumberOfFrames") or 1
+    return DicomMetadata(
+        study_uid=_uid(dataset, "StudyInstanceUID", "(0020,000D)"),
+        series_uid=_uid(dataset, "SeriesInstanceUID", "(0020,000E)"),
+        instance_uid=_uid(dataset, "SOPInstanceUID", "(0008,0018)"),
+        sop_class_uid=_text(dataset, "SOPClassUID", 64),
+        modality=modality.upper() if modality else None,
+        body_part=_text(dataset, "BodyPartExamined", 64),
+        series_number=_int(dataset, "SeriesNumber"),
+        instance_number=_int(dataset, "InstanceNumber"),
+        started=_started(dataset),
+        study_description=_text(dataset, "StudyDescription", 500),
+        series_description=_text(dataset, "SeriesDescription", 500),
+        patient_id=_text(dataset, "PatientID", 64),
+        transfer_syntax=transfer_syntax,
+        width=_int(dataset, "Columns") or 0,
+        height=_int(dataset, "Rows") or 0,
+        frames=max(frames, 1),
+        photometric=(_text(dataset, "PhotometricInterpretation", 16) or "").upper(),
+    )
+
+
+def _has_pixels(dataset: Dataset) -> bool:
+    return any(k in dataset for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"))
+
+
+def _check_decodable(dataset: Dataset, metadata: DicomMetadata, max_pixels: int) -> None:
+    if not _has_pixels(dataset):
+        raise NoPixelDataError(
+            "the DICOM file has no Pixel Data (7FE0,0010): it is not an image (SOP Class "
+            f"{metadata.sop_class_uid or 'unknown'}); send an image such as CR, DX, CT or MR")
+    if metadata.transfer_syntax not in SUPPORTED_TRANSFER_SYNTAXES:
+        name = UID(metadata.transfer_syntax).name if metadata.transfer_syntax else "(none)"
+        accepted = "; ".join(f"{uid} ({label})"
+                             for uid, label in SUPPORTED_TRANSFER_SYNTAXES.items())
+        raise DicomNotDecodableError(
+            f"transfer syntax {metadata.transfer_syntax or '(missing)'} ({name}) in "
+            f"(0002,0010) is not supported; send one of: {accepted}")
+    check_dimensions(metadata.width, metadata.height, max_pixels)
+
+
+def describe(data: bytes) -> DicomMetadata:
+    """Read the header only (no pixel decoding)."""
+    return _metadata(_read(data, stop_before_pixels=True))
+
+
+def read_dicom(data: bytes, *, max_pixels: int) -> DicomImage:
+    """Validate a DICOM image completely and render its (middle) frame as 8-bit RGB.
+
+    Grayscale: Modality LUT (rescale slope/intercept or a LUT), then VOI LUT or window
+    centre/width, scaled to 0..255, inverted for MONOCHROME1. Colour: RGB as decoded (pydicom
+    turns YBR into RGB), palette colour through its LUT.
+
+    Raises:
+        UnsupportedMediaError: not DICOM; DicomNotDecodableError: transfer syntax without a
+            decoder (415). NoPixelDataError: not an image (422). CorruptDicomError: truncated
+            or undecodable (400). ImageTooLargeError: dimensions above the limits (400).
+    """
+    dataset = _read(data)
+    if not _has_pixels(dataset) and ("Rows" in dataset or "SOPInstanceUID" not in dataset):
+        # pydicom stops quietly at the end of the bytes: an image header without its pixels,
+        # or a header cut short before the instance UID, is a truncated file.
+        raise CorruptDicomError("the DICOM file is truncated: it ends before its Pixel Data "
+                                "(7FE0,0010)")
+    metadata = _metadata(dataset)
+    _check_decodable(dataset, metadata, max_pixels)
+    index = metadata.frames // 2
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from pydicom.pixels import pixel_array
+
+            pixels = pixel_array(dataset, index=index if metadata.frames > 1 else None)
+            rgb = _render(pixels, dataset, metadata)
+    except (ValueError, RuntimeError, EOFError, OSError, KeyError, AttributeError,
+            TypeError, IndexError, NotImplementedError) as err:
+        log.info("dicom pixel data not decodable", extra={"error_type": type(err).__name__})
+        raise CorruptDicomError(
+            "the DICOM pixel data is truncated or corrupt and cannot be decoded "
+            f"(transfer syntax {metadata.transfer_syntax})") from err
+    return DicomImage(metadata=metadata, rgb=rgb, frame_index=index)
+
+
+def _to_uint8(values: np.ndarray) -> np.ndarray:
+    values = values.astype(np.float64)
+    low, high = float(np.min(values)), float(np.max(values))
+    if high <= low:
+        return np.zeros(values.shape, dtype=np.uint8)
+    return np.clip((values - low) * (255.0 / (high - low)) + 0.5, 0, 255).astype(np.uint8)
+
+
+def _render(pixels: np.ndarray, dataset: Dataset, metadata: DicomMetadata) -> np.ndarray:
+    if pixels.ndim == 3 and metadata.frames > 1 and pixels.shape[-1] not in (3, 4):
+        pixels = pixels[len(pixels) // 2]  # a decoder that ignored `index`
+    photometric = metadata.photometric
+    if photometric == "PALETTE COLOR":
+        return _to_uint8(apply_color_lut(pixels, dataset))
+    if pixels.ndim == 3:  # RGB (pydicom converted YBR_* to RGB while decoding)
+        if pixels.dtype == np.uint8:
+            return np.ascontiguousarray(pixels[..., :3])
+        return _to_uint8(pixels[..., :3])
+    values: Any = apply_modality_lut(pixels, dataset)
+    values = apply_voi_lut(values, dataset)
+    gray = _to_uint8(values)
+    if photometric == "MONOCHROME1":  # 0 is white in MONOCHROME1
+        gray = 255 - gray
+    return np.stack([gray, gray, gray], axis=-1)
+
+
+def strip_identifying(data: bytes) -> bytes:
+    """A copy of the file without the patient's and staff's direct identifiers.
+
+    The PatientID is kept (the Patient match is recorded by it) and so are the UIDs; private
+    elements are removed, since their content is unknown.
+    """
+    dataset = _read(data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for keyword in IDENTIFYING_KEYWORDS:
+            if keyword in dataset:
+                delattr(dataset, keyword)
+        dataset.remove_private_tags()
+        dataset.PatientIdentityRemoved = "NO"  # UIDs and PatientID remain: not anonymous
+        buffer = io.BytesIO()
+        dataset.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
