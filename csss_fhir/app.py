@@ -42,7 +42,18 @@ def create_app(settings: Settings | None = None) -> Flask:
         SECRET_KEY=settings.secret_key,
         JWT_SECRET_KEY=settings.jwt_secret_key,
         JWT_ALGORITHM="HS256",
-        JWT_TOKEN_LOCATION=["headers"],
+        # Bearer headers for the API; an HttpOnly SameSite cookie for the web UI (web/session.py),
+        # whose POSTs must carry the token's CSRF value: a cookie alone changes nothing.
+        JWT_TOKEN_LOCATION=["headers", "cookies"],
+        JWT_COOKIE_SECURE=settings.production,
+        JWT_COOKIE_SAMESITE="Lax",
+        JWT_COOKIE_CSRF_PROTECT=True,
+        JWT_CSRF_CHECK_FORM=True,
+        JWT_CSRF_IN_COOKIES=False,
+        JWT_SESSION_COOKIE=True,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.production,
         SQLALCHEMY_DATABASE_URI=database_url,
         SQLALCHEMY_ENGINE_OPTIONS=_engine_options(database_url, settings),
         MAX_CONTENT_LENGTH=settings.max_upload_bytes + MULTIPART_OVERHEAD,
@@ -65,6 +76,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     from csss_fhir import api
 
     api.init_app(app)
+    from csss_fhir import web
+
+    web.init_app(app)
     _security_headers(app, settings)
     return app
 

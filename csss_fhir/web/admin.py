@@ -1,0 +1,291 @@
+"""The administrator's dashboard: the approval queue with the step-up second factor, the
+released report and its e-mail delivery, user management (with TOTP enrolment), the audit
+log and the system page."""
+
+from __future__ import annotations
+
+import base64
+import io
+from datetime import UTC, datetime
+
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
+
+from csss_fhir import accounts, workflow
+from csss_fhir.api.outcomes import status_of
+from csss_fhir.errors import CsssError, InvalidInputError
+from csss_fhir.mail import outbox
+from csss_fhir.models import Role, ScanState, User, db, utcnow
+from csss_fhir.security import access, authentication
+from csss_fhir.security.errors import NotAuthenticatedError, OtpInvalidError, OtpRequiredError
+from csss_fhir.services import services
+from csss_fhir.web import dashboards, errors, worklists
+from csss_fhir.web.doctor import PASS_THROUGH
+
+bp = Blueprint("web_admin", __name__, url_prefix="/admin")
+
+
+@bp.get("")
+def dashboard() -> str:
+    actor = dashboards.signed_in_as("admin")
+    text = request.args.get("q", "")[:100]
+    waiting = worklists.staff_queue(db.session, actor, [ScanState.PHARMACIST_COMPLETED],
+                                    text=text)
+    released = worklists.staff_queue(db.session, actor, [ScanState.REPORT_READY],
+                                     newest_first=True)[:20]
+    return render_template("web/admin_dashboard.html", waiting=waiting, released=released,
+                           q=text)
+
+
+# --- approval ---------------------------------------------------------------------------
+
+def _step_up_fresh(actor) -> bool:  # noqa: ANN001
+    window = services().settings.otp_step_up_minutes * 60
+    return actor.otp_verified_at is not None and \
+        (utcnow() - actor.otp_verified_at).total_seconds() <= window
+
+
+def _scan_page(actor, study_id: str, *, status: int = 200,  # noqa: ANN001
+               error: str | None = None, notice: str | None = None) -> tuple[str, int]:
+    scan = worklists.scan(db.session, actor, study_id)
+    return render_template(
+        "web/admin_scan.html", scan=scan, state=scan.task.state, review=scan.review,
+        prediction=scan.prediction,
+        prescriptions=worklists.prescriptions(db.session, actor, study_id),
+        pharmacy=worklists.pharmacy_review(db.session, actor, study_id),
+        fresh=_step_up_fresh(actor), step_up_minutes=services().settings.otp_step_up_minutes,
+        error=error, notice=notice), status
+
+
+@bp.get("/scans/<study_id>")
+def scan_page(study_id: str) -> tuple[str, int]:
+    actor = dashboards.signed_in_as("admin")
+    return _scan_page(actor, study_id)
+
+
+@bp.post("/scans/<study_id>/code")
+def send_code(study_id: str) -> tuple[str, int]:
+    """E-mail a fresh one-time code for the step-up (the password proves it is still you)."""
+    actor = dashboards.signed_in_as("admin")
+    user = db.session.get(User, actor.user_id)
+    try:
+        authentication.request_code(db.session, services(), username=user.email,
+                                    password=request.form.get("password", ""))
+    except NotAuthenticatedError:
+        return _scan_page(actor, study_id, status=400, error="Your password is wrong.")
+    except CsssError as err:
+        return _scan_page(actor, study_id, status=int(status_of(err)),
+                          error=errors.sentence(err))
+    minutes = services().settings.otp_expire_minutes
+    return _scan_page(actor, study_id, notice=f"We e-mailed you a 6-digit code; it works for "
+                                              f"{minutes} minutes.")
+
+
+@bp.post("/scans/<study_id>/approve")
+def approve(study_id: str) -> Response | tuple[str, int]:
+    actor = dashboards.signed_in_as("admin")
+    try:
+        report = workflow.approve(db.session, services(), actor, study_id,
+                                  code=request.form.get("otp", "").strip() or None)
+    except OtpRequiredError:
+        return _scan_page(actor, study_id, status=401, error=(
+            "Approval needs a second factor: enter a fresh code from your authenticator, "
+            "or have one e-mailed to you below."))
+    except OtpInvalidError:
+        return _scan_page(actor, study_id, status=401,
+                          error="That code is wrong, already used or expired.")
+    except PASS_THROUGH:
+        raise
+    except CsssError as err:
+        return _scan_page(actor, study_id, status=int(status_of(err)),
+                          error=errors.sentence(err))
+    flash("Report approved and released to the patient.", "success")
+    return redirect(url_for("web_admin.report_page", report_id=report.id))
+
+
+@bp.get("/reports/<report_id>")
+def report_page(report_id: str) -> str:
+    actor = dashboards.signed_in_as("admin")
+    report = worklists.report(db.session, actor, report_id)
+    return render_template("web/admin_report.html", report=report, scan=report.scan,
+                           mails=worklists.report_mail(db.session, actor, report_id))
+
+
+@bp.post("/reports/<report_id>/retry")
+def retry_mail(report_id: str) -> Response:
+    """Try again now to deliver the report's e-mails still waiting in the outbox."""
+    actor = dashboards.signed_in_as("admin")
+    mails = worklists.report_mail(db.session, actor, report_id)
+    outbox.deliver(db.session, services().mail, [m.id for m in mails if m.status == "pending"])
+    flash("Delivery was tried again; see the status below.", "success")
+    return redirect(url_for("web_admin.report_page", report_id=report_id))
+
+
+# --- users ------------------------------------------------------------------------------
+
+def _users_page(actor, *, status: int = 200, error: str | None = None,  # noqa: ANN001
+                enrolment: dict | None = None, form: dict | None = None) -> tuple[str, int]:
+    text, role = request.args.get("q", "")[:100], request.args.get("role", "")
+    from csss_fhir.security import totp
+
+    users = accounts.list_users(db.session, actor, text=text,
+                                role=role if role in set(Role) else "")
+    enrolled = {u.id for u in users if u.role == Role.ADMIN and totp.is_enrolled(db.session, u)}
+    return render_template("web/admin_users.html", users=users, q=text, role=role,
+                           roles=list(Role), staff_roles=list(accounts.STAFF_ROLES),
+                           enrolled=enrolled, error=error, enrolment=enrolment,
+                           form=form or {}), status
+
+
+@bp.get("/users")
+def users() -> tuple[str, int]:
+    actor = dashboards.signed_in_as("admin")
+    return _users_page(actor)
+
+
+@bp.post("/users")
+def create_user() -> Response | tuple[str, int]:
+    actor = dashboards.signed_in_as("admin")
+    form = {k: request.form.get(k, "").strip() for k in
+            ("email", "name", "role", "birth_date", "gender", "mrn")}
+    try:
+        extra: dict[str, object] = {}
+        if form["role"] == Role.PATIENT:
+            extra = {"birth_date": _date(form["birth_date"]),
+                     "gender": form["gender"] or None, "mrn": form["mrn"] or None}
+        accounts.create(db.session, services(), actor, email=form["email"], role=form["role"],
+                        name=form["name"], password=request.form.get("password", ""), **extra)
+    except PASS_THROUGH:
+        raise
+    except CsssError as err:
+        db.session.rollback()
+        return _users_page(actor, status=int(status_of(err)), error=errors.sentence(err),
+                           form=form)
+    flash("Account created.", "success")
+    return redirect(url_for("web_admin.users"))
+
+
+def _date(text: str):  # noqa: ANN202
+    if not text:
+        return None
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").date()
+    except ValueError as err:
+        raise InvalidInputError("the birth date must be a date (YYYY-MM-DD)") from err
+
+
+@bp.post("/users/<user_id>/active")
+def set_active(user_id: str) -> Response | tuple[str, int]:
+    actor = dashboards.signed_in_as("admin")
+    active = request.form.get("active") == "1"
+    try:
+        accounts.set_active(db.session, actor, user_id, active)
+    except PASS_THROUGH:
+        raise
+    except CsssError as err:
+        return _users_page(actor, status=int(status_of(err)), error=errors.sentence(err))
+    flash("Account enabled." if active else "Account disabled; its sessions end now.",
+          "success")
+    return redirect(url_for("web_admin.users"))
+
+
+@bp.post("/users/<user_id>/role")
+def change_role(user_id: str) -> Response | tuple[str, int]:
+    actor = dashboards.signed_in_as("admin")
+    try:
+        accounts.change_role(db.session, actor, user_id, request.form.get("role", ""))
+    except PASS_THROUGH:
+        raise
+    except CsssError as err:
+        return _users_page(actor, status=int(status_of(err)), error=errors.sentence(err))
+    flash("Role changed; the user signs in again to use it.", "success")
+    return redirect(url_for("web_admin.users"))
+
+
+@bp.post("/users/<user_id>/totp")
+def enrol_totp(user_id: str) -> tuple[str, int]:
+    """Enrol a TOTP authenticator for an administrator; the QR code is shown this once."""
+    actor = dashboards.signed_in_as("admin")
+    user = db.session.get(User, user_id)
+    if user is None or user.role != Role.ADMIN:
+        return _users_page(actor, status=400,
+                           error="Authenticators are for administrator accounts.")
+    from csss_fhir.security import totp
+
+    settings = services().settings
+    uri = totp.enrol(db.session, user, secret_key=settings.secret_key or "",
+                     issuer=settings.hospital_name)
+    db.session.commit()
+    return _users_page(actor, enrolment={"name": user.name, "qr": _qr_data_uri(uri),
+                                         "secret": _secret_of(uri)})
+
+
+def _qr_data_uri(uri: str) -> str:
+    import qrcode
+
+    image = qrcode.make(uri, box_size=6, border=2)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _secret_of(uri: str) -> str:
+    from urllib.parse import parse_qs, urlparse
+
+    return parse_qs(urlparse(uri).query).get("secret", [""])[0]
+
+
+# --- audit and system -------------------------------------------------------------------
+
+@bp.get("/audit")
+def audit_log() -> str:
+    from csss_fhir.models import AuditRecord
+
+    actor = dashboards.signed_in_as("admin")
+    access.require_read(actor, "AuditEvent")
+    filters = {k: request.args.get(k, "").strip()[:100] for k in
+               ("agent", "patient", "type", "since")}
+    statement = select(AuditRecord).order_by(AuditRecord.recorded.desc())
+    if filters["agent"]:
+        statement = statement.where(AuditRecord.agent_reference.contains(filters["agent"]))
+    if filters["patient"]:
+        statement = statement.where(AuditRecord.patient_id == filters["patient"]
+                                    .removeprefix("Patient/"))
+    if filters["type"]:
+        statement = statement.where(AuditRecord.type_code == filters["type"])
+    error = None
+    if filters["since"]:
+        try:
+            since = datetime.fromisoformat(filters["since"])
+            if since.tzinfo is None:
+                since = since.replace(tzinfo=UTC)
+            statement = statement.where(AuditRecord.recorded >= since)
+        except ValueError:
+            error = "The date must look like 2025-01-31."
+    rows = list(db.session.scalars(statement.limit(200)))
+    return render_template("web/admin_audit.html", rows=rows, filters=filters, error=error)
+
+
+@bp.get("/system")
+def system() -> str:
+    dashboards.signed_in_as("admin")
+    svc = services()
+    settings = svc.settings
+    model: dict = {}
+    model_error = None
+    try:
+        metadata = svc.classifier.get().metadata
+        model = {"name": metadata.get("name", "classifier"),
+                 "version": metadata.get("version", "unknown"),
+                 "classes": ", ".join(metadata.get("classes", [])),
+                 "sha256": str(metadata.get("sha256", ""))[:16]}
+    except Exception as err:  # noqa: BLE001 - the page reports a broken model, not a 500
+        model_error = type(err).__name__
+    url = make_url(str(db.engine.url))
+    return render_template(
+        "web/admin_system.html", model=model, model_error=model_error,
+        threshold=settings.confidence_threshold, database=url.render_as_string(
+            hide_password=True), dialect=url.get_backend_name(),
+        mail_backend=settings.mail_backend, backlog=worklists.outbox_backlog(db.session),
+        max_upload_mb=settings.max_upload_mb, environment=settings.env)

@@ -1,0 +1,117 @@
+"""Sign in (with the second factor for administrators), sign out, change password."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+
+from csss_fhir import accounts
+from csss_fhir.api.outcomes import status_of
+from csss_fhir.errors import CsssError
+from csss_fhir.models import db
+from csss_fhir.security import authentication
+from csss_fhir.security.errors import NotAuthenticatedError, OtpInvalidError, OtpRequiredError
+from csss_fhir.services import services
+from csss_fhir.web import dashboards, errors, session
+
+bp = Blueprint("web_auth", __name__)
+
+
+@bp.get("/")
+def home() -> Response:
+    try:
+        actor = session.signed_in()
+    except NotAuthenticatedError:
+        return redirect(url_for("web_auth.login_form"))
+    return redirect(url_for(dashboards.home_endpoint(actor.role)))
+
+
+@bp.get("/login")
+def login_form() -> str:
+    notice = None
+    if request.args.get("expired"):
+        notice = "Your session has ended. Please sign in again."
+    elif request.args.get("signed_out"):
+        notice = "You have signed out."
+    return render_template("web/login.html", step="password", notice=notice, email="")
+
+
+@bp.post("/login")
+def login() -> Response | tuple[str, int]:
+    email = request.form.get("email", "").strip()
+    password = request.form.get("password", "")
+    code = request.form.get("otp", "").strip() or None
+    svc = services()
+
+    def again(step: str, status: int, *, error: str | None = None,
+              notice: str | None = None) -> tuple[str, int]:
+        return render_template("web/login.html", step=step, email=email, error=error,
+                               notice=notice), status
+
+    if request.form.get("action") == "send-code":
+        try:
+            authentication.request_code(db.session, svc, username=email, password=password)
+        except CsssError as err:
+            return again("otp", int(status_of(err)), error=_login_error(err))
+        return again("otp", 200, notice=_code_sent(svc.settings.otp_expire_minutes))
+    try:
+        grant = authentication.login(db.session, svc, username=email, password=password,
+                                     code=code)
+    except OtpRequiredError:
+        # The password was right: e-mail a code (an enrolled authenticator works as well).
+        authentication.request_code(db.session, svc, username=email, password=password)
+        return again("otp", 200, notice=_code_sent(svc.settings.otp_expire_minutes))
+    except OtpInvalidError as err:
+        return again("otp", 401, error=_login_error(err))
+    except CsssError as err:
+        return again("otp" if code else "password", int(status_of(err)),
+                     error=_login_error(err))
+    return session.start(redirect(url_for(dashboards.home_endpoint(grant.role))),
+                         grant.access_token)
+
+
+def _code_sent(minutes: int) -> str:
+    return (f"We e-mailed you a 6-digit code; it works for {minutes} minutes. Enter it below "
+            "with your password, or use the code from your authenticator app.")
+
+
+def _login_error(error: CsssError) -> str:
+    if isinstance(error, OtpInvalidError):
+        return "That code is wrong, already used or expired. Try again or send a new code."
+    if type(error) is NotAuthenticatedError:
+        return "The e-mail address or password is wrong."
+    return errors.sentence(error)
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    try:
+        authentication.logout(db.session)  # the token goes on the deny-list
+    except CsssError:
+        db.session.rollback()  # already invalid: signing out succeeds anyway
+    return session.end(redirect(url_for("web_auth.login_form", signed_out=1)))
+
+
+@bp.get("/account/password")
+def password_form() -> str:
+    session.signed_in()
+    return render_template("web/password.html")
+
+
+@bp.post("/account/password")
+def change_password() -> Response | tuple[str, int]:
+    actor = session.signed_in()
+    new = request.form.get("new_password", "")
+    if new != request.form.get("confirm_password", ""):
+        return render_template("web/password.html",
+                               error="The two new passwords do not match."), 400
+    try:
+        accounts.change_password(db.session, services(), actor,
+                                 current=request.form.get("current_password", ""), new=new)
+    except NotAuthenticatedError:
+        return render_template("web/password.html",
+                               error="Your current password is wrong."), 400
+    except CsssError as err:
+        return render_template("web/password.html", error=_login_error(err)), \
+            int(status_of(err))
+    flash("Your password has been changed.", "success")
+    return redirect(url_for(dashboards.home_endpoint(actor.role)))

@@ -1,0 +1,144 @@
+"""The doctor's dashboard: the worklist, a scan page (image with zoom and Grad-CAM overlay,
+the AI's probabilities against the threshold), run the AI, verify.
+
+Also the scan image and Grad-CAM routes, which staff pages share: they read through
+security/access.py like /fhir/Binary and /fhir/Observation do.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+
+from csss_fhir import patients, workflow
+from csss_fhir.api.outcomes import status_of
+from csss_fhir.errors import CsssError, ResourceNotFoundError
+from csss_fhir.models import ScanState, db
+from csss_fhir.security import access
+from csss_fhir.security.errors import AccessDeniedError, NotAuthenticatedError
+from csss_fhir.services import services
+from csss_fhir.web import dashboards, errors, session, worklists
+from csss_fhir.workflow.errors import StepNotAllowedError
+
+bp = Blueprint("web_doctor", __name__)
+
+FILTERS = {
+    "all": [ScanState.PENDING_AI, ScanState.AI_ANALYZED],
+    "ai": [ScanState.PENDING_AI],
+    "verify": [ScanState.AI_ANALYZED],
+}
+PASS_THROUGH = (NotAuthenticatedError, AccessDeniedError, StepNotAllowedError,
+                ResourceNotFoundError)
+
+
+@bp.get("/doctor")
+def worklist() -> str:
+    actor = dashboards.signed_in_as("doctor")
+    waiting = request.args.get("waiting", "all")
+    if waiting not in FILTERS:
+        waiting = "all"
+    text = request.args.get("q", "")[:100]
+    uncertain = request.args.get("uncertain") == "1"
+    rows = worklists.staff_queue(db.session, actor, FILTERS[waiting], text=text,
+                                 uncertain_only=uncertain)
+    return render_template("web/doctor_worklist.html", rows=rows, waiting=waiting, q=text,
+                           uncertain=uncertain)
+
+
+def _scan_page(actor, study_id: str, *, status: int = 200,  # noqa: ANN001
+               error: str | None = None) -> tuple[str, int]:
+    scan = worklists.scan(db.session, actor, study_id)
+    prediction = scan.prediction
+    classes = []
+    if prediction is not None:
+        classes = sorted(prediction.probabilities.items(), key=lambda item: -item[1])
+    return render_template(
+        "web/doctor_scan.html", scan=scan, state=scan.task.state, prediction=prediction,
+        classes=classes, error=error, form=request.form,
+        threshold=services().settings.confidence_threshold), status
+
+
+@bp.get("/doctor/scans/<study_id>")
+def scan_page(study_id: str) -> tuple[str, int]:
+    actor = dashboards.signed_in_as("doctor")
+    return _scan_page(actor, study_id)
+
+
+@bp.post("/doctor/scans/<study_id>/classify")
+def classify(study_id: str) -> Response | tuple[str, int]:
+    actor = dashboards.signed_in_as("doctor")
+    try:
+        workflow.classify(db.session, services(), actor, study_id)
+    except PASS_THROUGH:
+        raise
+    except CsssError as err:
+        return _scan_page(actor, study_id, status=int(status_of(err)),
+                          error=errors.sentence(err))
+    return redirect(url_for("web_doctor.scan_page", study_id=study_id))
+
+
+@bp.post("/doctor/scans/<study_id>/verify")
+def verify(study_id: str) -> Response | tuple[str, int]:
+    actor = dashboards.signed_in_as("doctor")
+    try:
+        workflow.verify(db.session, actor, study_id,
+                        note=request.form.get("note", ""),
+                        agree=request.form.get("agree", "yes") == "yes",
+                        finding=request.form.get("finding", "").strip() or None)
+    except PASS_THROUGH:
+        raise
+    except CsssError as err:
+        return _scan_page(actor, study_id, status=int(status_of(err)),
+                          error=errors.sentence(err))
+    flash("Scan verified; it is now in the pharmacist's queue.", "success")
+    return redirect(url_for("web_doctor.worklist"))
+
+
+@bp.get("/scans/<study_id>/image")
+def image(study_id: str) -> Response:
+    """The scan's image for staff pages (the same read rule as /fhir/Binary)."""
+    actor = session.signed_in()
+    scan = worklists.scan(db.session, actor, study_id)
+    access.require_read(actor, "Binary")
+    if not patients.may_read_binary(db.session, actor, scan.image):
+        raise ResourceNotFoundError(f"ImagingStudy/{study_id} has no image you may see")
+    data = services().store.get(scan.image.sha256)
+    content_type = scan.image.content_type
+    if content_type not in ("image/jpeg", "image/png"):
+        data, content_type = _as_png(data), "image/png"
+    return _image_response(data, content_type)
+
+
+@bp.get("/scans/<study_id>/gradcam")
+def gradcam(study_id: str) -> Response:
+    """The Grad-CAM overlay of the AI's top class (the AI result's read rule: staff only)."""
+    actor = session.signed_in()
+    access.require_read(actor, "Observation")
+    scan = worklists.scan(db.session, actor, study_id)
+    if scan.prediction is None:
+        raise ResourceNotFoundError("the AI has not analysed this scan yet")
+    from ml.gradcam import overlay_png
+
+    classifier = services().classifier.get()
+    data = services().store.get(scan.image.sha256)
+    try:
+        heatmap = classifier.gradcam(data, class_name=scan.prediction.top_class)
+    except ValueError as err:  # the model in use no longer knows the predicted class
+        raise ResourceNotFoundError("no Grad-CAM overlay: the model has changed since this "
+                                    "scan was analysed") from err
+    return _image_response(overlay_png(data, heatmap), "image/png")
+
+
+def _as_png(data: bytes) -> bytes:
+    import cv2
+
+    from ml.preprocessing import decode_image
+
+    pixels = decode_image(data)
+    ok, encoded = cv2.imencode(".png", pixels[..., ::-1] if pixels.ndim == 3 else pixels)
+    return encoded.tobytes()
+
+
+def _image_response(data: bytes, content_type: str) -> Response:
+    response = Response(data, content_type=content_type)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
