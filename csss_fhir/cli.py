@@ -132,3 +132,12 @@ def _add_ml_commands() -> None:
 
 
 _add_ml_commands()
+
+
+def _add_check_command() -> None:
+    from csss_fhir.checks import check
+
+    cli.add_command(check)
+
+
+_add_check_command()

@@ -1,0 +1,170 @@
+"""`csss check`: verify the configuration, database, storage, mail and model before start.
+
+Each check reports what it found without secrets (no passwords, no full database URL) and
+the command exits non-zero when any check fails, so an orchestrator can gate a deployment
+on it (`csss check && gunicorn ...`).
+"""
+
+from __future__ import annotations
+
+import os
+import smtplib
+import ssl
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+from flask import Flask
+from flask.cli import ScriptInfo
+
+from csss_fhir.errors import ConfigurationError
+
+SMTP_CHECK_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class Result:
+    name: str
+    ok: bool
+    detail: str
+
+
+class CheckFailed(Exception):
+    """A check found a problem; the message says what to fix."""
+
+
+def check_database(app: Flask) -> str:
+    from alembic.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import text
+
+    from csss_fhir.database import _config
+    from csss_fhir.models import db
+
+    with app.app_context():
+        engine = db.engine
+        where = engine.url.render_as_string(hide_password=True)
+        try:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+                current = set(MigrationContext.configure(connection).get_current_heads())
+                heads = set(ScriptDirectory.from_config(_config(connection)).get_heads())
+        except Exception as err:  # noqa: BLE001 - any driver error means unreachable
+            raise CheckFailed(f"cannot connect to {where} ({type(err).__name__}); "
+                              "check DATABASE_URL and that the server is up") from err
+        finally:
+            engine.dispose()
+    if current != heads:
+        missing = ", ".join(sorted(heads - current)) or "-"
+        raise CheckFailed(f"{where}: schema at {sorted(current) or 'nothing'}, code expects "
+                          f"{sorted(heads)} (missing {missing}); run `csss db upgrade`")
+    return f"{where}, migrations at head {', '.join(sorted(heads))}"
+
+
+def _writable(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=directory, prefix=".csss-check-")
+        try:
+            os.write(fd, b"ok")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.unlink(name)
+    except OSError as err:
+        raise CheckFailed(f"{directory} is not writable ({type(err).__name__})") from err
+
+
+def check_storage(app: Flask) -> str:
+    store = app.extensions["csss"].store
+    _writable(store.root)
+    return f"{store.root} is writable"
+
+
+def check_mail(app: Flask) -> str:
+    svc = app.extensions["csss"]
+    s = svc.settings
+    if s.mail_backend == "file":
+        directory = svc.mail.directory
+        _writable(directory)
+        return f"file backend: {directory} is writable (no e-mail leaves this machine)"
+    timeout = min(s.smtp_timeout_seconds, SMTP_CHECK_TIMEOUT)
+    where = f"{s.smtp_host}:{s.smtp_port}"
+    try:
+        if s.smtp_security == "ssl":
+            client: smtplib.SMTP = smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=timeout,
+                                                    context=ssl.create_default_context())
+        else:
+            client = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=timeout)
+        with client:
+            client.ehlo()
+            if s.smtp_security == "starttls":
+                client.starttls(context=ssl.create_default_context())
+                client.ehlo()
+            if s.smtp_user:
+                client.login(s.smtp_user, s.smtp_password or "")
+            client.noop()
+    except smtplib.SMTPAuthenticationError as err:
+        raise CheckFailed(f"SMTP {where} refused SMTP_USER's credentials "
+                          f"({err.smtp_code})") from err
+    except smtplib.SMTPNotSupportedError as err:
+        raise CheckFailed(f"SMTP {where} does not offer STARTTLS; set SMTP_SECURITY") from err
+    except (OSError, smtplib.SMTPException) as err:
+        raise CheckFailed(f"cannot reach SMTP {where} within {timeout:g} s "
+                          f"({type(err).__name__}); check SMTP_HOST, SMTP_PORT, "
+                          "SMTP_SECURITY") from err
+    login = ", logged in" if s.smtp_user else ""
+    return f"SMTP {where} answered ({s.smtp_security}{login})"
+
+
+def check_model(app: Flask) -> str:
+    try:
+        classifier = app.extensions["csss"].classifier.get()
+    except Exception as err:  # noqa: BLE001 - any loading failure
+        raise CheckFailed(f"the model does not load: {err}; check MODEL_PATH") from err
+    meta = classifier.metadata
+    return f"{meta.get('name', 'classifier')} {meta.get('version', '?')} loads"
+
+
+CHECKS: tuple[tuple[str, Callable[[Flask], str]], ...] = (
+    ("database", check_database),
+    ("storage", check_storage),
+    ("mail", check_mail),
+    ("model", check_model),
+)
+
+
+def run_checks(app: Flask) -> list[Result]:
+    s = app.extensions["csss"].settings
+    results = [Result("configuration", True, f"CSSS_ENV={s.env}")]
+    for name, check in CHECKS:
+        try:
+            results.append(Result(name, True, check(app)))
+        except CheckFailed as err:
+            results.append(Result(name, False, str(err)))
+    return results
+
+
+@click.command("check")
+@click.pass_context
+def check(ctx: click.Context) -> None:
+    """Verify configuration, database (reachable, migrated), storage, mail and model."""
+    try:
+        app = ctx.ensure_object(ScriptInfo).load_app()
+    except ConfigurationError as err:
+        click.echo(f"FAIL  configuration  {err}")
+        ctx.exit(1)
+    except Exception as err:  # noqa: BLE001 - e.g. a malformed DATABASE_URL; its text may
+        # contain the password, so only the kind of error is shown
+        click.echo(f"FAIL  configuration  the app does not start ({type(err).__name__}); "
+                   "check DATABASE_URL and the other settings")
+        ctx.exit(1)
+    results = run_checks(app)
+    for result in results:
+        click.echo(f"{'ok  ' if result.ok else 'FAIL'}  {result.name:<13}  {result.detail}")
+    failed = [r.name for r in results if not r.ok]
+    if failed:
+        click.echo(f"{len(failed)} check(s) failed: {', '.join(failed)}", err=True)
+        ctx.exit(1)
