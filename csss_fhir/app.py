@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from flask import Flask, Response, request
+from flask import Flask
 from flask_jwt_extended import JWTManager
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from csss_fhir import security
 from csss_fhir.classifier import ClassifierProvider
+from csss_fhir.errors import ConfigurationError
 from csss_fhir.mail.backends import make_backend
 from csss_fhir.models import db
 from csss_fhir.services import Services
@@ -21,11 +23,29 @@ ROOT = Path(__file__).resolve().parent.parent
 MULTIPART_OVERHEAD = 1024 * 1024
 
 
+class ProductionFlask(Flask):
+    """Flask whose debug mode, and so the Werkzeug debugger, cannot be switched on.
+
+    `flask run --debug` (or FLASK_DEBUG=1) sets `app.debug` when it loads the app: in
+    production that now stops the command before any server starts.
+    """
+
+    @property
+    def debug(self) -> bool:
+        return bool(self.config["DEBUG"])
+
+    @debug.setter
+    def debug(self, value: bool) -> None:
+        if value:
+            raise ConfigurationError("debug mode is refused when CSSS_ENV=production")
+        Flask.debug.fset(self, value)
+
+
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the app from `settings` (default: the environment and `.env`)."""
     settings = settings or Settings.from_environ(load_environment())
     settings.validate()
-    app = Flask(
+    app = (ProductionFlask if settings.production else Flask)(
         "csss_fhir",
         instance_path=str(settings.instance_path.resolve()) if settings.instance_path else None,
         instance_relative_config=True,
@@ -79,7 +99,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from csss_fhir import web
 
     web.init_app(app)
-    _security_headers(app, settings)
+    security.init_app(app, settings)
     return app
 
 
@@ -111,22 +131,3 @@ def _configure_logging(app: Flask) -> None:
     if not root.handlers:
         logging.basicConfig(level=logging.INFO,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-
-def _security_headers(app: Flask, settings: Settings) -> None:
-    origins = set(settings.cors_origins)
-
-    @app.after_request
-    def add_headers(response: Response) -> Response:
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        origin = request.headers.get("Origin")
-        if origin and origin in origins:
-            response.headers["Access-Control-Allow-Origin"] = origin
-            response.headers["Vary"] = "Origin"
-            response.headers["Access-Control-Allow-Headers"] = \
-                "Authorization, Content-Type, If-Match, Prefer"
-            response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
-            response.headers["Access-Control-Expose-Headers"] = "ETag, Location, Last-Modified"
-        return response

@@ -131,6 +131,15 @@ def _add_ml_commands() -> None:
         cli.add_command(command)
 
 
+def _add_security_commands() -> None:
+    from csss_fhir.security.commands import clients_group, totp_enrol, users_disable
+
+    users_group.add_command(totp_enrol)
+    users_group.add_command(users_disable)
+    cli.add_command(clients_group)
+
+
+_add_security_commands()
 _add_ml_commands()
 
 

@@ -365,3 +365,80 @@ class MailMessage(db.Model):
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     last_error: Mapped[str | None] = mapped_column(String(500))
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# --- security (issue 4): lockout, TOTP, token deny-list, system clients, audit ----------
+
+class AuthThrottle(db.Model):
+    """Failed sign-in attempts for one account key, and the lock they led to.
+
+    The key is an HMAC of the normalised username, so unknown usernames lock exactly like
+    real ones (the answer never tells whether an account exists).
+    """
+
+    __tablename__ = "auth_throttle"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    lock_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class TotpCredential(db.Model):
+    """A user's TOTP authenticator (RFC 6238): the secret encrypted, the last step used."""
+
+    __tablename__ = "totp_credential"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("user_account.id"), primary_key=True)
+    secret_encrypted: Mapped[str] = mapped_column(String(255), nullable=False)
+    last_step: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class RevokedToken(db.Model):
+    """A JWT that was logged out before it expired (kept until it would have expired)."""
+
+    __tablename__ = "revoked_token"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+    revoked_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class ApiClient(db.Model):
+    """A hospital system that signs in with client_credentials; the secret stored hashed."""
+
+    __tablename__ = "api_client"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(100), nullable=False, unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(128), nullable=False)
+    scopes: Mapped[str] = mapped_column(String(1000), nullable=False)  # space-separated
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class AuditRecord(Versioned, db.Model):
+    """One audited event (sign-in, access to patient data, export): served as AuditEvent.
+
+    One row per patient touched (IHE BALP), so `AuditEvent?patient=` finds every access.
+    Never holds passwords, codes or tokens.
+    """
+
+    __tablename__ = "audit_event"
+
+    recorded: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow,
+                                               index=True)
+    type_code: Mapped[str] = mapped_column(String(20), nullable=False)
+    subtype_code: Mapped[str | None] = mapped_column(String(40))
+    action: Mapped[str] = mapped_column(String(1), nullable=False)  # C R U D E
+    outcome: Mapped[str] = mapped_column(String(2), nullable=False)  # 0 4 8 12
+    agent_reference: Mapped[str | None] = mapped_column(String(80), index=True)
+    agent_client_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    agent_role: Mapped[str | None] = mapped_column(String(20))
+    source_address: Mapped[str | None] = mapped_column(String(64))
+    patient_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    entities: Mapped[list] = mapped_column(JSON, nullable=False)  # ["ImagingStudy/<id>", ...]
+    query: Mapped[str | None] = mapped_column(String(2000))
+    description: Mapped[str | None] = mapped_column(String(200))

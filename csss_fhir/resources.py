@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import object_session
 
+from adapters.fhir.audit_event import to_fhir_audit_event
 from adapters.fhir.device import to_fhir_device
 from adapters.fhir.diagnostic_report import to_fhir_diagnostic_report
 from adapters.fhir.imaging_study import to_fhir_imaging_study
@@ -23,6 +24,7 @@ from adapters.fhir.provenance import ResultChain, to_fhir_provenance
 from adapters.fhir.task import to_fhir_task
 from csss_fhir.models import (
     AiPrediction,
+    AuditRecord,
     DoctorReview,
     ModelDevice,
     Patient,
@@ -90,6 +92,7 @@ SERVED: dict[str, ServedType] = {
         ServedType("DiagnosticReport", (Report,), _report, "patient_id"),
         ServedType("Provenance", (WorkflowEvent,), _provenance, "patient_id"),
         ServedType("Device", (ModelDevice,), to_fhir_device, None),
+        ServedType("AuditEvent", (AuditRecord,), to_fhir_audit_event, "patient_id"),
     )
 }
 

@@ -50,6 +50,14 @@ class Settings:
     base_url: str | None = None  # None: taken from each request
     bcrypt_rounds: int = 12
     dicom_strip_identifying: bool = False  # store DICOM uploads without names, birth dates...
+    # Brute-force defences (security/ratelimit.py, security/lockout.py). The lockout lives in
+    # the database, so it holds across gunicorn workers; rate limits need a shared storage
+    # (redis://, memcached://) for that, and count per worker with the memory default.
+    ratelimit_storage_uri: str = "memory://"
+    auth_rate_limit_address: str = "60 per minute"
+    auth_rate_limit_account: str = "20 per minute"
+    lockout_failures: int = 5  # failures allowed; the next one locks the account
+    lockout_minutes: int = 15  # first lock; each further lock doubles it (at most 24 h)
     extra: Mapping[str, object] = field(default_factory=dict)  # Flask config overrides (tests)
 
     @classmethod
@@ -105,6 +113,13 @@ class Settings:
             bcrypt_rounds=number("BCRYPT_ROUNDS", cls.bcrypt_rounds),
             dicom_strip_identifying=_flag(text("DICOM_STRIP_IDENTIFYING"),
                                           "DICOM_STRIP_IDENTIFYING"),
+            ratelimit_storage_uri=text("RATELIMIT_STORAGE_URI") or cls.ratelimit_storage_uri,
+            auth_rate_limit_address=text("AUTH_RATE_LIMIT_ADDRESS")
+            or cls.auth_rate_limit_address,
+            auth_rate_limit_account=text("AUTH_RATE_LIMIT_ACCOUNT")
+            or cls.auth_rate_limit_account,
+            lockout_failures=number("LOCKOUT_FAILURES", cls.lockout_failures),
+            lockout_minutes=number("LOCKOUT_MINUTES", cls.lockout_minutes),
         )
         settings.validate()
         return settings
@@ -133,9 +148,12 @@ class Settings:
             ("OTP_EXPIRE_MINUTES", self.otp_expire_minutes),
             ("OTP_STEP_UP_MINUTES", self.otp_step_up_minutes),
             ("ACCESS_TOKEN_MINUTES", self.access_token_minutes),
+            ("LOCKOUT_MINUTES", self.lockout_minutes),
         ):
             if value < 1:
                 raise ConfigurationError(f"{name} must be at least 1 minute")
+        if self.lockout_failures < 1:
+            raise ConfigurationError("LOCKOUT_FAILURES must be at least 1")
         if self.mail_backend not in MAIL_BACKENDS:
             raise ConfigurationError(f"MAIL_BACKEND={self.mail_backend!r}; use 'file' or 'smtp'")
         if self.smtp_security not in SMTP_SECURITY:

@@ -13,6 +13,7 @@ def init_app(app: Flask) -> None:
 
     app.register_blueprint(health.bp)
     app.register_blueprint(auth.bp)
+    app.register_blueprint(auth.well_known)
     app.register_blueprint(operations.bp)  # before fhir.bp: its literal $-paths win
     app.register_blueprint(fhir.bp)
     outcomes.init_app(app)

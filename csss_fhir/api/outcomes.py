@@ -26,13 +26,18 @@ from csss_fhir.errors import (
     UnprocessableContentError,
     UnsupportedMediaError,
 )
-from csss_fhir.security.errors import AccessDeniedError, NotAuthenticatedError
+from csss_fhir.security.errors import (
+    AccessDeniedError,
+    NotAuthenticatedError,
+    TooManyAttemptsError,
+)
 from csss_fhir.workflow.errors import StepNotAllowedError
 
 log = logging.getLogger(__name__)
 
 _STATUS_AND_CODE: dict[type[CsssError], tuple[HTTPStatus, str]] = {
     NotAuthenticatedError: (HTTPStatus.UNAUTHORIZED, "login"),
+    TooManyAttemptsError: (HTTPStatus.TOO_MANY_REQUESTS, "throttled"),
     AccessDeniedError: (HTTPStatus.FORBIDDEN, "forbidden"),
     StepNotAllowedError: (HTTPStatus.FORBIDDEN, "forbidden"),
     ResourceNotFoundError: (HTTPStatus.NOT_FOUND, "not-found"),
@@ -42,12 +47,12 @@ _STATUS_AND_CODE: dict[type[CsssError], tuple[HTTPStatus, str]] = {
     UnsupportedMediaError: (HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "not-supported"),
     NotAcceptableError: (HTTPStatus.NOT_ACCEPTABLE, "not-supported"),
     ResourceValidationError: (HTTPStatus.UNPROCESSABLE_ENTITY, "invalid"),
+    UnprocessableContentError: (HTTPStatus.UNPROCESSABLE_ENTITY, "processing"),
     InvalidInputError: (HTTPStatus.BAD_REQUEST, "invalid"),
     CsssError: (HTTPStatus.BAD_REQUEST, "invalid"),  # fallback for new refusals
 }
 
 _HTTP_CODES = {
-    UnprocessableContentError: (HTTPStatus.UNPROCESSABLE_ENTITY, "processing"),
     404: "not-found", 405: "not-supported", 406: "not-supported", 413: "too-costly",
     415: "not-supported", 429: "throttled", 401: "login", 403: "forbidden",
 }
@@ -71,7 +76,11 @@ def refusal_outcome(error: CsssError) -> Response:
     status, code = next(
         _STATUS_AND_CODE[kind] for kind in type(error).__mro__ if kind in _STATUS_AND_CODE
     )
-    return outcome_response(status, code, str(error), error.details)
+    response = outcome_response(status, code, str(error), error.details)
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 def _is_api_path() -> bool:

@@ -16,6 +16,9 @@ PATIENT_READABLE = frozenset({"Patient", "ImagingStudy", "Task", "DiagnosticRepo
 STAFF_READABLE = frozenset({"Patient", "Practitioner", "PractitionerRole", "ImagingStudy",
                             "Observation", "MedicationRequest", "DiagnosticReport", "Task",
                             "Device", "Provenance", "Binary"})
+# The audit trail: admins, and system clients holding exactly `system/AuditEvent.read`
+# (a `system/*.read` client sees clinical data, not who looked at it).
+AUDIT = "AuditEvent"
 CREATE_ROLES = {
     "Patient": frozenset({"admin", "doctor"}),
     # MedicationRequest creation is the workflow's "prescribe" step: its rule is in workflow/.
@@ -25,8 +28,12 @@ CREATE_ROLES = {
 def require_read(actor: Actor, resource_type: str) -> None:
     """Raise AccessDeniedError unless the actor may read resources of this type at all."""
     allowed = PATIENT_READABLE if actor.is_patient else STAFF_READABLE
+    if actor.role == "admin":
+        allowed = STAFF_READABLE | {AUDIT}
     if actor.role == "system":
         allowed = STAFF_READABLE if _scope_allows(actor, resource_type, "read") else frozenset()
+        if resource_type == AUDIT and f"system/{AUDIT}.read" in actor.scopes:
+            allowed = frozenset({AUDIT})
     if resource_type not in allowed:
         raise AccessDeniedError(f"the {actor.role} role may not read {resource_type} resources")
 

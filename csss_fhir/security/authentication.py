@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from flask import render_template
+from flask import g, render_template
 from flask_jwt_extended import create_access_token, get_jwt, verify_jwt_in_request
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt.exceptions import PyJWTError
@@ -14,10 +14,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from csss_fhir.mail import outbox
-from csss_fhir.models import Role, User, db, utcnow
-from csss_fhir.security import otp, passwords
+from csss_fhir.models import ApiClient, RevokedToken, Role, User, db, utcnow
+from csss_fhir.security import audit, clients, lockout, otp, passwords
 from csss_fhir.security.actor import Actor
-from csss_fhir.security.errors import NotAuthenticatedError, OtpInvalidError, OtpRequiredError
+from csss_fhir.security.errors import (
+    NotAuthenticatedError,
+    OtpInvalidError,
+    OtpRequiredError,
+    TooManyAttemptsError,
+)
 from csss_fhir.services import Services
 
 log = logging.getLogger(__name__)
@@ -31,6 +36,7 @@ class TokenGrant:
     access_token: str
     expires_in: int
     role: str
+    scope: str | None = None
 
 
 def _find_user(session: Session, username: object) -> User | None:
@@ -60,25 +66,76 @@ def check_password(session: Session, svc: Services, username: object, password: 
     return user
 
 
+def _policy(svc: Services) -> lockout.Policy:
+    return lockout.Policy(failures=svc.settings.lockout_failures,
+                          minutes=svc.settings.lockout_minutes)
+
+
+def _failed(session: Session, svc: Services, key: str, event: audit.Event,
+            user: User | None, error: NotAuthenticatedError) -> NotAuthenticatedError:
+    """Audit and count a failure, commit, and return the error to raise (429 if it locked)."""
+    try:
+        lockout.record_failure(session, key, _policy(svc))
+    except TooManyAttemptsError as locked:
+        audit.record(session, event, user=user)
+        audit.record(session, audit.Event(audit.USER_AUTHENTICATION, "E", audit.MINOR_FAILURE,
+                                          subtype_code=audit.LOCKED,
+                                          description="account locked"), user=user)
+        session.commit()
+        log.warning("account locked after repeated failures",
+                    extra={"user_id": user.id if user else None})
+        return locked
+    audit.record(session, event, user=user)
+    session.commit()
+    return error
+
+
+def _checked_password(session: Session, svc: Services, username: object, password: object
+                      ) -> tuple[User, str]:
+    """The user behind a password sign-in, counting failures against the account's lock.
+
+    Raises:
+        TooManyAttemptsError: the account is locked (even for the right password);
+        NotAuthenticatedError: wrong credentials.
+    """
+    key = lockout.account_key(svc.settings.secret_key or "", username)
+    lockout.check(session, key)
+    try:
+        user = check_password(session, svc, username, password)
+    except NotAuthenticatedError as err:
+        known = _find_user(session, username)
+        raise _failed(session, svc, key, audit.Event(
+            audit.USER_AUTHENTICATION, "E", audit.MINOR_FAILURE, subtype_code=audit.LOGIN,
+            description="wrong credentials"), known, err) from None
+    return user, key
+
+
 def login(session: Session, svc: Services, *, username: object, password: object,
           code: object = None) -> TokenGrant:
     """Exchange credentials (and, for admins, a one-time code) for an access token.
 
     Raises:
+        TooManyAttemptsError: the account is locked after repeated failures;
         NotAuthenticatedError: wrong credentials (OtpRequiredError / OtpInvalidError for the
             second factor).
     """
-    user = check_password(session, svc, username, password)
+    user, key = _checked_password(session, svc, username, password)
     claims: dict[str, object] = {"role": user.role}
     if user.role in ROLES_NEEDING_OTP:
         if code in (None, ""):
             raise OtpRequiredError("a one-time code is required for this account: request one "
-                                   "with POST /auth/otp and send it as 'otp'")
-        if not otp.consume_code(session, user, str(code),
-                                secret_key=svc.settings.secret_key or ""):
-            session.commit()
-            raise OtpInvalidError("the one-time code is wrong, used or expired")
+                                   "with POST /auth/otp (or use your authenticator app) and "
+                                   "send it as 'otp'")
+        if not otp.verify_second_factor(session, user, code,
+                                        secret_key=svc.settings.secret_key or ""):
+            raise _failed(session, svc, key, audit.Event(
+                audit.USER_AUTHENTICATION, "E", audit.MINOR_FAILURE,
+                subtype_code=audit.OTP_FAILED, description="wrong one-time code"), user,
+                OtpInvalidError("the one-time code is wrong, used or expired"))
         claims["otp_at"] = int(utcnow().timestamp())
+    lockout.record_success(session, key)
+    audit.record(session, audit.Event(audit.USER_AUTHENTICATION, "E", audit.SUCCESS,
+                                      subtype_code=audit.LOGIN), user=user)
     session.commit()
     minutes = svc.settings.access_token_minutes
     token = create_access_token(identity=user.id, additional_claims=claims,
@@ -87,10 +144,39 @@ def login(session: Session, svc: Services, *, username: object, password: object
     return TokenGrant(access_token=token, expires_in=minutes * 60, role=user.role)
 
 
+def client_login(session: Session, svc: Services, *, client_id: object,
+                 client_secret: object, scope: object = None) -> TokenGrant:
+    """The client_credentials grant: a token carrying the client's SMART system scopes.
+
+    Raises:
+        TooManyAttemptsError, NotAuthenticatedError, InvalidInputError (unknown scope).
+    """
+    key = lockout.account_key(svc.settings.secret_key or "", f"client:{client_id}")
+    lockout.check(session, key)
+    try:
+        client = clients.authenticate(session, client_id, client_secret)
+    except NotAuthenticatedError as err:
+        raise _failed(session, svc, key, audit.Event(
+            audit.USER_AUTHENTICATION, "E", audit.MINOR_FAILURE, subtype_code=audit.LOGIN,
+            description="wrong client credentials"), None, err) from None
+    scopes = clients.granted_scopes(client, scope)
+    lockout.record_success(session, key)
+    actor = Actor(role="system", client_id=client.id, name=client.name, scopes=frozenset(scopes))
+    audit.record(session, audit.Event(audit.USER_AUTHENTICATION, "E", audit.SUCCESS,
+                                      subtype_code=audit.LOGIN), actor=actor)
+    session.commit()
+    minutes = svc.settings.access_token_minutes
+    token = create_access_token(identity=client.id, additional_claims={
+        "role": "system", "scope": " ".join(scopes)}, expires_delta=timedelta(minutes=minutes))
+    log.info("client token issued", extra={"client_id": client.id})
+    return TokenGrant(access_token=token, expires_in=minutes * 60, role="system",
+                      scope=" ".join(scopes))
+
+
 def request_code(session: Session, svc: Services, *, username: object, password: object
                  ) -> None:
     """Check the password, then e-mail a fresh one-time code to the account's address."""
-    user = check_password(session, svc, username, password)
+    user, _ = _checked_password(session, svc, username, password)
     minutes = svc.settings.otp_expire_minutes
     code = otp.issue_code(session, user, secret_key=svc.settings.secret_key or "",
                           lifetime=timedelta(minutes=minutes))
@@ -103,8 +189,23 @@ def request_code(session: Session, svc: Services, *, username: object, password:
         html=render_template("mail/otp.html", **context),
     )
     row = outbox.enqueue(session, message, kind="otp")
+    audit.record(session, audit.Event(audit.USER_AUTHENTICATION, "E", audit.SUCCESS,
+                                      subtype_code=audit.OTP_ISSUED), user=user)
     session.commit()
     outbox.deliver(session, svc.mail, [row.id])
+
+
+def logout(session: Session) -> None:
+    """Revoke this request's token until it would have expired (the deny-list)."""
+    actor = current_actor()
+    claims = get_jwt()
+    jti = claims.get("jti")
+    if isinstance(jti, str) and session.get(RevokedToken, jti) is None:
+        expires = datetime.fromtimestamp(int(claims.get("exp", 0)), UTC)
+        session.add(RevokedToken(jti=jti, expires_at=expires))
+    audit.record(session, audit.Event(audit.USER_AUTHENTICATION, "E", audit.SUCCESS,
+                                      subtype_code=audit.LOGOUT), actor=actor)
+    session.commit()
 
 
 def current_actor() -> Actor:
@@ -123,14 +224,30 @@ def current_actor() -> Actor:
         raise NotAuthenticatedError(
             "a valid bearer token is required (Authorization: Bearer <token>)"
         ) from err
-    user = db.session.get(User, claims.get("sub"))
-    if user is None or not user.active or user.role != claims.get("role"):
-        raise NotAuthenticatedError("this token is no longer valid; sign in again")
-    otp_at = claims.get("otp_at")
-    return Actor(
-        role=user.role, user_id=user.id, name=user.name, patient_id=user.patient_id,
-        otp_verified_at=datetime.fromtimestamp(otp_at, UTC) if otp_at else None,
-    )
+    expired = NotAuthenticatedError("this token is no longer valid; sign in again")
+    jti = claims.get("jti")
+    if not isinstance(jti, str) or db.session.get(RevokedToken, jti) is not None:
+        raise expired
+    if claims.get("role") == "system":
+        client = db.session.get(ApiClient, claims.get("sub"))
+        if client is None or not client.active:
+            raise expired
+        # A scope taken from the client since the token was issued is gone at once.
+        held = tuple(client.scopes.split())
+        scopes = frozenset(s for s in str(claims.get("scope", "")).split()
+                           if clients.covered(s, held))
+        actor = Actor(role="system", client_id=client.id, name=client.name, scopes=scopes)
+    else:
+        user = db.session.get(User, claims.get("sub"))
+        if user is None or not user.active or user.role != claims.get("role"):
+            raise expired
+        otp_at = claims.get("otp_at")
+        actor = Actor(
+            role=user.role, user_id=user.id, name=user.name, patient_id=user.patient_id,
+            otp_verified_at=datetime.fromtimestamp(otp_at, UTC) if otp_at else None,
+        )
+    g.csss_actor = actor  # for the audit trail
+    return actor
 
 
 def require_recent_second_factor(session: Session, svc: Services, actor: Actor,
@@ -144,10 +261,16 @@ def require_recent_second_factor(session: Session, svc: Services, actor: Actor,
     window = timedelta(minutes=svc.settings.otp_step_up_minutes)
     if code:
         user = session.get(User, actor.user_id)
-        if user is None or not otp.consume_code(session, user, code,
-                                                secret_key=svc.settings.secret_key or ""):
-            session.commit()
+        if user is None:
             raise OtpInvalidError("the one-time code is wrong, used or expired")
+        key = lockout.account_key(svc.settings.secret_key or "", user.email)
+        lockout.check(session, key, now=now)
+        if not otp.verify_second_factor(session, user, code,
+                                        secret_key=svc.settings.secret_key or "", now=now):
+            raise _failed(session, svc, key, audit.Event(
+                audit.USER_AUTHENTICATION, "E", audit.MINOR_FAILURE,
+                subtype_code=audit.OTP_FAILED, description="wrong step-up code"), user,
+                OtpInvalidError("the one-time code is wrong, used or expired"))
         return
     if actor.otp_verified_at is None or now - actor.otp_verified_at > window:
         raise OtpRequiredError(

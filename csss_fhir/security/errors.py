@@ -23,3 +23,13 @@ class OtpInvalidError(NotAuthenticatedError):
 
 class AccessDeniedError(CsssError):
     """The caller is known but may not do this."""
+
+
+class TooManyAttemptsError(CsssError):
+    """Too many failed sign-ins: the account is locked for `retry_after` seconds."""
+
+    details = "locked"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))

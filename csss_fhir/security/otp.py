@@ -58,3 +58,16 @@ def consume_code(session: Session, user: User, code: str, *, secret_key: str,
             ).rowcount
             return claimed == 1
     return False
+
+
+def verify_second_factor(session: Session, user: User, code: object, *, secret_key: str,
+                         now: datetime | None = None) -> bool:
+    """Accept either kind of code: the user's TOTP authenticator, or an e-mailed code."""
+    from csss_fhir.security import totp
+
+    if not isinstance(code, str):
+        return False
+    code = code.strip()
+    if totp.verify(session, user, code, secret_key=secret_key, now=now):
+        return True
+    return consume_code(session, user, code, secret_key=secret_key, now=now)

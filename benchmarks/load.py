@@ -1,0 +1,273 @@
+"""Load benchmark: wrk against gunicorn on loopback, SQLite and PostgreSQL, 1 and 4 workers.
+
+    .venv/bin/python benchmarks/load.py                       # SQLite only
+    bash scripts/with-postgres.sh .venv/bin/python benchmarks/load.py   # SQLite and PostgreSQL
+
+Needs `wrk` (Debian: apt-get install wrk). For each database and worker count it starts
+`gunicorn -c docker/gunicorn.conf.py wsgi:app` on a free 127.0.0.1 port with fresh data, then
+runs wrk (1 thread, --connections, --seconds each; all traffic to 127.0.0.1) on:
+
+- read:   GET /fhir/Patient/<id> (doctor token)
+- search: GET /fhir/ImagingStudy?patient=<id> (a Bundle of 20 studies)
+- upload+classify: POST $upload (a 256x256 PNG, patient token) then POST $classify of that
+  study (doctor token), alternating; latency mixes both kinds, pairs/s counts the pairs.
+
+It prints requests/s and p50/p95/p99 latency per case and the 1-minute load average of the
+machine, and fails if any response was not 2xx.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import requests  # noqa: E402
+
+from tests import factories  # noqa: E402
+
+LUA_COMMON = r"""
+local counts = {}
+done = function(summary, latency, requests)
+  local bad = summary.errors.status + summary.errors.connect + summary.errors.read
+    + summary.errors.write + summary.errors.timeout
+  local extra = {}
+  for _, t in ipairs(threads_list) do
+    for _, key in ipairs({"uploads", "classifies"}) do
+      extra[key] = (extra[key] or 0) + (t:get(key) or 0)
+    end
+  end
+  io.write(string.format(
+    'WRKJSON {"requests": %d, "seconds": %.3f, "errors": %d, "p50": %.3f, "p95": %.3f,'
+    .. ' "p99": %.3f, "uploads": %d, "classifies": %d}\n',
+    summary.requests, summary.duration / 1e6, bad, latency:percentile(50) / 1000,
+    latency:percentile(95) / 1000, latency:percentile(99) / 1000,
+    extra.uploads or 0, extra.classifies or 0))
+end
+threads_list = {}
+setup = function(thread) table.insert(threads_list, thread) end
+"""
+
+LUA_GET = LUA_COMMON + r"""
+wrk.method = "GET"
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_TOKEN")
+wrk.headers["Accept"] = "application/fhir+json"
+"""
+
+LUA_UPLOAD_CLASSIFY = LUA_COMMON + r"""
+local boundary = "csssbenchboundary"
+local body, pending = nil, {}
+uploads, classifies = 0, 0
+init = function(args)
+  local f = assert(io.open(os.getenv("BENCH_IMAGE"), "rb"))
+  local png = f:read("*all")
+  f:close()
+  body = "--" .. boundary .. "\r\n"
+    .. 'Content-Disposition: form-data; name="file"; filename="scan.png"\r\n'
+    .. "Content-Type: image/png\r\n\r\n" .. png .. "\r\n--" .. boundary .. "--\r\n"
+end
+request = function()
+  local id = table.remove(pending)
+  if id then
+    classifies = classifies + 1
+    return wrk.format("POST", "/fhir/ImagingStudy/" .. id .. "/$classify", {
+      ["Authorization"] = "Bearer " .. os.getenv("BENCH_DOCTOR_TOKEN"),
+      ["Accept"] = "application/fhir+json"})
+  end
+  uploads = uploads + 1
+  return wrk.format("POST", "/fhir/ImagingStudy/$upload", {
+    ["Authorization"] = "Bearer " .. os.getenv("BENCH_TOKEN"),
+    ["Accept"] = "application/fhir+json",
+    ["Content-Type"] = "multipart/form-data; boundary=" .. boundary}, body)
+end
+response = function(status, headers, body)
+  local location = headers["Location"] or headers["location"] or ""
+  local id = string.match(location, "ImagingStudy/([%w%-]+)")
+  if status == 201 and id then table.insert(pending, id) end
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Database:
+    """A fresh migrated database: a SQLite file, or one on the CSSS_TEST_DATABASE_URL server."""
+
+    def __init__(self, kind: str, workdir: Path) -> None:
+        self.kind = kind
+        self.name = None
+        if kind == "sqlite":
+            self.url = f"sqlite:///{workdir / 'bench.db'}"
+        else:
+            from sqlalchemy.engine import make_url
+
+            self.name = f"csss_bench_{secrets.token_hex(4)}"
+            self._admin(f'CREATE DATABASE "{self.name}"')
+            server = make_url(os.environ["CSSS_TEST_DATABASE_URL"])
+            self.url = server.set(database=self.name).render_as_string(hide_password=False)
+
+    @staticmethod
+    def _admin(statement: str) -> None:
+        from sqlalchemy import create_engine, text
+        from sqlalchemy.pool import NullPool
+
+        engine = create_engine(os.environ["CSSS_TEST_DATABASE_URL"],
+                               isolation_level="AUTOCOMMIT", poolclass=NullPool)
+        with engine.connect() as connection:
+            connection.execute(text(statement))
+        engine.dispose()
+
+    def drop(self) -> None:
+        if self.name:
+            self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+def seed(settings) -> dict:  # noqa: ANN001
+    """Migrate, then a patient with 20 scans, a doctor; returns ids and credentials."""
+    from csss_fhir import create_app, database
+    from csss_fhir.models import db
+
+    app = create_app(settings)
+    database.upgrade(app)
+    with app.app_context():
+        patient, patient_password = factories.make_user("patient")
+        doctor, doctor_password = factories.make_user("doctor")
+        for n in range(20):
+            factories.make_scan("PENDING_AI", patient=patient, image=factories.xray_png(seed=n))
+        data = {"patient_id": patient.patient_id, "patient": (patient.email, patient_password),
+                "doctor": (doctor.email, doctor_password)}
+        db.session.remove()
+        db.engine.dispose()
+    return data
+
+
+def token(url: str, email: str, password: str) -> str:
+    response = requests.post(f"{url}/auth/token", json={"username": email, "password": password},
+                             timeout=30)
+    response.raise_for_status()
+    return response.json()["access_token"]
+
+
+def start_gunicorn(settings, workdir: Path, workers: int) -> tuple[subprocess.Popen, str]:  # noqa: ANN001
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
+    env.update({
+        "CSSS_ENV": "testing", "CSSS_INSTANCE_PATH": str(settings.instance_path),
+        "SECRET_KEY": settings.secret_key, "JWT_SECRET_KEY": settings.jwt_secret_key,
+        "DATABASE_URL": settings.database_url, "BCRYPT_ROUNDS": "4",
+        "GUNICORN_ACCESSLOG": "/dev/null", "GUNICORN_LOGLEVEL": "warning",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    })
+    log = (workdir / "gunicorn.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "docker" / "gunicorn.conf.py"),
+         "--pythonpath", str(ROOT), "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+         "wsgi:app"], cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit((workdir / "gunicorn.log").read_text()[-3000:])
+        try:
+            if requests.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return process, url
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.3)
+    process.kill()
+    raise SystemExit("gunicorn did not become ready")
+
+
+def wrk(url: str, script: str, env: dict, seconds: int, connections: int,
+        workdir: Path) -> dict:
+    path = workdir / "bench.lua"
+    path.write_text(script)
+    result = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "60s", "-s", str(path),
+         url], env={**os.environ, **env}, capture_output=True, text=True,
+        timeout=seconds + 90, check=True)
+    line = next(x for x in result.stdout.splitlines() if x.startswith("WRKJSON "))
+    return json.loads(line.removeprefix("WRKJSON "))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=10, help="per case (max 60)")
+    parser.add_argument("--connections", type=int, default=8, help="wrk connections (max 64)")
+    parser.add_argument("--workers", default="1,4", help="gunicorn worker counts")
+    args = parser.parse_args()
+    seconds, connections = min(args.seconds, 60), min(args.connections, 64)
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
+    kinds = ["sqlite"] + (["postgresql"] if os.environ.get("CSSS_TEST_DATABASE_URL") else [])
+    if len(kinds) == 1:
+        print("PostgreSQL skipped: run under scripts/with-postgres.sh", file=sys.stderr)
+
+    print(f"wrk 1 thread, {connections} connections, {seconds} s per case; "
+          f"{os.cpu_count()} CPUs")
+    print(f"{'database':<11}{'workers':>8}  {'case':<16}{'req/s':>8}{'p50 ms':>9}"
+          f"{'p95 ms':>9}{'p99 ms':>9}  note")
+    failures = 0
+    for kind in kinds:
+        for workers in [int(w) for w in args.workers.split(",")]:
+            with tempfile.TemporaryDirectory(prefix="csss-load-") as tmp:
+                workdir = Path(tmp)
+                database = Database(kind, workdir)
+                settings = factories.settings_for(workdir / "instance", database.url)
+                process = None
+                try:
+                    data = seed(settings)
+                    process, url = start_gunicorn(settings, workdir, workers)
+                    doctor = token(url, *data["doctor"])
+                    patient = token(url, *data["patient"])
+                    image = workdir / "scan.png"
+                    image.write_bytes(factories.xray_png(seed=99))
+                    cases = (
+                        ("read", f"{url}/fhir/Patient/{data['patient_id']}", LUA_GET,
+                         {"BENCH_TOKEN": doctor}),
+                        ("search", f"{url}/fhir/ImagingStudy?patient={data['patient_id']}",
+                         LUA_GET, {"BENCH_TOKEN": doctor}),
+                        ("upload+classify", url, LUA_UPLOAD_CLASSIFY,
+                         {"BENCH_TOKEN": patient, "BENCH_DOCTOR_TOKEN": doctor,
+                          "BENCH_IMAGE": str(image)}),
+                    )
+                    for name, target, script, env in cases:
+                        figures = wrk(target, script, env, seconds, connections, workdir)
+                        rps = figures["requests"] / figures["seconds"]
+                        note = ""
+                        if name == "upload+classify":
+                            note = f"{figures['classifies'] / figures['seconds']:.1f} pairs/s"
+                        if figures["errors"]:
+                            failures += figures["errors"]
+                            note += f" {figures['errors']} non-2xx/errors!"
+                        print(f"{kind:<11}{workers:>8}  {name:<16}{rps:>8.1f}"
+                              f"{figures['p50']:>9.1f}{figures['p95']:>9.1f}"
+                              f"{figures['p99']:>9.1f}  {note}".rstrip(), flush=True)
+                finally:
+                    if process is not None:
+                        process.send_signal(signal.SIGTERM)
+                        process.wait(timeout=60)
+                    database.drop()
+    print(f"load average (1 min) at the end: {os.getloadavg()[0]:.2f}")
+    if failures:
+        raise SystemExit(f"{failures} responses were not 2xx (see the gunicorn log)")
+
+
+if __name__ == "__main__":
+    main()

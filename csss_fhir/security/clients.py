@@ -1,0 +1,115 @@
+"""Hospital system clients: registration, the client_credentials grant, SMART scopes.
+
+A client's secret is 256 random bits, shown once and stored as its SHA-256 (a secret that
+random needs no slow hash). Scopes are SMART v1 system scopes: `system/<Type>.read|write`,
+with `*` for every type. AuditEvent is never covered by `*`: it needs its own scope.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from csss_fhir.errors import ConflictError, InvalidInputError
+from csss_fhir.models import ApiClient
+from csss_fhir.security.errors import NotAuthenticatedError
+
+READABLE_TYPES = ("Patient", "Practitioner", "PractitionerRole", "ImagingStudy",
+                  "Observation", "MedicationRequest", "DiagnosticReport", "Task", "Device",
+                  "Provenance", "Binary", "AuditEvent")
+WRITABLE_TYPES = ("Patient", "ImagingStudy")
+SUPPORTED_SCOPES: tuple[str, ...] = (
+    "system/*.read", "system/*.write",
+    *(f"system/{t}.read" for t in READABLE_TYPES),
+    *(f"system/{t}.write" for t in WRITABLE_TYPES),
+)
+WRONG_CLIENT = "the client id or secret is wrong"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$")
+
+
+@dataclass(frozen=True)
+class NewClient:
+    client_id: str
+    client_secret: str  # shown once, never stored
+    scopes: tuple[str, ...]
+
+
+def parse_scopes(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Split and check a scope list ("a b", "a,b" or a list).
+
+    Raises:
+        InvalidInputError: a scope this server does not know.
+    """
+    items = value if isinstance(value, (list, tuple)) else re.split(r"[\s,]+", value)
+    scopes = tuple(dict.fromkeys(s.strip() for s in items if s.strip()))
+    unknown = [s for s in scopes if s not in SUPPORTED_SCOPES]
+    if unknown:
+        raise InvalidInputError(f"unknown scope(s) {', '.join(unknown)}; supported: "
+                                f"{' '.join(SUPPORTED_SCOPES)}")
+    if not scopes:
+        raise InvalidInputError("at least one scope is required")
+    return scopes
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_client(session: Session, name: str, scopes: str | list[str] | tuple[str, ...]
+                  ) -> NewClient:
+    """Register a client and return its id and one-time-visible secret. Commits.
+
+    Raises:
+        InvalidInputError: bad name or scope; ConflictError: the name is taken.
+    """
+    name = name.strip()
+    if not _NAME.match(name):
+        raise InvalidInputError("a client name is 1-100 letters, digits, spaces, '.', '_' "
+                                "or '-'")
+    checked = parse_scopes(scopes)
+    if session.scalar(select(ApiClient.id).where(ApiClient.name == name)):
+        raise ConflictError(f"a client named {name!r} already exists")
+    secret = secrets.token_urlsafe(32)
+    client = ApiClient(name=name, secret_hash=_digest(secret), scopes=" ".join(checked))
+    session.add(client)
+    session.commit()
+    return NewClient(client_id=client.id, client_secret=secret, scopes=checked)
+
+
+def authenticate(session: Session, client_id: object, client_secret: object) -> ApiClient:
+    """The active client with these credentials.
+
+    Raises:
+        NotAuthenticatedError: unknown id, wrong secret or disabled client (one answer).
+    """
+    client = session.get(ApiClient, client_id) if isinstance(client_id, str) else None
+    given = _digest(client_secret) if isinstance(client_secret, str) else ""
+    expected = client.secret_hash if client is not None else _digest("no such client")
+    if not hmac.compare_digest(given, expected) or client is None or not client.active:
+        raise NotAuthenticatedError(WRONG_CLIENT)
+    return client
+
+
+def covered(scope: str, held: tuple[str, ...]) -> bool:
+    """Whether `held` grants `scope` (exactly, or by a `system/*` wildcard)."""
+    action = scope.rsplit(".", 1)[-1]
+    wildcard_ok = not scope.startswith("system/AuditEvent.")
+    return scope in held or (wildcard_ok and f"system/*.{action}" in held)
+
+
+def granted_scopes(client: ApiClient, requested: object) -> tuple[str, ...]:
+    """The scopes a token gets: those asked for (default: all) that the client holds."""
+    held = tuple(client.scopes.split())
+    if not isinstance(requested, str) or not requested.strip():
+        return held
+    wanted = parse_scopes(requested)
+    granted = tuple(s for s in wanted if covered(s, held))
+    if not granted:
+        raise InvalidInputError("none of the requested scopes is granted to this client")
+    return granted

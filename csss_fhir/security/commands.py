@@ -1,0 +1,73 @@
+"""`csss users totp-enrol|disable` and `csss clients create`: the security commands."""
+
+from __future__ import annotations
+
+import click
+from flask.cli import with_appcontext
+from sqlalchemy import func, select
+
+from csss_fhir.errors import CsssError
+from csss_fhir.models import User, db
+
+
+def _user(email: str) -> User:
+    user = db.session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
+    if user is None:
+        raise click.ClickException(f"no user with the e-mail address {email}")
+    return user
+
+
+@click.command("totp-enrol")
+@click.argument("email")
+@with_appcontext
+def totp_enrol(email: str) -> None:
+    """Give an admin a TOTP authenticator; print its otpauth:// URI (shown once)."""
+    from csss_fhir.security import totp
+    from csss_fhir.services import services
+
+    user = _user(email)
+    if user.role != "admin":
+        raise click.ClickException("TOTP authenticators are for admins (who need a second "
+                                   "factor); this user is a " + user.role)
+    settings = services().settings
+    uri = totp.enrol(db.session, user, secret_key=settings.secret_key or "",
+                     issuer=settings.hospital_name)
+    db.session.commit()
+    click.echo("Scan this URI with an authenticator app (or paste it); it is not shown again:",
+               err=True)
+    click.echo(uri)
+
+
+@click.command("disable")
+@click.argument("email")
+@with_appcontext
+def users_disable(email: str) -> None:
+    """Disable a user: every token they hold stops working at once."""
+    user = _user(email)
+    user.active = False
+    db.session.commit()
+    click.echo(user.id)
+
+
+@click.group("clients")
+def clients_group() -> None:
+    """Hospital system clients (client_credentials)."""
+
+
+@clients_group.command("create")
+@click.argument("name")
+@click.option("--scopes", required=True,
+              help="space- or comma-separated SMART scopes, e.g. 'system/*.read'")
+@with_appcontext
+def clients_create(name: str, scopes: str) -> None:
+    """Register a client; print its id and secret (the secret is shown only now)."""
+    from csss_fhir.security import clients
+
+    try:
+        new = clients.create_client(db.session, name, scopes)
+    except CsssError as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(f"scopes: {' '.join(new.scopes)}", err=True)
+    click.echo("Store the secret now: it is not shown again.", err=True)
+    click.echo(f"client_id={new.client_id}")
+    click.echo(f"client_secret={new.client_secret}")

@@ -1,0 +1,68 @@
+"""Rate limits on /auth (Flask-Limiter): per client address and per account.
+
+These slow down guessing from one place and against one account; the account lockout
+(`lockout.py`, in the database) is what stops a slow, distributed guesser. The storage is
+RATELIMIT_STORAGE_URI: `memory://` counts per worker process, so with several gunicorn
+workers point it at redis:// or memcached:// to share one count.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+
+from flask import Flask, Response, request
+from flask_limiter import Limiter
+from flask_limiter.errors import RateLimitExceeded
+from flask_limiter.util import get_remote_address
+
+from csss_fhir.settings import Settings
+
+limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=False,
+                  key_prefix="csss")
+
+
+def account_of_request() -> str:
+    """The account a sign-in request names (username or client id), as an opaque key."""
+    body = request.get_json(silent=True) if request.is_json else None
+    values = body if isinstance(body, dict) else request.form
+    name = values.get("username") or values.get("client_id")
+    if not name and request.authorization is not None:
+        name = request.authorization.username
+    normalised = name.strip().lower() if isinstance(name, str) else ""
+    return "account:" + hashlib.sha256(normalised.encode()).hexdigest()
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    app.config.setdefault("RATELIMIT_STORAGE_URI", settings.ratelimit_storage_uri)
+    limiter.init_app(app)
+
+    @app.errorhandler(RateLimitExceeded)
+    def too_many_requests(error: RateLimitExceeded) -> Response:
+        from csss_fhir.api.outcomes import outcome_response
+
+        response = outcome_response(429, "throttled",
+                                    "too many requests; slow down and retry later")
+        current = limiter.current_limit
+        wait = current.reset_at - time.time() if current is not None else 60
+        response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+        return response
+
+
+def _address_limit() -> str:
+    from csss_fhir.services import services
+
+    return services().settings.auth_rate_limit_address
+
+
+def _account_limit() -> str:
+    from csss_fhir.services import services
+
+    return services().settings.auth_rate_limit_account
+
+
+# Shared by every /auth route: asking for codes and asking for tokens draw on one budget.
+per_address = limiter.shared_limit(_address_limit, scope="auth-address", methods=["POST"])
+per_account = limiter.shared_limit(_account_limit, scope="auth-account",
+                                   key_func=account_of_request, methods=["POST"])
