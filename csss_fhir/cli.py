@@ -142,6 +142,10 @@ def _add_security_commands() -> None:
 _add_security_commands()
 _add_ml_commands()
 
+from csss_fhir.mail.cli import mail_group  # noqa: E402 - the mail package's commands
+
+cli.add_command(mail_group)
+
 
 def _add_check_command() -> None:
     from csss_fhir.checks import check

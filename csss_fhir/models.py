@@ -365,6 +365,28 @@ class MailMessage(db.Model):
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     last_error: Mapped[str | None] = mapped_column(String(500))
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The outbox sender's bookkeeping (mail/outbox.py): when a pending row is next due, and
+    # until when a sender that claimed it ("sending") holds it.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ReportAmendment(db.Model):
+    """A correction of a released report: the report's next version, with its own PDF."""
+
+    __tablename__ = "report_amendment"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    report_id: Mapped[str] = mapped_column(ForeignKey("report.id"), nullable=False, index=True)
+    report_version: Mapped[int] = mapped_column(Integer, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    author_id: Mapped[str] = mapped_column(ForeignKey("user_account.id"), nullable=False)
+    status: Mapped[str] = mapped_column(String(20), nullable=False)  # amended | corrected
+    note: Mapped[str] = mapped_column(Text, nullable=False)
+    finding: Mapped[str | None] = mapped_column(String(100))
+    pdf_id: Mapped[str] = mapped_column(ForeignKey("blob.id"), nullable=False)
+
+    author: Mapped[User] = relationship()
 
 
 # --- security (issue 4): lockout, TOTP, token deny-list, system clients, audit ----------

@@ -1,20 +1,36 @@
 """The outbox: messages are written in the same transaction as the decision to send them,
 then delivered after commit. A message keeps its Message-ID, so a retry is the same e-mail.
+
+A row is `pending` (due at `next_attempt_at`), `sending` (claimed by one sender until
+`claimed_until`), `sent` or `failed` (permanent refusal, or too many temporary failures).
+Claiming is one atomic step — `SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL, a
+conditional `UPDATE ... WHERE status = 'pending'` elsewhere — so of several senders (the
+in-process one after commit, any number of `csss mail worker`s) exactly one gets a row. A
+sender that dies mid-send leaves a `sending` row whose claim lapses after CLAIM_SECONDS;
+it is then sent again with the same Message-ID (the only case of a second delivery, and
+the receiving side can recognise it).
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from csss_fhir.mail.backends import DeliveryError, FileBackend, SmtpBackend
 from csss_fhir.models import MailMessage, new_id, utcnow
 
 log = logging.getLogger(__name__)
+
+PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
+FIRST_RETRY_SECONDS = 30
+MAX_RETRY_SECONDS = 3600
+MAX_ATTEMPTS = 12  # about 7 hours of back-off before a temporary failure becomes permanent
+CLAIM_SECONDS = 300  # longer than any SMTP conversation (SMTP_TIMEOUT is per operation)
 
 
 def compose(*, sender: str, recipient: str, subject: str, text: str, html: str | None = None,
@@ -36,40 +52,106 @@ def compose(*, sender: str, recipient: str, subject: str, text: str, html: str |
 
 def enqueue(session: Session, message: EmailMessage, *, kind: str,
             report_id: str | None = None) -> MailMessage:
-    """Add a message to the outbox in the caller's transaction."""
+    """Add a message to the outbox in the caller's transaction, due at once."""
     row_id = new_id()
     domain = message["From"].addresses[0].domain or "localhost"
     message["Message-ID"] = make_msgid(idstring=row_id, domain=domain)
     row = MailMessage(id=row_id, kind=kind, report_id=report_id,
-                      message_id=message["Message-ID"],
-                      recipient=str(message["To"]), raw=message.as_bytes())
+                      message_id=message["Message-ID"], recipient=str(message["To"]),
+                      raw=message.as_bytes(), status=PENDING, next_attempt_at=utcnow())
     session.add(row)
     return row
 
 
-def deliver(session: Session, backend: FileBackend | SmtpBackend, row_ids: list[str]) -> None:
-    """Try to deliver these outbox rows now and commit their outcome.
+def retry_delay(attempts: int) -> timedelta:
+    """Exponential back-off after the n-th failed attempt: 30 s, 60 s, 120 s ... at most 1 h."""
+    return timedelta(seconds=min(MAX_RETRY_SECONDS, FIRST_RETRY_SECONDS * 2 ** (attempts - 1)))
 
-    Failures are recorded on the row, never raised: the decision that queued the mail is
-    already committed and stands.
+
+def _claimable(now: datetime):  # noqa: ANN202 - a SQL expression
+    due = or_(MailMessage.next_attempt_at.is_(None), MailMessage.next_attempt_at <= now)
+    lapsed = (MailMessage.status == SENDING) & (MailMessage.claimed_until < now)
+    return ((MailMessage.status == PENDING) & due) | lapsed
+
+
+def claim(session: Session, row_id: str | None = None, *,
+          now: datetime | None = None) -> MailMessage | None:
+    """Claim one due message (this one, or the oldest due) for this sender, and commit.
+
+    Returns None when there is none, or another sender holds it.
+    """
+    now = now or utcnow()
+    if session.get_bind().dialect.name == "postgresql":
+        query = select(MailMessage.id).where(_claimable(now))
+        if row_id is not None:
+            query = query.where(MailMessage.id == row_id)
+        row_id = session.scalar(query.order_by(MailMessage.created_at).limit(1)
+                                .with_for_update(skip_locked=True))
+    elif row_id is None:
+        row_id = session.scalar(select(MailMessage.id).where(_claimable(now))
+                                .order_by(MailMessage.created_at).limit(1))
+    if row_id is None:
+        session.rollback()
+        return None
+    claimed = session.execute(
+        update(MailMessage).where(MailMessage.id == row_id, _claimable(now))
+        .values(status=SENDING, claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.commit()
+    if claimed != 1:
+        return None  # another sender was faster
+    row = session.get(MailMessage, row_id)
+    session.refresh(row)
+    return row
+
+
+def _send(session: Session, backend: FileBackend | SmtpBackend, row: MailMessage,
+          now: datetime | None = None) -> str:
+    """Send a claimed row and commit its outcome; failures are recorded, never raised."""
+    row.attempts += 1
+    try:
+        backend.send(row.message_id, row.raw)
+    except DeliveryError as err:
+        row.last_error = str(err)[:500]
+        row.claimed_until = None
+        if err.permanent or row.attempts >= MAX_ATTEMPTS:
+            row.status = FAILED
+            row.next_attempt_at = None
+        else:
+            row.status = PENDING
+            row.next_attempt_at = (now or utcnow()) + retry_delay(row.attempts)
+        log.warning("mail delivery failed", extra={"mail_id": row.id, "status": row.status,
+                                                   "permanent": err.permanent})
+    else:
+        row.status = SENT
+        row.sent_at = utcnow()
+        row.last_error = None
+        row.claimed_until = None
+        row.next_attempt_at = None
+        log.info("mail sent", extra={"mail_id": row.id})
+    session.commit()
+    return row.status
+
+
+def deliver(session: Session, backend: FileBackend | SmtpBackend, row_ids: list[str]) -> None:
+    """Try to deliver these outbox rows now (the in-process sender, after commit).
+
+    Rows another sender holds, or that are not due, are left to it / to the worker.
     """
     for row_id in row_ids:
-        row = session.scalar(select(MailMessage).where(MailMessage.id == row_id,
-                                                       MailMessage.status == "pending"))
+        row = claim(session, row_id)
+        if row is not None:
+            _send(session, backend, row)
+
+
+def deliver_due(session: Session, backend: FileBackend | SmtpBackend, *,
+                limit: int = 100, now: datetime | None = None) -> dict[str, int]:
+    """Send up to `limit` due messages, one claim at a time; return counts by outcome."""
+    counts = {SENT: 0, PENDING: 0, FAILED: 0}
+    for _ in range(limit):
+        row = claim(session, now=now)
         if row is None:
-            continue
-        row.attempts += 1
-        try:
-            backend.send(row.message_id, row.raw)
-        except DeliveryError as err:
-            row.last_error = str(err)[:500]
-            if err.permanent:
-                row.status = "failed"
-            log.warning("mail delivery failed", extra={"mail_id": row.id,
-                                                       "permanent": err.permanent})
-        else:
-            row.status = "sent"
-            row.sent_at = utcnow()
-            row.last_error = None
-            log.info("mail sent", extra={"mail_id": row.id})
-        session.commit()
+            break
+        counts[_send(session, backend, row, now)] += 1
+    return counts
