@@ -23,6 +23,7 @@ STEP_AGENT_TYPE = {
     "prescribe": "author",
     "pharmacy-review": "performer",
     "approve": "attester",
+    "amend": "author",  # a correction of a released report (workflow/amendments.py)
 }
 
 

@@ -19,6 +19,7 @@ class Step(enum.StrEnum):
     PRESCRIBE = "prescribe"
     PHARMACY_REVIEW = "pharmacy-review"
     APPROVE = "approve"
+    AMEND = "amend"
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,9 @@ RULES: dict[Step, StepRule] = {
                                    ScanState.PHARMACIST_COMPLETED),
     Step.APPROVE: StepRule(frozenset({Role.ADMIN}), ScanState.PHARMACIST_COMPLETED,
                            ScanState.REPORT_READY),
+    # A correction of a released report: a new version with a new PDF; the state stays.
+    Step.AMEND: StepRule(frozenset({Role.DOCTOR, Role.ADMIN}), ScanState.REPORT_READY,
+                         ScanState.REPORT_READY),
 }
 
 ORDER = list(ScanState)
