@@ -247,9 +247,11 @@ def read_dicom(data: bytes, *, max_pixels: int) -> DicomImage:
             or undecodable (400). ImageTooLargeError: dimensions above the limits (400).
     """
     dataset = _read(data)
-    if not _has_pixels(dataset) and ("Rows" in dataset or "SOPInstanceUID" not in dataset):
+    if not _has_pixels(dataset) and ("Rows" in dataset or any(
+            k not in dataset for k in ("SOPInstanceUID", "StudyInstanceUID",
+                                       "SeriesInstanceUID"))):
         # pydicom stops quietly at the end of the bytes: an image header without its pixels,
-        # or a header cut short before the instance UID, is a truncated file.
+        # or a header cut short before the UIDs every object carries, is a truncated file.
         raise CorruptDicomError("the DICOM file is truncated: it ends before its Pixel Data "
                                 "(7FE0,0010)")
     metadata = _metadata(dataset)
