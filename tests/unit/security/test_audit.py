@@ -1,0 +1,96 @@
+"""The audit trail: sign-ins, OTP events, reads, searches, writes and PDF exports become
+AuditEvents that admins search by patient, agent and date; nothing secret is kept."""
+
+from __future__ import annotations
+
+import base64
+
+from csss_fhir.models import AuditRecord, Report, db
+from tests.factories import auth_headers, latest_code, make_scan, make_user, parse_fhir
+
+
+def _audit(client, headers, **params) -> list:
+    response = client.get("/fhir/AuditEvent", headers=headers, query_string={
+        "_count": 100, **params})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    bundle = parse_fhir(response.data, "Bundle")
+    return [e.resource for e in bundle.entry or [] if e.resource.get_resource_type() ==
+            "AuditEvent"]
+
+
+def response_text(client, headers) -> str:
+    return client.get("/fhir/AuditEvent?_count=100", headers=headers).get_data(as_text=True)
+
+
+def test_patient_reads_searches_and_pdf_export_are_audited_per_patient(app, client):
+    with app.app_context():
+        scan_id, patient = make_scan("REPORT_READY")
+        other_scan, other = make_scan("PENDING_AI")
+        doctor, password = make_user("doctor")
+        admin, admin_password = make_user("admin")
+        patient_id, other_id = patient.patient_id, other.patient_id
+        doctor_email, doctor_id, admin_email = doctor.email, doctor.id, admin.email
+        pdf_id = db.session.query(Report).filter_by(scan_id=scan_id).one().pdf_id
+    doctor_headers = auth_headers(client, app, doctor_email, password, "doctor")
+    assert client.get(f"/fhir/ImagingStudy/{scan_id}", headers=doctor_headers
+                      ).status_code == 200
+    assert client.get("/fhir/ImagingStudy?_count=50", headers=doctor_headers).status_code == 200
+    assert client.get(f"/fhir/Binary/{pdf_id}", headers=doctor_headers).status_code == 200
+    admin_headers = auth_headers(client, app, admin_email, admin_password, "admin")
+
+    mine = _audit(client, admin_headers, patient=patient_id,
+                  agent=f"Practitioner/{doctor_id}")
+    kinds = sorted((e.type.code, e.action) for e in mine)
+    assert ("110110", "R") in kinds  # the read
+    assert ("110112", "E") in kinds  # the search
+    assert ("110106", "R") in kinds  # the PDF export
+    theirs = _audit(client, admin_headers, patient=other_id, agent=doctor_id)
+    assert [e.type.code for e in theirs] == ["110112"]  # only the search touched them
+    query = next(e for e in mine if e.type.code == "110112").entity[-1].query
+    assert query and base64.b64encode(b"_count=50").decode() in response_text(client, admin_headers)
+    assert _audit(client, admin_headers, patient=patient_id, date="ge2000-01-01")
+    assert not _audit(client, admin_headers, patient=patient_id, date="lt2000-01-01")
+
+
+def test_sign_ins_and_codes_are_audited(app, client):
+    with app.app_context():
+        admin, password = make_user("admin")
+        email, admin_id = admin.email, admin.id
+    client.post("/auth/token", json={"username": email, "password": "not-the-password"})
+    client.post("/auth/otp", json={"username": email, "password": password})
+    code = latest_code(app, email)
+    client.post("/auth/token", json={"username": email, "password": password, "otp": "000000"
+                                     if code != "000000" else "111111"})
+    client.post("/auth/token", json={"username": email, "password": password, "otp": code})
+    with app.app_context():
+        rows = db.session.query(AuditRecord).filter_by(
+            agent_reference=f"Practitioner/{admin_id}").all()
+        events = sorted((r.subtype_code, r.outcome) for r in rows)
+        stored = " ".join(str(vars(r)) for r in rows)
+    assert events == sorted([("110122", "4"), ("otp-issued", "0"), ("otp-failed", "4"),
+                             ("110122", "0")])
+    assert password not in stored and code not in stored and "not-the-password" not in stored
+
+
+def test_only_admins_read_the_audit_trail(client, as_role):
+    for role in ("patient", "doctor", "pharmacist"):
+        response = client.get("/fhir/AuditEvent", headers=as_role(role))
+        assert response.status_code == 403, role
+    assert client.get("/fhir/AuditEvent", headers=as_role("admin")).status_code == 200
+
+
+def test_a_refused_token_is_audited_as_a_failed_authentication(app, client):
+    client.get("/fhir/Patient", headers={"Authorization": "Bearer not-a-token"})
+    with app.app_context():
+        row = db.session.query(AuditRecord).one()
+        assert (row.type_code, row.outcome, row.agent_reference) == ("110114", "4", None)
+        assert "not-a-token" not in str(vars(row))
+
+
+def test_audit_events_are_valid_fhir_and_can_be_read_by_id(app, client, as_role):
+    headers = as_role("admin")
+    events = _audit(client, headers)
+    assert events
+    one = client.get(f"/fhir/AuditEvent/{events[0].id}", headers=headers)
+    assert one.status_code == 200
+    parse_fhir(one.data, "AuditEvent")

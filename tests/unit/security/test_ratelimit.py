@@ -1,0 +1,32 @@
+"""Flask-Limiter on /auth: per address and per account, 429 with Retry-After."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from csss_fhir import create_app
+from tests.factories import parse_fhir
+
+
+def test_per_account_limit_answers_429_with_retry_after(settings):
+    app = create_app(dataclasses.replace(settings, auth_rate_limit_account="3 per minute"))
+    client = app.test_client()
+    body = {"username": "someone@test.local", "password": "wrong-password-1"}
+    statuses = [client.post("/auth/token", json=body).status_code for _ in range(3)]
+    assert statuses == [401, 401, 401]
+    limited = client.post("/auth/token", json=body)
+    assert limited.status_code == 429
+    assert 0 < int(limited.headers["Retry-After"]) <= 61
+    parse_fhir(limited.data, "OperationOutcome")
+    # Another account from the same address is not held back by this one.
+    other = client.post("/auth/token", json={**body, "username": "else@test.local"})
+    assert other.status_code == 401
+
+
+def test_per_address_limit_covers_every_account(settings):
+    app = create_app(dataclasses.replace(settings, auth_rate_limit_address="4 per minute"))
+    client = app.test_client()
+    statuses = [client.post("/auth/otp", json={"username": f"u{i}@test.local",
+                                               "password": "wrong-password-1"}).status_code
+                for i in range(5)]
+    assert statuses == [401, 401, 401, 401, 429]
