@@ -121,9 +121,11 @@ def init_app(app: Flask) -> None:
         if request.method == "POST" and request.blueprint in WEB_BLUEPRINTS:
             check_csrf()
 
+    # A global, not a context value: imported macros (which get no context) use it too.
+    app.jinja_env.globals["csrf_token"] = csrf_token
+
     @app.context_processor
     def page_context() -> dict:
         from csss_fhir.services import services
 
-        return {"csrf_token": csrf_token, "actor": g.get("actor"),
-                "hospital_name": services().settings.hospital_name}
+        return {"actor": g.get("actor"), "hospital_name": services().settings.hospital_name}
