@@ -21,5 +21,15 @@ if [ ${#missing[@]} -gt 0 ]; then
         echo "warning: missing ${missing[*]} (apt-get install as root); some report tests will skip" >&2
     fi
 fi
+# The browser tests (tests/browser) drive Debian's Chromium, never a downloaded browser; without
+# it they skip with a loud message.
+if [ ! -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+            >/dev/null 2>&1 || echo "warning: could not install chromium; browser tests will skip" >&2
+    else
+        echo "warning: /usr/bin/chromium missing (apt-get install chromium as root); browser tests will skip" >&2
+    fi
+fi
 .venv/bin/ruff check .
 exec .venv/bin/python -m pytest "$@"
