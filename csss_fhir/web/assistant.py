@@ -34,7 +34,7 @@ class _Topic:
 
 
 TOPICS = (
-    _Topic("states", frozenset({"state", "states", "status", "mean", "means", "stage",
+    _Topic("states", frozenset({"state", "states", "status", "stage",
                                 "stages", "step", "steps", "waiting"}),
            "Every scan passes five stages: " + "; ".join(
                f"\u201c{DESCRIPTIONS[s]}\u201d" for s in ScanState) + ". Only the last "

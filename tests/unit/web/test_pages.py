@@ -1,0 +1,184 @@
+"""The UI's routes through the Flask test client: forms, refusals and 403 pages."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from csss_fhir.models import Blob, Prescription, Scan, User, db
+from tests import factories
+
+
+@pytest.mark.parametrize(("role", "path"), [
+    ("patient", "/doctor"), ("patient", "/admin/users"), ("doctor", "/pharmacist"),
+    ("pharmacist", "/admin"), ("doctor", "/patient"), ("admin", "/doctor"),
+])
+def test_another_roles_dashboard_is_a_403_page(signed_in, role, path):
+    browser, _, _ = signed_in(role)
+    response = browser.client.get(path)
+    assert response.status_code == 403
+    page = response.get_data(as_text=True)
+    assert "Not allowed" in page and "St. Test General" in page
+
+
+def test_every_dashboard_renders_for_its_role(signed_in):
+    for role, path in (("patient", "/patient"), ("doctor", "/doctor"),
+                       ("pharmacist", "/pharmacist"), ("admin", "/admin"),
+                       ("admin", "/admin/users"), ("admin", "/admin/system"),
+                       ("admin", "/admin/audit")):
+        browser, _, _ = signed_in(role)
+        response = browser.client.get(path)
+        assert response.status_code == 200, (path, response.get_data(as_text=True)[:500])
+        assert 'name="csrf_token"' in response.get_data(as_text=True)
+
+
+def test_patient_upload_stores_a_scan_and_shows_its_state(app, signed_in):
+    browser, _, patient_id = signed_in("patient")
+    response = browser.post("/patient/scans", {
+        "file": (io.BytesIO(factories.xray_jpeg()), "chest.jpg")}, page="/patient",
+        content_type="multipart/form-data", follow_redirects=True)
+    assert response.status_code == 200
+    assert "waiting for the AI analysis" in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.query(Scan).filter_by(patient_id=patient_id).count() == 1
+
+
+def test_bad_upload_is_a_clear_error_and_stores_nothing(app, signed_in):
+    browser, _, _ = signed_in("patient")
+    response = browser.post("/patient/scans", {
+        "file": (io.BytesIO(b"%PDF-1.4 not a scan"), "scan.png")}, page="/patient",
+        content_type="multipart/form-data")
+    assert response.status_code in (400, 415)
+    assert 'id="page-error"' in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.query(Blob).count() == 0
+
+
+def test_upload_without_a_file_asks_for_one(signed_in):
+    browser, _, _ = signed_in("patient")
+    response = browser.post("/patient/scans", {}, page="/patient",
+                            content_type="multipart/form-data")
+    assert response.status_code == 400
+    assert "Choose a file" in response.get_data(as_text=True)
+
+
+def test_patient_never_sees_the_ai_result(app, signed_in):
+    browser, _, _ = signed_in("patient")
+    with app.app_context():
+        patient = db.session.query(User).filter_by(role="patient").one()
+        scan_id, _ = factories.make_scan("AI_ANALYZED", patient=patient)
+        label = db.session.get(Scan, scan_id).prediction.label
+    page = browser.client.get("/patient").get_data(as_text=True)
+    assert "waiting for a doctor" in page and label not in page
+    assert browser.client.get(f"/scans/{scan_id}/gradcam").status_code == 403
+    assert browser.client.get(f"/scans/{scan_id}/image").status_code in (403, 404)
+
+
+def test_help_assistant_answers_my_scan_from_own_states(app, signed_in):
+    browser, _, _ = signed_in("patient")
+    page = browser.client.get("/patient?q=where+is+my+scan").get_data(as_text=True)
+    assert "not uploaded a scan yet" in page
+
+
+def test_verify_uncertain_without_finding_is_refused_by_the_workflow(app, signed_in):
+    browser, _, _ = signed_in("doctor")
+    with app.app_context():
+        scan_id, _ = factories.make_scan("AI_ANALYZED")
+        uncertain = db.session.get(Scan, scan_id).prediction.uncertain
+    page = f"/doctor/scans/{scan_id}"
+    response = browser.post(f"{page}/verify", {"note": "Looked.", "agree": "no"}, page=page)
+    assert response.status_code == 400
+    text = response.get_data(as_text=True)
+    assert ("explicit" in text) if uncertain else ("finding" in text)
+    with app.app_context():
+        assert db.session.get(Scan, scan_id).task.state == "AI_ANALYZED"
+    response = browser.post(f"{page}/verify", {"note": "Looked.", "agree": "no",
+                                               "finding": "Normal"}, page=page)
+    assert response.status_code == 302
+
+
+def test_pharmacist_adds_a_structured_prescription_and_completes(app, signed_in):
+    browser, _, _ = signed_in("pharmacist")
+    with app.app_context():
+        scan_id, _ = factories.make_scan("DOCTOR_VERIFIED")
+    page = f"/pharmacist/scans/{scan_id}"
+    assert "Verified in a test." in browser.client.get(page).get_data(as_text=True)
+    response = browser.post(f"{page}/prescriptions", {"drug": ""}, page=page)
+    assert response.status_code == 400 and "drug name is required" in \
+        response.get_data(as_text=True)
+    response = browser.post(f"{page}/prescriptions", {
+        "drug": "Amoxicillin", "dose": "500 mg", "route": "oral",
+        "frequency": "three times a day", "duration": "7 days", "notes": "with food"},
+        page=page)
+    assert response.status_code == 302
+    with app.app_context():
+        row = db.session.query(Prescription).filter_by(scan_id=scan_id).one()
+        assert (row.medication, row.dose, row.route, row.duration) == \
+            ("Amoxicillin", "500 mg", "oral", "7 days")
+    assert browser.post(f"{page}/complete", {"review_note": "ok"}, page=page).status_code == 302
+    with app.app_context():
+        assert db.session.get(Scan, scan_id).task.state == "PHARMACIST_COMPLETED"
+
+
+def test_admin_approve_with_a_stale_second_factor_asks_for_a_code(app, client, browser):
+    from datetime import timedelta
+
+    from flask_jwt_extended import create_access_token
+
+    with app.app_context():
+        scan_id, _ = factories.make_scan("PHARMACIST_COMPLETED")
+        admin, password = factories.make_user("admin")
+        token = create_access_token(identity=admin.id, additional_claims={"role": "admin"},
+                                    expires_delta=timedelta(minutes=5))
+        email = admin.email
+    client.set_cookie("access_token_cookie", token)
+    page = f"/admin/scans/{scan_id}"
+    response = browser.post(f"{page}/approve", {}, page=page)
+    assert response.status_code == 401 and "second factor" in response.get_data(as_text=True)
+    response = browser.post(f"{page}/code", {"password": password}, page=page)
+    assert response.status_code == 200 and "We e-mailed you" in response.get_data(as_text=True)
+    response = browser.post(f"{page}/approve", {"otp": factories.latest_code(app, email)},
+                            page=page, follow_redirects=True)
+    assert response.status_code == 200 and "Open the PDF" in response.get_data(as_text=True)
+
+
+def test_admin_manages_users(app, signed_in):
+    browser, admin_id, _ = signed_in("admin")
+    response = browser.post("/admin/users", {
+        "name": "Dr New", "email": "new.doctor@test.local", "role": "doctor",
+        "password": "a-long-enough-password-1"}, page="/admin/users")
+    assert response.status_code == 302
+    with app.app_context():
+        user_id = db.session.query(User).filter_by(email="new.doctor@test.local").one().id
+    assert browser.post(f"/admin/users/{user_id}/role", {"role": "pharmacist"},
+                        page="/admin/users").status_code == 302
+    assert browser.post(f"/admin/users/{user_id}/active", {"active": "0"},
+                        page="/admin/users").status_code == 302
+    with app.app_context():
+        user = db.session.get(User, user_id)
+        assert (user.role, user.active) == ("pharmacist", False)
+    response = browser.post(f"/admin/users/{admin_id}/active", {"active": "0"},
+                            page="/admin/users")
+    assert response.status_code == 400 and "your own account" in response.get_data(as_text=True)
+    response = browser.post(f"/admin/users/{admin_id}/totp", {}, page="/admin/users")
+    assert response.status_code == 200 and 'id="totp-qr"' in response.get_data(as_text=True)
+
+
+def test_password_change_checks_the_current_password(app, client):
+    from tests.unit.web.conftest import Browser
+
+    with app.app_context():
+        user, password = factories.make_user("doctor")
+        email = user.email
+    browser = Browser(app, client)
+    browser.sign_in(email, password, "doctor")
+    form = {"current_password": "wrong-password-x", "new_password": "another-password-22",
+            "confirm_password": "another-password-22"}
+    response = browser.post("/account/password", form)
+    assert response.status_code == 400 and "current password is wrong" in \
+        response.get_data(as_text=True)
+    form["current_password"] = password
+    assert browser.post("/account/password", form).status_code == 302
+    browser.post("/logout")
+    browser.sign_in(email, "another-password-22", "doctor")
