@@ -57,6 +57,9 @@ def to_fhir_patient(patient: Any) -> FhirPatient:
     return FhirPatient.model_validate(data)
 
 
+ADMINISTRATIVE_GENDER = ("male", "female", "other", "unknown")
+
+
 def from_fhir_patient(body: Any) -> PatientData:
     """Validate a client's Patient and take what we store.
 
@@ -64,6 +67,10 @@ def from_fhir_patient(body: Any) -> PatientData:
         ResourceValidationError: not a valid FHIR Patient, or no name.
     """
     resource = parse_resource(body, "Patient")
+    if resource.gender is not None and resource.gender not in ADMINISTRATIVE_GENDER:
+        # A required binding, which the R4B models do not enforce themselves.
+        raise ResourceValidationError(
+            f"Patient.gender must be one of {', '.join(ADMINISTRATIVE_GENDER)}")
     names = resource.name or []
     if not names or not (names[0].family or names[0].given or names[0].text):
         raise ResourceValidationError("Patient.name is required (family and/or given)")
