@@ -109,6 +109,7 @@ def report_page(report_id: str) -> str:
     actor = dashboards.signed_in_as("admin")
     report = worklists.report(db.session, actor, report_id)
     return render_template("web/admin_report.html", report=report, scan=report.scan,
+                           state=report.scan.task.state,
                            mails=worklists.report_mail(db.session, actor, report_id))
 
 
