@@ -16,8 +16,9 @@ if TYPE_CHECKING:
 
 def init_app(app: Flask, settings: Settings) -> None:
     """Rate limits, headers and the audit hook; call after the blueprints are registered."""
-    from csss_fhir.security import audit, headers, ratelimit
+    from csss_fhir.security import audit, headers, ratelimit, redaction
 
+    redaction.install()
     ratelimit.init_app(app, settings)
     headers.init_app(app, settings)
     audit.init_app(app)
