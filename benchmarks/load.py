@@ -43,18 +43,23 @@ local counts = {}
 done = function(summary, latency, requests)
   local bad = summary.errors.status + summary.errors.connect + summary.errors.read
     + summary.errors.write + summary.errors.timeout
-  local extra = {}
+  local extra, odd = {}, ""
   for _, t in ipairs(threads_list) do
     for _, key in ipairs({"uploads", "classifies"}) do
       extra[key] = (extra[key] or 0) + (t:get(key) or 0)
     end
+    odd = odd .. (t:get("odd_statuses") or "")
   end
   io.write(string.format(
     'WRKJSON {"requests": %d, "seconds": %.3f, "errors": %d, "p50": %.3f, "p95": %.3f,'
-    .. ' "p99": %.3f, "uploads": %d, "classifies": %d}\n',
+    .. ' "p99": %.3f, "uploads": %d, "classifies": %d, "odd_statuses": "%s"}\n',
     summary.requests, summary.duration / 1e6, bad, latency:percentile(50) / 1000,
     latency:percentile(95) / 1000, latency:percentile(99) / 1000,
-    extra.uploads or 0, extra.classifies or 0))
+    extra.uploads or 0, extra.classifies or 0, odd))
+end
+odd_statuses = ""
+note_status = function(status)
+  if status >= 300 then odd_statuses = odd_statuses .. status .. " " end
 end
 threads_list = {}
 setup = function(thread) table.insert(threads_list, thread) end
@@ -64,6 +69,7 @@ LUA_GET = LUA_COMMON + r"""
 wrk.method = "GET"
 wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_TOKEN")
 wrk.headers["Accept"] = "application/fhir+json"
+response = function(status, headers, body) note_status(status) end
 """
 
 LUA_UPLOAD_CLASSIFY = LUA_COMMON + r"""
@@ -93,6 +99,7 @@ request = function()
     ["Content-Type"] = "multipart/form-data; boundary=" .. boundary}, body)
 end
 response = function(status, headers, body)
+  note_status(status)
   local location = headers["Location"] or headers["location"] or ""
   local id = string.match(location, "ImagingStudy/([%w%-]+)")
   if status == 201 and id then table.insert(pending, id) end
@@ -185,9 +192,9 @@ def start_gunicorn(settings, workdir: Path, workers: int) -> tuple[subprocess.Po
         if process.poll() is not None:
             raise SystemExit((workdir / "gunicorn.log").read_text()[-3000:])
         try:
-            if requests.get(f"{url}/readyz", timeout=2).status_code == 200:
+            if requests.get(f"{url}/readyz", timeout=10).status_code == 200:
                 return process, url
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or busy loading
             pass
         time.sleep(0.3)
     process.kill()
@@ -255,7 +262,11 @@ def main() -> None:
                             note = f"{figures['classifies'] / figures['seconds']:.1f} pairs/s"
                         if figures["errors"]:
                             failures += figures["errors"]
-                            note += f" {figures['errors']} non-2xx/errors!"
+                            note += (f" {figures['errors']} non-2xx/errors "
+                                     f"({figures['odd_statuses'].strip() or 'socket'})!")
+                            log = (workdir / "gunicorn.log").read_text().splitlines()
+                            print("\n".join(x for x in log if "ERROR" in x or "Error" in x
+                                            or "Traceback" in x)[-3000:], file=sys.stderr)
                         print(f"{kind:<11}{workers:>8}  {name:<16}{rps:>8.1f}"
                               f"{figures['p50']:>9.1f}{figures['p95']:>9.1f}"
                               f"{figures['p99']:>9.1f}  {note}".rstrip(), flush=True)

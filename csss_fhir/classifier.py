@@ -56,9 +56,13 @@ def device_for(session: Session, metadata: dict[str, Any]) -> ModelDevice:
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
+    # RETURNING says whether this transaction inserted the row (the ORM session does not
+    # pass the rowcount of this statement through).
     inserted = session.execute(
-        insert(ModelDevice).values(**values).on_conflict_do_nothing(index_elements=["sha256"])
-    ).rowcount
+        insert(ModelDevice.__table__).values(**values)
+        .on_conflict_do_nothing(index_elements=["sha256"])
+        .returning(ModelDevice.__table__.c.id)
+    ).first() is not None
     device = session.scalar(select_device)
     if inserted:
         from csss_fhir import history
