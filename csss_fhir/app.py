@@ -82,6 +82,13 @@ def create_app(settings: Settings | None = None) -> Flask:
         TESTING=settings.env == "testing",
     )
     app.config.update(dict(settings.extra))
+    if settings.trusted_proxy_hops:
+        # Behind a reverse proxy every request comes from the proxy: take the client address
+        # and scheme from the headers the trusted proxies set (never from the client's own).
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = settings.trusted_proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
 
     db.init_app(app)
     JWTManager(app)

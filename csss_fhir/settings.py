@@ -28,6 +28,9 @@ class Settings:
     db_pool_size: int = 5
     db_max_overflow: int = 10
     db_pool_timeout_seconds: float = 30.0
+    # Reverse proxies in front of the service whose X-Forwarded-For/-Proto are trusted
+    # (0: none; the client address is then the TCP peer, as rate limits and audit see it).
+    trusted_proxy_hops: int = 0
     storage_dir: Path | None = None  # None: <instance>/storage
     model_path: str | None = None  # None: the demo model shipped in ml/
     confidence_threshold: float = 0.75
@@ -92,6 +95,7 @@ class Settings:
             db_pool_size=number("DB_POOL_SIZE", cls.db_pool_size),
             db_max_overflow=number("DB_MAX_OVERFLOW", cls.db_max_overflow),
             db_pool_timeout_seconds=number("DB_POOL_TIMEOUT", cls.db_pool_timeout_seconds, float),
+            trusted_proxy_hops=number("TRUSTED_PROXY_HOPS", cls.trusted_proxy_hops),
             storage_dir=Path(storage) if storage else None,
             model_path=text("MODEL_PATH"),
             confidence_threshold=number("CONFIDENCE_THRESHOLD", cls.confidence_threshold, float),
@@ -144,6 +148,8 @@ class Settings:
             raise ConfigurationError(
                 "DB_POOL_SIZE must be at least 1, DB_MAX_OVERFLOW at least 0 and "
                 "DB_POOL_TIMEOUT above 0")
+        if not 0 <= self.trusted_proxy_hops <= 5:
+            raise ConfigurationError("TRUSTED_PROXY_HOPS must be between 0 and 5")
         for name, value in (
             ("OTP_EXPIRE_MINUTES", self.otp_expire_minutes),
             ("OTP_STEP_UP_MINUTES", self.otp_step_up_minutes),
