@@ -53,9 +53,12 @@ def to_fhir_audit_event(row: Any) -> AuditEvent:
                          "type": {"system": ENTITY_TYPE, "code": "1"},
                          "role": {"system": OBJECT_ROLE, "code": "1"}})
     for target in row.entities:
-        if target != f"Patient/{row.patient_id}":
-            entities.append({"what": {"reference": target},
-                             "type": {"system": ENTITY_TYPE, "code": "2"}})
+        if target == f"Patient/{row.patient_id}":
+            continue
+        # A web UI page is named, not referenced: it is no FHIR resource.
+        what = ({"display": f"web page {target.removeprefix('page:')}"}
+                if target.startswith("page:") else {"reference": target})
+        entities.append({"what": what, "type": {"system": ENTITY_TYPE, "code": "2"}})
     if row.query:
         entities.append({"type": {"system": ENTITY_TYPE, "code": "2"},
                          "role": {"system": OBJECT_ROLE, "code": "24"},

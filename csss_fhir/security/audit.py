@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from csss_fhir import history
-from csss_fhir.models import AuditRecord, Blob, User, WorkflowEvent, db
+from csss_fhir.models import AuditRecord, Blob, Report, Scan, User, WorkflowEvent, db
 from csss_fhir.security.actor import Actor
 
 log = logging.getLogger(__name__)
@@ -91,10 +91,12 @@ def init_app(app: Flask) -> None:
 
 
 def audit_fhir_request(response: Response) -> Response:
-    """Record who touched which patient's data in this /fhir request."""
-    if (not request.path.startswith("/fhir/") or request.endpoint is None
-            or request.endpoint in NOT_AUDITED or request.method == "OPTIONS"):
+    """Record who touched which patient's data in this /fhir request (or UI page)."""
+    if (request.endpoint is None or request.endpoint in NOT_AUDITED
+            or request.method == "OPTIONS"):
         return response
+    if not request.path.startswith("/fhir/"):
+        return _audit_page(response)
     actor: Actor | None = g.get("csss_actor")
     status = response.status_code
     if actor is None and status != 401:
@@ -190,3 +192,40 @@ def _patients_of(resource: dict) -> Iterable[str]:
             if ref.startswith("Patient/"):
                 found.append(ref.removeprefix("Patient/"))
     return found
+
+
+# --- the web UI --------------------------------------------------------------------------
+
+# A page's patient, from the ids in its URL (lists of many patients name none).
+PAGE_ROWS = {"study_id": (Scan, "ImagingStudy"), "report_id": (Report, "DiagnosticReport")}
+
+
+def _audit_page(response: Response) -> Response:
+    """A UI page seen or a form posted by a signed-in user (sign-in itself is audited in
+    `authentication`). The page's patient comes from its URL, or is the patient themself."""
+    actor: Actor | None = g.get("csss_actor")
+    if actor is None or request.blueprint in (None, "auth", "health", "well_known"):
+        return response
+    status = response.status_code
+    outcome = SUCCESS if status < 400 else MINOR_FAILURE if status < 500 else SERIOUS_FAILURE
+    patient_id = actor.patient_id if actor.is_patient else None
+    entities = [f"page:{request.path}"[:200]]
+    for name, (model, resource_type) in PAGE_ROWS.items():
+        row_id = (request.view_args or {}).get(name)
+        if row_id:
+            entities.append(f"{resource_type}/{row_id}"[:200])
+            row = db.session.get(model, row_id)
+            if patient_id is None and row is not None:
+                patient_id = row.patient_id
+    action = "R" if request.method in ("GET", "HEAD") else "E"
+    event = Event(PATIENT_RECORD, action, outcome,
+                  description=f"{request.method} {request.url_rule.rule}"[:200])
+    try:
+        db.session.rollback()
+        record(db.session, event, actor=actor,
+               entities_by_patient={patient_id: entities})
+        db.session.commit()
+    except SQLAlchemyError:
+        db.session.rollback()
+        log.exception("audit event not written", extra={"path": request.path})
+    return response

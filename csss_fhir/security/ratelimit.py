@@ -19,6 +19,8 @@ from flask_limiter.util import get_remote_address
 
 from csss_fhir.settings import Settings
 
+SIGN_IN_PAGES = frozenset({"web_auth.login"})  # UI forms that take a password
+
 limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=False,
                   key_prefix="csss")
 
@@ -27,7 +29,7 @@ def account_of_request() -> str:
     """The account a sign-in request names (username or client id), as an opaque key."""
     body = request.get_json(silent=True) if request.is_json else None
     values = body if isinstance(body, dict) else request.form
-    name = values.get("username") or values.get("client_id")
+    name = values.get("username") or values.get("client_id") or values.get("email")
     if not name and request.authorization is not None:
         name = request.authorization.username
     normalised = name.strip().lower() if isinstance(name, str) else ""
@@ -38,12 +40,25 @@ def init_app(app: Flask, settings: Settings) -> None:
     app.config.setdefault("RATELIMIT_STORAGE_URI", settings.ratelimit_storage_uri)
     limiter.init_app(app)
 
+    @app.before_request
+    def limit_sign_in_pages() -> None:
+        """The UI's sign-in form draws on the same budgets as /auth."""
+        if request.method == "POST" and request.endpoint in SIGN_IN_PAGES:
+            with per_address:
+                pass
+            with per_account:
+                pass
+
     @app.errorhandler(RateLimitExceeded)
     def too_many_requests(error: RateLimitExceeded) -> Response:
         from csss_fhir.api.outcomes import outcome_response
 
-        response = outcome_response(429, "throttled",
-                                    "too many requests; slow down and retry later")
+        message = "too many requests; slow down and retry later"
+        if request.path.startswith(("/auth", "/fhir")):
+            response = outcome_response(429, "throttled", message)
+        else:
+            response = Response(message.capitalize() + ".", status=429,
+                                content_type="text/plain; charset=utf-8")
         current = limiter.current_limit
         wait = current.reset_at - time.time() if current is not None else 60
         response.headers["Retry-After"] = str(max(1, math.ceil(wait)))

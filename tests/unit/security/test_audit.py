@@ -94,3 +94,18 @@ def test_audit_events_are_valid_fhir_and_can_be_read_by_id(app, client, as_role)
     one = client.get(f"/fhir/AuditEvent/{events[0].id}", headers=headers)
     assert one.status_code == 200
     parse_fhir(one.data, "AuditEvent")
+
+
+def test_ui_pages_are_audited_with_their_patient(app, client):
+    with app.app_context():
+        scan_id, patient = make_scan("AI_ANALYZED")
+        doctor, password = make_user("doctor")
+        email, doctor_id, patient_id = doctor.email, doctor.id, patient.patient_id
+    token = auth_headers(client, app, email, password, "doctor")["Authorization"][7:]
+    browser = app.test_client()
+    browser.set_cookie("access_token_cookie", token)
+    assert browser.get(f"/doctor/scans/{scan_id}").status_code == 200
+    with app.app_context():
+        row = db.session.query(AuditRecord).filter_by(
+            agent_reference=f"Practitioner/{doctor_id}", type_code="110110").one()
+        assert row.patient_id == patient_id and f"ImagingStudy/{scan_id}" in row.entities

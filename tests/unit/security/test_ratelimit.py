@@ -30,3 +30,17 @@ def test_per_address_limit_covers_every_account(settings):
                                                "password": "wrong-password-1"}).status_code
                 for i in range(5)]
     assert statuses == [401, 401, 401, 401, 429]
+
+
+def test_the_ui_sign_in_form_shares_the_account_budget(settings):
+    import re
+
+    app = create_app(dataclasses.replace(settings, auth_rate_limit_account="2 per minute"))
+    client = app.test_client()
+    form = client.get("/login").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+    body = {"email": "someone@test.local", "password": "wrong-password-1", "csrf_token": csrf}
+    statuses = [client.post("/login", data=body).status_code for _ in range(3)]
+    assert statuses[:2] != [429, 429] and statuses[2] == 429
+    assert client.post("/auth/token", json={"username": "someone@test.local",
+                                            "password": "x"}).status_code == 429
