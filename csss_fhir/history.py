@@ -10,6 +10,11 @@ from sqlalchemy.orm import Session
 from csss_fhir import resources
 from csss_fhir.models import ResourceVersion, User
 
+# Types whose rows never change after they are written: their one version is the row
+# itself, rendered when asked for, not stored twice (the audit trail writes a row per
+# patient per request; storing each as JSON too doubled its cost).
+WRITE_ONCE = frozenset({"AuditEvent"})
+
 
 def record(session: Session, *rows: Any) -> None:
     """Flush, then store the current FHIR JSON of each row under its new version.
@@ -18,6 +23,8 @@ def record(session: Session, *rows: Any) -> None:
     """
     session.flush()
     for row in rows:
+        if resources.type_of(row) in WRITE_ONCE:
+            continue
         resource = resources.render(row)
         session.add(ResourceVersion(
             resource_type=resource.get_resource_type(), resource_id=row.id,
@@ -31,8 +38,22 @@ def record(session: Session, *rows: Any) -> None:
             ))
 
 
+def _write_once(session: Session, resource_type: str, resource_id: str
+                ) -> ResourceVersion | None:
+    for model in resources.SERVED[resource_type].models:
+        row = session.get(model, resource_id)
+        if row is not None:
+            return ResourceVersion(resource_type=resource_type, resource_id=row.id,
+                                   version_id=row.version_id,
+                                   body=resources.render(row).model_dump_json().encode())
+    return None
+
+
 def version(session: Session, resource_type: str, resource_id: str,
             version_id: int) -> bytes | None:
+    if resource_type in WRITE_ONCE:
+        only = _write_once(session, resource_type, resource_id)
+        return only.body if only is not None and only.version_id == version_id else None
     return session.scalar(
         select(ResourceVersion.body).where(
             ResourceVersion.resource_type == resource_type,
@@ -43,6 +64,9 @@ def version(session: Session, resource_type: str, resource_id: str,
 
 
 def versions(session: Session, resource_type: str, resource_id: str) -> list[ResourceVersion]:
+    if resource_type in WRITE_ONCE:
+        only = _write_once(session, resource_type, resource_id)
+        return [only] if only is not None else []
     return list(session.scalars(
         select(ResourceVersion).where(
             ResourceVersion.resource_type == resource_type,
