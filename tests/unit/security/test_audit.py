@@ -109,3 +109,16 @@ def test_ui_pages_are_audited_with_their_patient(app, client):
         row = db.session.query(AuditRecord).filter_by(
             agent_reference=f"Practitioner/{doctor_id}", type_code="110110").one()
         assert row.patient_id == patient_id and f"ImagingStudy/{scan_id}" in row.entities
+
+
+def test_an_audit_event_has_one_version_readable_by_vread_and_history(client, as_role):
+    headers = as_role("admin")
+    event = _audit(client, headers)[0]
+    vread = client.get(f"/fhir/AuditEvent/{event.id}/_history/1", headers=headers)
+    assert vread.status_code == 200, vread.get_data(as_text=True)
+    assert parse_fhir(vread.data, "AuditEvent").id == event.id
+    assert client.get(f"/fhir/AuditEvent/{event.id}/_history/2", headers=headers
+                      ).status_code == 404
+    history = parse_fhir(client.get(f"/fhir/AuditEvent/{event.id}/_history",
+                                    headers=headers).data, "Bundle")
+    assert history.total == 1
