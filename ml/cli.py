@@ -30,8 +30,10 @@ _existing_path = click.Path(exists=True, path_type=Path)
               required=True, help="MobileNetV2 no-top ImageNet weights (.h5).")
 @click.option("--recipe", type=click.Choice(["paper", "finetune"]), default="finetune",
               show_default=True)
-@click.option("--augment/--no-augment", default=True, show_default=True,
-              help="The paper's augmentation; --no-augment caches frozen features (fast).")
+@click.option("--augment", type=click.Choice(["all", "finetune", "none"]), default="all",
+              show_default=True,
+              help="Phases with the paper's augmentation; the others cache frozen features "
+                   "(fast path).")
 @click.option("--epochs", type=int, default=15, show_default=True)
 @click.option("--finetune-epochs", type=int, default=15, show_default=True)
 @click.option("--finetune-from", default="block_14_expand", show_default=True,

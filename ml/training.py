@@ -8,11 +8,12 @@ Recipes (``TrainingConfig.recipe``):
 - ``finetune``: ``paper`` first, then the backbone's 7×7 stage (blocks 14–16 and Conv_1) is
   unfrozen, BatchNormalization kept frozen, and trained at 1e-5 with the same stopping rule.
 
-Fast path: without augmentation every epoch sees the same frozen activations, so they are
-computed once and cached (``cache_dir``). They are cached at the fine-tune cut (block 13's
-output, 7×7×160), which serves both phases: the head trains on pooled 1280-d features, the
-fine-tune phase trains blocks 14–16 + head on the cached 7×7 maps. The models trained there
-share their layers with the full model, so no weights are copied.
+Augmentation (``TrainingConfig.augment``): ``all`` (the paper), ``finetune`` (fine-tune phase
+only) or ``none``. A phase without augmentation takes the fast path: every epoch sees the same
+frozen activations, so they are computed once and cached (``cache_dir``) at the fine-tune cut
+(block 13's output, 7×7×160). The head then trains on pooled 1280-d features, and a fine-tune
+phase without augmentation trains blocks 14–16 + head on the cached 7×7 maps. The models
+trained there share their layers with the full model, so no weights are copied.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from ml.preprocessing import prepare_rgb
 log = logging.getLogger(__name__)
 
 RECIPES = ("paper", "finetune")
+AUGMENT_MODES = ("all", "finetune", "none")
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,7 @@ class TrainingConfig:
     """Hyper-parameters; the defaults are the seed paper's."""
 
     recipe: str = "finetune"
-    augment: bool = True
+    augment: str = "all"  # "all", "finetune" (fine-tune phase only) or "none"
     epochs: int = 15
     batch_size: int = 16
     learning_rate: float = 1e-4
@@ -243,6 +245,10 @@ def train(
     config = config or TrainingConfig()
     if config.recipe not in RECIPES:
         raise ValueError(f"unknown recipe {config.recipe!r}; choose one of {', '.join(RECIPES)}")
+    if config.augment not in AUGMENT_MODES:
+        raise ValueError(
+            f"unknown augment mode {config.augment!r}; choose one of {', '.join(AUGMENT_MODES)}"
+        )
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     weights_path = Path(backbone_weights) if backbone_weights is not None else None
@@ -270,28 +276,26 @@ def train(
     checkpoint = _SaveFullModel.create(model, out_dir / "checkpoint.keras")
     history: dict[str, dict] = {}
 
-    if config.augment:
-        augmenter = _augmenter(config.seed)
+    augment_paper = config.augment == "all"
+    augment_finetune = config.augment in ("all", "finetune")
+    if augment_paper or (augment_finetune and config.recipe == "finetune"):
         train_ds = _image_dataset(images["train"], labels["train"], config.batch_size,
-                                  shuffle_seed=config.seed, augmenter=augmenter)
+                                  shuffle_seed=config.seed, augmenter=_augmenter(config.seed))
         val_ds = _image_dataset(images["val"], labels["val"], config.batch_size)
-        tick = time.perf_counter()
-        history["paper"] = fit_phase(model, train_ds, None, val_ds, epochs=config.epochs,
-                                learning_rate=config.learning_rate, config=config,
-                                weights=weights, callbacks=[checkpoint], phase="paper")
-        timings["paper_fit_s"] = time.perf_counter() - tick
-        if config.recipe == "finetune":
-            before = model.get_weights()
-            unfreeze_top(model, config.finetune_from)
-            tick = time.perf_counter()
-            history["finetune"] = fit_phase(
-                model, train_ds, None, val_ds, epochs=config.finetune_epochs,
-                learning_rate=config.finetune_learning_rate, config=config, weights=weights,
-                callbacks=[checkpoint], phase="finetune",
-            )
-            timings["finetune_fit_s"] = time.perf_counter() - tick
-            _keep_better(model, before, history)
-    else:
+
+    backbone = model.get_layer(BACKBONE)
+    head_layers = [model.get_layer(n) for n in ("pool", "hidden", "logits", "probabilities")]
+    top = keras.Model(backbone.get_layer(FINETUNE_CUT).output, backbone.output)
+    cut_train = cut_val = None
+    if not augment_paper or (config.recipe == "finetune" and not augment_finetune):
+        if not augment_finetune and config.recipe == "finetune":
+            names = [layer.name for layer in backbone.layers]
+            if names.index(config.finetune_from) <= names.index(FINETUNE_CUT):
+                raise ValueError(
+                    f"without augmentation the backbone is cached up to {FINETUNE_CUT}, so "
+                    f"fine-tuning can start at block_14_expand at the earliest, not "
+                    f"{config.finetune_from}; augment the fine-tune phase to go deeper"
+                )
         tick = time.perf_counter()
         ordered = [s for name in ("train", "val") for s in splits[name]]
         cut = _cut_features(
@@ -300,50 +304,51 @@ def train(
         )
         cut_train, cut_val = cut[: len(splits["train"])], cut[len(splits["train"]) :]
         timings["cache_features_s"] = time.perf_counter() - tick
-        backbone = model.get_layer(BACKBONE)
-        names = [layer.name for layer in backbone.layers]
-        if names.index(config.finetune_from) <= names.index(FINETUNE_CUT):
-            raise ValueError(
-                f"without augmentation the backbone is cached up to {FINETUNE_CUT}, so "
-                f"fine-tuning can start at block_14_expand at the earliest, not "
-                f"{config.finetune_from}; use --augment to fine-tune deeper"
-            )
-        top = keras.Model(backbone.get_layer(FINETUNE_CUT).output, backbone.output)
-        head_layers = [model.get_layer(n) for n in ("pool", "hidden", "logits", "probabilities")]
 
-        def head_on(x):
-            for layer in head_layers:
-                x = layer(x)
-            return x
-
-        tick = time.perf_counter()
-        pooled_train = keras.ops.convert_to_numpy(
-            head_layers[0](top.predict(cut_train, batch_size=64, verbose=0)))
-        pooled_val = keras.ops.convert_to_numpy(
-            head_layers[0](top.predict(cut_val, batch_size=64, verbose=0)))
+    tick = time.perf_counter()
+    if augment_paper:
+        history["paper"] = fit_phase(model, train_ds, None, val_ds, epochs=config.epochs,
+                                     learning_rate=config.learning_rate, config=config,
+                                     weights=weights, callbacks=[checkpoint], phase="paper")
+    else:
+        # The head-only model starts after "pool", on pooled cached features.
+        pooled_train, pooled_val = (
+            keras.ops.convert_to_numpy(head_layers[0](top.predict(x, batch_size=64, verbose=0)))
+            for x in (cut_train, cut_val)
+        )
         pooled = keras.Input(shape=pooled_train.shape[1:])
-        # The head-only model starts after "pool": its input is already pooled.
         head = keras.Model(
             pooled, head_layers[3](head_layers[2](head_layers[1](pooled))), name="head"
         )
         history["paper"] = fit_phase(head, pooled_train, labels["train"],
-                                (pooled_val, labels["val"]), epochs=config.epochs,
-                                learning_rate=config.learning_rate, config=config,
-                                weights=weights, callbacks=[checkpoint], phase="paper")
-        timings["paper_fit_s"] = time.perf_counter() - tick
-        if config.recipe == "finetune":
-            before = model.get_weights()
-            unfreeze_top(model, config.finetune_from)
+                                     (pooled_val, labels["val"]), epochs=config.epochs,
+                                     learning_rate=config.learning_rate, config=config,
+                                     weights=weights, callbacks=[checkpoint], phase="paper")
+    timings["paper_fit_s"] = time.perf_counter() - tick
+
+    if config.recipe == "finetune":
+        before = model.get_weights()
+        unfreeze_top(model, config.finetune_from)
+        tick = time.perf_counter()
+        if augment_finetune:
+            history["finetune"] = fit_phase(
+                model, train_ds, None, val_ds, epochs=config.finetune_epochs,
+                learning_rate=config.finetune_learning_rate, config=config, weights=weights,
+                callbacks=[checkpoint], phase="finetune",
+            )
+        else:
             cut_input = keras.Input(shape=cut_train.shape[1:])
-            upper = keras.Model(cut_input, head_on(top(cut_input)), name="upper")
-            tick = time.perf_counter()
+            x = top(cut_input)
+            for layer in head_layers:
+                x = layer(x)
+            upper = keras.Model(cut_input, x, name="upper")
             history["finetune"] = fit_phase(
                 upper, cut_train, labels["train"], (cut_val, labels["val"]),
                 epochs=config.finetune_epochs, learning_rate=config.finetune_learning_rate,
                 config=config, weights=weights, callbacks=[checkpoint], phase="finetune",
             )
-            timings["finetune_fit_s"] = time.perf_counter() - tick
-            _keep_better(model, before, history)
+        timings["finetune_fit_s"] = time.perf_counter() - tick
+        _keep_better(model, before, history)
 
     model.save(out_dir / "model.keras")
 

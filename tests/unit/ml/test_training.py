@@ -34,7 +34,7 @@ TINY = {"input_size": (32, 32), "alpha": 0.35, "batch_size": 8, "verbose": 0}
 def trained(tiny_dataset, tmp_path_factory):
     """The finetune recipe with augmentation, end to end, on 3 × 20 images of 32×32."""
     out = tmp_path_factory.mktemp("run")
-    config = TrainingConfig(recipe="finetune", augment=True, epochs=2, finetune_epochs=1,
+    config = TrainingConfig(recipe="finetune", augment="all", epochs=2, finetune_epochs=1,
                             learning_rate=3e-3, finetune_learning_rate=1e-3, **TINY)
     return train(tiny_dataset, out, backbone_weights=None, config=config)
 
@@ -64,7 +64,7 @@ def test_training_runs_end_to_end(trained):
 
 
 def test_fast_path_caches_features_and_learns(tiny_dataset, tmp_path):
-    config = TrainingConfig(recipe="finetune", augment=False, epochs=4, finetune_epochs=1,
+    config = TrainingConfig(recipe="finetune", augment="none", epochs=4, finetune_epochs=1,
                             learning_rate=1e-2, cache_dir=str(tmp_path / "cache"), **TINY)
     result = train(tiny_dataset, tmp_path / "run", backbone_weights=None, config=config)
     assert len(list((tmp_path / "cache").glob("features-*.npy"))) == 1
@@ -72,8 +72,17 @@ def test_fast_path_caches_features_and_learns(tiny_dataset, tmp_path):
     assert epochs[-1]["loss"] < epochs[0]["loss"]
 
 
+def test_cached_head_then_augmented_deeper_finetune(tiny_dataset, tmp_path):
+    config = TrainingConfig(recipe="finetune", augment="finetune", epochs=1, finetune_epochs=1,
+                            finetune_from="block_10_expand", cache_dir=str(tmp_path / "c"),
+                            **TINY)
+    result = train(tiny_dataset, tmp_path / "run", backbone_weights=None, config=config)
+    assert "cache_features_s" in result.timings and "finetune_fit_s" in result.timings
+    assert set(result.history) == {"paper", "finetune"}
+
+
 def test_fast_path_refuses_to_finetune_below_the_cache(tiny_dataset, tmp_path):
-    config = TrainingConfig(augment=False, epochs=1, finetune_from="block_10_expand", **TINY)
+    config = TrainingConfig(augment="none", epochs=1, finetune_from="block_10_expand", **TINY)
     with pytest.raises(ValueError, match="block_14_expand"):
         train(tiny_dataset, tmp_path, backbone_weights=None, config=config)
 
