@@ -47,6 +47,7 @@ from csss_fhir.models import (
 )
 from csss_fhir.reports.content import PrescriptionLine, ReportContent
 from csss_fhir.reports.pdf import render_pdf
+from csss_fhir.reports.scan_images import gradcam_overlay
 from csss_fhir.security.actor import Actor
 from csss_fhir.security.authentication import require_recent_second_factor
 from csss_fhir.services import Services
@@ -458,4 +459,5 @@ def _report_content(session: Session, svc: Services, scan: Scan, actor: Actor,
         pharmacy_note=pharmacy.note, approver_name=actor.name, approved_at=approved_at,
         prescriptions=[PrescriptionLine(p.medication, p.dose, p.route, p.frequency, p.duration,
                                         p.note) for p in prescriptions],
+        gradcam=gradcam_overlay(svc.classifier, image, prediction.top_class) if image else None,
     )
