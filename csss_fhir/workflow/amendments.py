@@ -33,6 +33,7 @@ from csss_fhir.workflow.commands import (
     _queue_report_mail,
     _report_content,
     _require_step,
+    _stored,
 )
 from csss_fhir.workflow.states import Step
 
@@ -80,31 +81,24 @@ def amend(session: Session, svc: Services, actor: Actor, report_id: str, *, note
     content = replace(_report_content(session, svc, scan, approver, report.id, report.issued),
                       status=status, version=report.version_id + 1, amendments=amendments)
     pdf = render_pdf(content)
-    digest, created = svc.store.put(pdf)
-    try:
-        with _one_winner(session):
-            blob = Blob(sha256=digest, content_type="application/pdf", size=len(pdf),
-                        patient_id=scan.patient_id)
-            session.add(blob)
-            session.flush()
-            report.status = status
-            report.pdf_id = blob.id
-            report.pdf_sha1 = hashlib.sha1(pdf).hexdigest()
-            report.updated_at = now
-            session.flush()
-            session.add(ReportAmendment(
-                report_id=report.id, report_version=report.version_id, created_at=now,
-                author_id=actor.user_id, status=status, note=note.strip(), finding=finding,
-                pdf_id=blob.id))
-            event = _event(session, actor, task, Step.AMEND, task.state,
-                           [f"DiagnosticReport/{report.id}"])
-            history.record(session, report, event)
-            mail_row = _queue_report_mail(session, svc, scan.patient, report, pdf)
-    except BaseException:
-        session.rollback()
-        if created:
-            svc.store.delete(digest)
-        raise
+    with _stored(session, svc.store, pdf) as digest, _one_winner(session):
+        blob = Blob(sha256=digest, content_type="application/pdf", size=len(pdf),
+                    patient_id=scan.patient_id)
+        session.add(blob)
+        session.flush()
+        report.status = status
+        report.pdf_id = blob.id
+        report.pdf_sha1 = hashlib.sha1(pdf).hexdigest()
+        report.updated_at = now
+        session.flush()
+        session.add(ReportAmendment(
+            report_id=report.id, report_version=report.version_id, created_at=now,
+            author_id=actor.user_id, status=status, note=note.strip(), finding=finding,
+            pdf_id=blob.id))
+        event = _event(session, actor, task, Step.AMEND, task.state,
+                       [f"DiagnosticReport/{report.id}"])
+        history.record(session, report, event)
+        mail_row = _queue_report_mail(session, svc, scan.patient, report, pdf)
     log.info("report amended", extra={"report_id": report.id, "version": report.version_id})
     if mail_row is not None:
         outbox.deliver(session, svc.mail, [mail_row])

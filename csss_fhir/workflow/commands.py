@@ -51,6 +51,7 @@ from csss_fhir.reports.scan_images import gradcam_overlay
 from csss_fhir.security.actor import Actor
 from csss_fhir.security.authentication import require_recent_second_factor
 from csss_fhir.services import Services
+from csss_fhir.store import BlobStore
 from csss_fhir.workflow import ingest
 from csss_fhir.workflow.errors import FindingRequiredError, StepNotAllowedError, WrongStateError
 from csss_fhir.workflow.states import RULES, Step, may_take
@@ -149,6 +150,23 @@ def _one_winner(session: Session) -> Iterator[None]:
         raise
 
 
+@contextmanager
+def _stored(session: Session, store: BlobStore, data: bytes) -> Iterator[str]:
+    """Store `data` for the enclosed transaction and yield its SHA-256.
+
+    If the block fails, roll back and remove the file again, unless it was already there for
+    another row (storage is content-addressed).
+    """
+    digest, created = store.put(data)
+    try:
+        yield digest
+    except BaseException:
+        session.rollback()
+        if created:
+            store.delete(digest)
+        raise
+
+
 def _transition(session: Session, task: Task, step: Step) -> str:
     previous = task.state
     task.state = RULES[step].to_state
@@ -192,44 +210,39 @@ def upload_scan(session: Session, svc: Services, actor: Actor, request: UploadRe
     ingest.refuse_duplicate(session, upload)
     header = upload.dicom
 
-    digest, created = svc.store.put(upload.stored)
     try:
-        blob = Blob(sha256=digest, content_type=upload.content_type, size=len(upload.stored),
-                    patient_id=patient.id)
-        session.add(blob)
-        session.flush()
-        scan = Scan(
-            patient_id=patient.id, uploaded_by_id=actor.user_id,
-            uploaded_by_client=actor.client_id, image_id=blob.id,
-            modality=(header and header.modality) or form_modality or "DX",
-            body_site=(header and header.body_part) or request.body_site or "Chest",
-            description=(header and header.study_description) or request.description,
-            study_uid=header.study_uid if header else _new_uid(),
-            series_uid=header.series_uid if header else _new_uid(),
-            instance_uid=header.instance_uid if header else _new_uid(),
-            sop_class_uid=header.sop_class_uid if header else None,
-            series_number=header.series_number if header else None,
-            instance_number=header.instance_number if header else None,
-            source_format=upload.source_format, width=upload.width, height=upload.height,
-            started=upload.started or utcnow(),
-        )
-        session.add(scan)
-        session.flush()
-        task = Task(scan_id=scan.id, patient_id=patient.id, state=ScanState.PENDING_AI)
-        session.add(task)
-        session.flush()
-        event = _event(session, actor, task, Step.UPLOAD, None,
-                       [f"ImagingStudy/{scan.id}", f"Task/{task.id}"])
-        history.record(session, scan, task, event)
-        session.commit()
-    except BaseException as err:
-        session.rollback()
-        if created:
-            svc.store.delete(digest)
-        if isinstance(err, IntegrityError):  # the same study uploaded twice at once
-            raise ConflictError("this study was stored by another request at the same time"
-                                ) from err
-        raise
+        with _stored(session, svc.store, upload.stored) as digest:
+            blob = Blob(sha256=digest, content_type=upload.content_type, size=len(upload.stored),
+                        patient_id=patient.id)
+            session.add(blob)
+            session.flush()
+            scan = Scan(
+                patient_id=patient.id, uploaded_by_id=actor.user_id,
+                uploaded_by_client=actor.client_id, image_id=blob.id,
+                modality=(header and header.modality) or form_modality or "DX",
+                body_site=(header and header.body_part) or request.body_site or "Chest",
+                description=(header and header.study_description) or request.description,
+                study_uid=header.study_uid if header else _new_uid(),
+                series_uid=header.series_uid if header else _new_uid(),
+                instance_uid=header.instance_uid if header else _new_uid(),
+                sop_class_uid=header.sop_class_uid if header else None,
+                series_number=header.series_number if header else None,
+                instance_number=header.instance_number if header else None,
+                source_format=upload.source_format, width=upload.width, height=upload.height,
+                started=upload.started or utcnow(),
+            )
+            session.add(scan)
+            session.flush()
+            task = Task(scan_id=scan.id, patient_id=patient.id, state=ScanState.PENDING_AI)
+            session.add(task)
+            session.flush()
+            event = _event(session, actor, task, Step.UPLOAD, None,
+                           [f"ImagingStudy/{scan.id}", f"Task/{task.id}"])
+            history.record(session, scan, task, event)
+            session.commit()
+    except IntegrityError as err:  # the same study uploaded twice at once
+        raise ConflictError("this study was stored by another request at the same time"
+                            ) from err
     log.info("scan uploaded", extra={"scan_id": scan.id, "format": upload.source_format})
     return scan
 
@@ -387,28 +400,21 @@ def approve(session: Session, svc: Services, actor: Actor, study_id: str, *,
     approved_at = utcnow()
     report_id = str(uuid.uuid4())
     pdf = render_pdf(_report_content(session, svc, scan, actor, report_id, approved_at))
-    digest, created = svc.store.put(pdf)
-    try:
-        with _one_winner(session):
-            blob = Blob(sha256=digest, content_type="application/pdf", size=len(pdf),
-                        patient_id=scan.patient_id)
-            session.add(blob)
-            session.flush()
-            report = Report(id=report_id, scan_id=scan.id, patient_id=scan.patient_id,
-                            approved_by_id=actor.user_id, issued=approved_at, pdf_id=blob.id,
-                            pdf_sha1=hashlib.sha1(pdf).hexdigest())
-            session.add(report)
-            previous = _transition(session, task, Step.APPROVE)
-            session.flush()
-            event = _event(session, actor, task, Step.APPROVE, previous,
-                           [f"DiagnosticReport/{report.id}", f"Task/{task.id}"])
-            history.record(session, report, task, event)
-            mail_row = _queue_report_mail(session, svc, scan.patient, report, pdf)
-    except BaseException:
-        session.rollback()
-        if created:
-            svc.store.delete(digest)
-        raise
+    with _stored(session, svc.store, pdf) as digest, _one_winner(session):
+        blob = Blob(sha256=digest, content_type="application/pdf", size=len(pdf),
+                    patient_id=scan.patient_id)
+        session.add(blob)
+        session.flush()
+        report = Report(id=report_id, scan_id=scan.id, patient_id=scan.patient_id,
+                        approved_by_id=actor.user_id, issued=approved_at, pdf_id=blob.id,
+                        pdf_sha1=hashlib.sha1(pdf).hexdigest())
+        session.add(report)
+        previous = _transition(session, task, Step.APPROVE)
+        session.flush()
+        event = _event(session, actor, task, Step.APPROVE, previous,
+                       [f"DiagnosticReport/{report.id}", f"Task/{task.id}"])
+        history.record(session, report, task, event)
+        mail_row = _queue_report_mail(session, svc, scan.patient, report, pdf)
     log.info("report approved", extra={"scan_id": scan.id, "report_id": report.id})
     if mail_row is not None:
         outbox.deliver(session, svc.mail, [mail_row])
