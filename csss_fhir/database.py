@@ -20,7 +20,7 @@ def _config(connection) -> Config:  # noqa: ANN001
     return config
 
 
-def upgrade(app: Flask, revision: str = "heads") -> None:
+def upgrade(app: Flask, revision: str = "head") -> None:
     """Create or migrate the database named by the app's settings."""
     with app.app_context(), db.engine.begin() as connection:
         command.upgrade(_config(connection), revision)

@@ -13,3 +13,15 @@ def test_migrated_database_matches_the_models(app):
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         differences = compare_metadata(context, db.metadata)
     assert differences == [], "write a migration for: " + repr(differences)
+
+
+def test_migrations_form_one_line_of_history():
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from csss_fhir.database import MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert len(ScriptDirectory.from_config(config).get_heads()) == 1, \
+        "several heads: point the new migration's down_revision at the current head"

@@ -1,7 +1,7 @@
 """dicom: series and instance numbers of a scan
 
-Revision ID: 0004_dicom
-Revises: 0001
+Revision ID: 0004
+Revises: 0003
 
 The revision id is "0004_dicom", not "0004": another branch head already uses "0004".
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_dicom"
-down_revision = "0001"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

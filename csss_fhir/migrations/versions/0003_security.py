@@ -1,7 +1,7 @@
 """security: lockout, TOTP, token deny-list, system clients, audit events
 
-Revision ID: 0004
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from alembic import op
 
 import csss_fhir.models
 
-revision = "0004"
-down_revision = "0001"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
