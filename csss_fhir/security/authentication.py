@@ -11,6 +11,7 @@ from flask_jwt_extended import create_access_token, get_jwt, verify_jwt_in_reque
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt.exceptions import PyJWTError
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from csss_fhir.mail import outbox
@@ -200,11 +201,17 @@ def logout(session: Session) -> None:
     actor = current_actor()
     claims = get_jwt()
     jti = claims.get("jti")
+    event = audit.Event(audit.USER_AUTHENTICATION, "E", audit.SUCCESS,
+                        subtype_code=audit.LOGOUT)
     if isinstance(jti, str) and session.get(RevokedToken, jti) is None:
         expires = datetime.fromtimestamp(int(claims.get("exp", 0)), UTC)
         session.add(RevokedToken(jti=jti, expires_at=expires))
-    audit.record(session, audit.Event(audit.USER_AUTHENTICATION, "E", audit.SUCCESS,
-                                      subtype_code=audit.LOGOUT), actor=actor)
+        try:
+            session.flush()
+        except IntegrityError:
+            # A concurrent logout with the same token revoked it first: the same outcome.
+            session.rollback()
+    audit.record(session, event, actor=actor)
     session.commit()
 
 

@@ -55,3 +55,15 @@ def test_two_concurrent_calls_one_wins_one_409(live_server, step, state, role, b
         events = db.session.scalar(select(func.count()).select_from(WorkflowEvent).where(
             WorkflowEvent.scan_id.in_(scans), WorkflowEvent.step == step))
         assert events == len(scans)
+
+
+def test_concurrent_logouts_with_one_token_never_fail(live_server):
+    app = live_server.app
+    with app.app_context():
+        user, password = make_user("doctor")
+        email = user.email
+    headers = auth_headers(app.test_client(), app, email, password, "doctor")
+    statuses = race(f"{live_server.url}/auth/logout", [headers] * 4, None)
+    assert set(statuses) <= {200, 401} and 200 in statuses, statuses
+    assert requests.get(live_server.fhir("Patient"), headers=headers,
+                        timeout=30).status_code == 401
