@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 from csss_fhir import accounts, workflow
 from csss_fhir.api.outcomes import status_of
 from csss_fhir.errors import CsssError, InvalidInputError
-from csss_fhir.mail import outbox
+from csss_fhir.mail import deliveries, outbox
 from csss_fhir.models import Role, ScanState, User, db, utcnow
 from csss_fhir.security import access, authentication
 from csss_fhir.security.errors import NotAuthenticatedError, OtpInvalidError, OtpRequiredError
@@ -110,16 +110,18 @@ def report_page(report_id: str) -> str:
     report = worklists.report(db.session, actor, report_id)
     return render_template("web/admin_report.html", report=report, scan=report.scan,
                            state=report.scan.task.state,
-                           mails=worklists.report_mail(db.session, actor, report_id))
+                           mails=deliveries.report_deliveries(db.session, report_id,
+                                                              actor=actor))
 
 
-@bp.post("/reports/<report_id>/retry")
-def retry_mail(report_id: str) -> Response:
-    """Try again now to deliver the report's e-mails still waiting in the outbox."""
+@bp.post("/reports/<report_id>/mail/<mail_id>/resend")
+def resend_mail(report_id: str, mail_id: str) -> Response:
+    """Send a report's e-mail again: a failed or waiting one now, a sent one as a new copy."""
     actor = dashboards.signed_in_as("admin")
-    mails = worklists.report_mail(db.session, actor, report_id)
-    outbox.deliver(db.session, services().mail, [m.id for m in mails if m.status == "pending"])
-    flash("Delivery was tried again; see the status below.", "success")
+    worklists.report(db.session, actor, report_id)
+    delivery = deliveries.resend(db.session, mail_id, actor=actor)
+    outbox.deliver(db.session, services().mail, [delivery.mail_id])
+    flash("The e-mail was sent again; see its status below.", "success")
     return redirect(url_for("web_admin.report_page", report_id=report_id))
 
 

@@ -119,13 +119,6 @@ def report(session: Session, actor: Actor, report_id: str) -> Report:
     return search.find(session, "DiagnosticReport", report_id, access.compartment(actor))
 
 
-def report_mail(session: Session, actor: Actor, report_id: str) -> list[MailMessage]:
-    """The e-mails that carry a report, oldest first (the admin's report page)."""
-    report(session, actor, report_id)
-    return list(session.scalars(select(MailMessage).where(MailMessage.report_id == report_id)
-                                .order_by(MailMessage.created_at)))
-
-
 def outbox_backlog(session: Session) -> dict[str, int]:
     """Outbox rows per status (pending, failed, sent)."""
     rows = session.execute(select(MailMessage.status, func.count())

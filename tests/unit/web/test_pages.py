@@ -182,3 +182,23 @@ def test_password_change_checks_the_current_password(app, client):
     assert browser.post("/account/password", form).status_code == 302
     browser.post("/logout")
     browser.sign_in(email, "another-password-22", "doctor")
+
+
+def test_admin_sees_a_failed_delivery_and_sends_it_again(app, signed_in):
+    from csss_fhir.models import MailMessage, Report, db
+
+    with app.app_context():
+        scan_id, _ = factories.make_scan("REPORT_READY")
+        report_id = db.session.query(Report).filter_by(scan_id=scan_id).one().id
+        mail = db.session.query(MailMessage).filter_by(report_id=report_id).one()
+        mail.status, mail.last_error = "failed", "SMTP 550"
+        db.session.commit()
+        mail_id = mail.id
+    browser, _, _ = signed_in("admin")
+    page = browser.client.get(f"/admin/reports/{report_id}").get_data(as_text=True)
+    assert "failed" in page and "SMTP 550" in page
+    response = browser.post(f"/admin/reports/{report_id}/mail/{mail_id}/resend",
+                            page=f"/admin/reports/{report_id}")
+    assert response.status_code == 302
+    with app.app_context():
+        assert db.session.get(MailMessage, mail_id).status == "sent"
