@@ -138,3 +138,5 @@ def _configure_logging(app: Flask) -> None:
     if not root.handlers:
         logging.basicConfig(level=logging.INFO,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        # Alembic announces each of its plugins at INFO on every `csss db upgrade`.
+        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
