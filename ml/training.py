@@ -110,23 +110,24 @@ def _image_dataset(images, labels, batch_size, *, shuffle_seed=None, augmenter=N
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-class _SaveFullModel:
-    """Keras callback factory: save ``model`` whenever val_loss improves (best checkpoint)."""
+def _best_model_saver(model, path: Path):
+    """A Keras callback that saves ``model`` whenever val_loss improves on every earlier epoch.
 
-    @staticmethod
-    def create(model, path: Path):
-        import keras
+    One instance serves all phases, so ``path`` ends up holding the best model of the run even
+    while a head-only or top-only model is the one being fitted (they share its layers).
+    """
+    import keras
 
-        class SaveFullModel(keras.callbacks.Callback):
-            best = np.inf
+    class BestModelSaver(keras.callbacks.Callback):
+        best = np.inf
 
-            def on_epoch_end(self, epoch, logs=None):
-                loss = (logs or {}).get("val_loss", np.inf)
-                if loss < self.best:
-                    self.best = loss
-                    model.save(path)
+        def on_epoch_end(self, epoch, logs=None):
+            loss = (logs or {}).get("val_loss", np.inf)
+            if loss < self.best:
+                self.best = loss
+                model.save(path)
 
-        return SaveFullModel()
+    return BestModelSaver()
 
 
 def fit_phase(trainable, x_train, y_train, validation, *, epochs, learning_rate, config,
@@ -273,7 +274,7 @@ def train(
     model = build_classifier(
         len(classes), weights=weights_path, input_size=config.input_size, alpha=config.alpha
     )
-    checkpoint = _SaveFullModel.create(model, out_dir / "checkpoint.keras")
+    checkpoint = _best_model_saver(model, out_dir / "checkpoint.keras")
     history: dict[str, dict] = {}
 
     augment_paper = config.augment == "all"
