@@ -26,13 +26,12 @@ def totp_enrol(email: str) -> None:
     from csss_fhir.services import services
 
     user = _user(email)
-    if user.role != "admin":
-        raise click.ClickException("TOTP authenticators are for admins (who need a second "
-                                   "factor); this user is a " + user.role)
     settings = services().settings
-    uri = totp.enrol(db.session, user, secret_key=settings.secret_key or "",
-                     issuer=settings.hospital_name)
-    db.session.commit()
+    try:
+        uri = totp.enrol(db.session, user, secret_key=settings.secret_key or "",
+                         issuer=settings.hospital_name)
+    except CsssError as err:
+        raise click.ClickException(str(err)) from err
     click.echo("Scan this URI with an authenticator app (or paste it); it is not shown again:",
                err=True)
     click.echo(uri)

@@ -17,6 +17,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import or_, update
 from sqlalchemy.orm import Session
 
+from csss_fhir.errors import InvalidInputError
 from csss_fhir.models import TotpCredential, User, utcnow
 
 # Steps either side of now that are accepted: clocks drift, and people type slowly.
@@ -29,10 +30,19 @@ def _fernet(secret_key: str) -> Fernet:
 
 
 def enrol(session: Session, user: User, *, secret_key: str, issuer: str) -> str:
-    """Give `user` a new TOTP secret (replacing any earlier one); return its otpauth:// URI.
+    """Give `user` a new TOTP secret (replacing any earlier one), commit, and return its
+    otpauth:// URI, which the caller shows once (as text or a QR code) and never logs.
 
-    The caller commits and shows the URI once (as text or a QR code); it is never logged.
+    Raises:
+        InvalidInputError: the user's role has no second factor (authenticators are for
+            the roles that need one).
     """
+    from csss_fhir.security.authentication import ROLES_NEEDING_OTP  # it imports this module
+
+    if user.role not in ROLES_NEEDING_OTP:
+        raise InvalidInputError(
+            f"authenticators are for admins (who need a second factor); this user is a "
+            f"{user.role}")
     secret = pyotp.random_base32()
     encrypted = _fernet(secret_key).encrypt(secret.encode()).decode("ascii")
     credential = session.get(TotpCredential, user.id)
@@ -40,6 +50,7 @@ def enrol(session: Session, user: User, *, secret_key: str, issuer: str) -> str:
         session.add(TotpCredential(user_id=user.id, secret_encrypted=encrypted))
     else:
         credential.secret_encrypted, credential.last_step = encrypted, None
+    session.commit()
     return pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=issuer)
 
 
