@@ -53,12 +53,13 @@ def test_importing_ml_infer_does_not_import_tensorflow_or_flask():
 
 
 @pytest.fixture
-def demo() -> Classifier:
+def demo(monkeypatch) -> Classifier:
+    """The committed demo model, whatever MODEL_PATH the environment running the tests sets."""
+    monkeypatch.delenv("MODEL_PATH", raising=False)
     return Classifier.load()
 
 
-def test_demo_model_loads_by_default_and_once(demo, monkeypatch):
-    monkeypatch.delenv("MODEL_PATH", raising=False)
+def test_demo_model_loads_by_default_and_once(demo):
     assert demo.path == DEMO_MODEL
     assert Classifier.load() is demo
     assert Classifier.load(DEMO_MODEL.parent) is demo

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ml.infer import Classifier
+from ml.infer import DEMO_MODEL, Classifier
 from ml.model_card import build_metadata, device_resource
 
 
@@ -28,6 +28,6 @@ def test_device_carries_name_version_manufacturer_threshold_and_classes():
 
 def test_demo_model_device_validates_as_fhir_r4():
     device_module = pytest.importorskip("fhir.resources.R4B.device")
-    device = device_resource(Classifier.load().metadata)
+    device = device_resource(Classifier.load(DEMO_MODEL).metadata)
     parsed = device_module.Device.model_validate(device)
     assert parsed.deviceName[0].name == "csss-cxr-mobilenetv2"
