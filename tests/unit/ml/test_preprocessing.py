@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ml.preprocessing import ImageDecodeError, decode_image, prepare_rgb, preprocess
+from ml.preprocessing import ImageDecodeError, decode_image, prepare_rgb, preprocess, to_uint8
 
 from .conftest import make_image
 
@@ -77,3 +77,13 @@ def test_arrays_that_are_not_images_raise(array):
 def test_other_types_raise():
     with pytest.raises(ImageDecodeError):
         prepare_rgb("scan.png", (8, 8))  # a path is not an image
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.int16])
+def test_16_bit_scaling_rounds_to_nearest(dtype):
+    array = np.random.default_rng(2).integers(-300 if dtype == np.int16 else 0, 4096, (64, 64))
+    array = array.astype(dtype)
+    low, high = float(array.min()), float(array.max())
+    expected = np.rint((array - low) * 255.0 / (high - low)).astype(np.uint8)
+    np.testing.assert_array_equal(to_uint8(array), expected)
+    assert to_uint8(np.full((3, 3), 9, dtype)).max() == 0  # flat image: black, not NaN
