@@ -99,7 +99,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("/admin/scans/<study_id>/approve", "POST"): page("admin"),
     ("/admin/scans/<study_id>/code", "POST"): page("admin"),
     ("/admin/reports/<report_id>", "GET"): page("admin"),
-    ("/admin/reports/<report_id>/retry", "POST"): page("admin"),
+    ("/admin/reports/<report_id>/mail/<mail_id>/resend", "POST"): page("admin"),
 }
 
 
