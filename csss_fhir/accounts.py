@@ -16,20 +16,13 @@ from sqlalchemy.orm import Session
 from csss_fhir import history, patients
 from csss_fhir.errors import InvalidInputError, ResourceNotFoundError
 from csss_fhir.models import Role, User
-from csss_fhir.security import authentication, passwords
+from csss_fhir.security import access, authentication, passwords
 from csss_fhir.security.actor import Actor
-from csss_fhir.security.errors import AccessDeniedError
 from csss_fhir.services import Services
 
 log = logging.getLogger(__name__)
 
-MANAGERS = frozenset({Role.ADMIN})
 STAFF_ROLES = (Role.DOCTOR, Role.PHARMACIST, Role.ADMIN)
-
-
-def _require_manager(actor: Actor) -> None:
-    if actor.role not in MANAGERS:
-        raise AccessDeniedError(f"the {actor.role} role may not manage user accounts")
 
 
 def _user(session: Session, user_id: str) -> User:
@@ -41,7 +34,7 @@ def _user(session: Session, user_id: str) -> User:
 
 def list_users(session: Session, actor: Actor, *, text: str = "", role: str = ""
                ) -> list[User]:
-    _require_manager(actor)
+    access.require_user_management(actor)
     statement = select(User).order_by(User.role, func.lower(User.name))
     if role:
         statement = statement.where(User.role == role)
@@ -55,7 +48,7 @@ def list_users(session: Session, actor: Actor, *, text: str = "", role: str = ""
 def create(session: Session, svc: Services, actor: Actor, *, email: str, role: str, name: str,
            password: str, **patient_fields: object) -> User:
     """Create an account (admins only); see `patients.create_user` for what it refuses."""
-    _require_manager(actor)
+    access.require_user_management(actor)
     user = patients.create_user(session, email=email, role=role, name=name, password=password,
                                 bcrypt_rounds=svc.settings.bcrypt_rounds, **patient_fields)
     log.info("user created", extra={"user_id": user.id, "by": actor.user_id})
@@ -64,7 +57,7 @@ def create(session: Session, svc: Services, actor: Actor, *, email: str, role: s
 
 def set_active(session: Session, actor: Actor, user_id: str, active: bool) -> User:
     """Enable or disable an account; an administrator cannot disable their own."""
-    _require_manager(actor)
+    access.require_user_management(actor)
     user = _user(session, user_id)
     if user.id == actor.user_id and not active:
         raise InvalidInputError("you cannot disable your own account")
@@ -83,7 +76,7 @@ def change_role(session: Session, actor: Actor, user_id: str, role: str) -> User
         InvalidInputError: not a staff role, a patient account (which has a Patient record
             of its own), or the administrator's own account.
     """
-    _require_manager(actor)
+    access.require_user_management(actor)
     user = _user(session, user_id)
     if role not in STAFF_ROLES:
         raise InvalidInputError(f"role must be one of {', '.join(STAFF_ROLES)}")

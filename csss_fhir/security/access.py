@@ -56,3 +56,12 @@ def compartment(actor: Actor) -> str | None:
 
 def _scope_allows(actor: Actor, resource_type: str, action: str) -> bool:
     return bool({f"system/{resource_type}.{action}", f"system/*.{action}"} & actor.scopes)
+
+
+USER_MANAGERS = frozenset({"admin"})
+
+
+def require_user_management(actor: Actor) -> None:
+    """Only administrators create, disable and re-role user accounts."""
+    if actor.role not in USER_MANAGERS:
+        raise AccessDeniedError(f"the {actor.role} role may not manage user accounts")
