@@ -30,9 +30,9 @@ def db_group() -> None:
 @with_appcontext
 def db_upgrade() -> None:
     """Create or migrate the database named by DATABASE_URL."""
-    from csss_fhir import database
+    from csss_fhir import migrate
 
-    database.upgrade(current_app._get_current_object())
+    migrate.upgrade(current_app._get_current_object())
     click.echo("database is up to date")
 
 
@@ -41,9 +41,9 @@ def db_upgrade() -> None:
 @with_appcontext
 def db_revision(message: str) -> None:
     """Autogenerate a migration from the models (development)."""
-    from csss_fhir import database
+    from csss_fhir import migrate
 
-    database.revision(current_app._get_current_object(), message)
+    migrate.revision(current_app._get_current_object(), message)
 
 
 @cli.group("users")
