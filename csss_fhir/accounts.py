@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session
 
 from csss_fhir import history, patients
 from csss_fhir.errors import InvalidInputError, ResourceNotFoundError
+from csss_fhir.extensions import Services
 from csss_fhir.models import Role, User
 from csss_fhir.security import access, authentication, passwords
 from csss_fhir.security.actor import Actor
-from csss_fhir.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -63,8 +63,8 @@ def users_group() -> None:
 def users_create(email: str, role: str, name: str, birth_date, gender: str | None,  # noqa: ANN001
                  mrn: str | None) -> None:
     """Create a user; the password comes from CSSS_PASSWORD or a prompt."""
+    from csss_fhir.extensions import services
     from csss_fhir.patients import create_user
-    from csss_fhir.services import services
 
     password = os.environ.get("CSSS_PASSWORD") or click.prompt(
         "Password", hide_input=True, confirmation_prompt=True)
@@ -104,9 +104,9 @@ def demo_seed() -> None:
     """
     from sqlalchemy import select
 
+    from csss_fhir.extensions import services
     from csss_fhir.models import User
     from csss_fhir.patients import create_user
-    from csss_fhir.services import services
 
     rounds = services().settings.bcrypt_rounds
     for email, role, name, birth, gender, mrn in DEMO_USERS:

@@ -26,11 +26,11 @@ from csss_fhir.api.responses import (
     raw_fhir_response,
 )
 from csss_fhir.errors import InvalidInputError, ResourceNotFoundError, UnsupportedMediaError
+from csss_fhir.extensions import services
 from csss_fhir.models import Blob, db
 from csss_fhir.security import access
 from csss_fhir.security.authentication import current_actor
 from csss_fhir.security.errors import AccessDeniedError
-from csss_fhir.services import services
 
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
 

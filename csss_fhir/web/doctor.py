@@ -12,10 +12,10 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from csss_fhir import patients, workflow
 from csss_fhir.api.outcomes import status_of
 from csss_fhir.errors import CsssError, ResourceNotFoundError
+from csss_fhir.extensions import services
 from csss_fhir.models import ScanState, db
 from csss_fhir.security import access
 from csss_fhir.security.errors import AccessDeniedError, NotAuthenticatedError
-from csss_fhir.services import services
 from csss_fhir.web import dashboards, errors, session, worklists
 from csss_fhir.workflow.errors import StepNotAllowedError
 
