@@ -64,7 +64,7 @@ def users_create(email: str, role: str, name: str, birth_date, gender: str | Non
                  mrn: str | None) -> None:
     """Create a user; the password comes from CSSS_PASSWORD or a prompt."""
     from csss_fhir.extensions import services
-    from csss_fhir.patients import create_user
+    from csss_fhir.registration import create_user
 
     password = os.environ.get("CSSS_PASSWORD") or click.prompt(
         "Password", hide_input=True, confirmation_prompt=True)
@@ -106,7 +106,7 @@ def demo_seed() -> None:
 
     from csss_fhir.extensions import services
     from csss_fhir.models import User
-    from csss_fhir.patients import create_user
+    from csss_fhir.registration import create_user
 
     rounds = services().settings.bcrypt_rounds
     for email, role, name, birth, gender, mrn in DEMO_USERS:

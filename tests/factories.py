@@ -55,7 +55,7 @@ def make_user(role: str, *, password: str | None = None, email: str | None = Non
     """Create a user through the real account service (inside an app context)."""
     from csss_fhir.extensions import services
     from csss_fhir.models import db
-    from csss_fhir.patients import create_user
+    from csss_fhir.registration import create_user
 
     n = next(_counter)
     password = password or f"correct-horse-{n}-battery"
