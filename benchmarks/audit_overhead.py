@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from csss_fhir import create_app, database  # noqa: E402
+from csss_fhir import create_app, migrate  # noqa: E402
 from csss_fhir.security import audit  # noqa: E402
 from tests import factories  # noqa: E402
 
@@ -35,7 +35,7 @@ def timed(client, path: str, headers: dict[str, str]) -> float:
 def main() -> None:
     root = Path(tempfile.mkdtemp())
     app = create_app(factories.settings_for(root / "instance", f"sqlite:///{root}/bench.db"))
-    database.upgrade(app)
+    migrate.upgrade(app)
     with app.app_context():
         scans = [factories.make_scan("PENDING_AI")[0] for _ in range(20)]
         doctor, password = factories.make_user("doctor")

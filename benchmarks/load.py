@@ -147,11 +147,11 @@ class Database:
 
 def seed(settings) -> dict:  # noqa: ANN001
     """Migrate, then a patient with 20 scans, a doctor; returns ids and credentials."""
-    from csss_fhir import create_app, database
+    from csss_fhir import create_app, migrate
     from csss_fhir.models import db
 
     app = create_app(settings)
-    database.upgrade(app)
+    migrate.upgrade(app)
     with app.app_context():
         patient, patient_password = factories.make_user("patient")
         doctor, doctor_password = factories.make_user("doctor")

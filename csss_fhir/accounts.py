@@ -1,7 +1,7 @@
 """User accounts as administrators and users manage them: list, create, disable, change
 role, change one's own password.
 
-`patients.create_user` makes the account; this module adds who may manage accounts and the
+`registration.create_user` makes the account; this module adds who may manage accounts and the
 changes after creation. A disabled or re-roled user's tokens stop working at once, because
 `current_actor` re-reads the user on every request.
 """
@@ -13,12 +13,12 @@ import logging
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from csss_fhir import history, patients
+from csss_fhir import history, registration
 from csss_fhir.errors import InvalidInputError, ResourceNotFoundError
+from csss_fhir.extensions import Services
 from csss_fhir.models import Role, User
 from csss_fhir.security import access, authentication, passwords
 from csss_fhir.security.actor import Actor
-from csss_fhir.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +47,11 @@ def list_users(session: Session, actor: Actor, *, text: str = "", role: str = ""
 
 def create(session: Session, svc: Services, actor: Actor, *, email: str, role: str, name: str,
            password: str, **patient_fields: object) -> User:
-    """Create an account (admins only); see `patients.create_user` for what it refuses."""
+    """Create an account (admins only); see `registration.create_user` for what it refuses."""
     access.require_user_management(actor)
-    user = patients.create_user(session, email=email, role=role, name=name, password=password,
-                                bcrypt_rounds=svc.settings.bcrypt_rounds, **patient_fields)
+    user = registration.create_user(
+        session, email=email, role=role, name=name, password=password,
+        bcrypt_rounds=svc.settings.bcrypt_rounds, **patient_fields)
     log.info("user created", extra={"user_id": user.id, "by": actor.user_id})
     return user
 

@@ -13,9 +13,9 @@ from sqlalchemy.engine import Engine
 from csss_fhir import security
 from csss_fhir.classifier import ClassifierProvider
 from csss_fhir.errors import ConfigurationError
+from csss_fhir.extensions import Services
 from csss_fhir.mail.backends import make_backend
 from csss_fhir.models import db
-from csss_fhir.services import Services
 from csss_fhir.settings import Settings, load_environment
 from csss_fhir.store import BlobStore
 

@@ -40,7 +40,7 @@ def check_database(app: Flask) -> str:
     from alembic.script import ScriptDirectory
     from sqlalchemy import text
 
-    from csss_fhir.database import _config
+    from csss_fhir.migrate import _config
     from csss_fhir.models import db
 
     with app.app_context():

@@ -30,9 +30,9 @@ def db_group() -> None:
 @with_appcontext
 def db_upgrade() -> None:
     """Create or migrate the database named by DATABASE_URL."""
-    from csss_fhir import database
+    from csss_fhir import migrate
 
-    database.upgrade(current_app._get_current_object())
+    migrate.upgrade(current_app._get_current_object())
     click.echo("database is up to date")
 
 
@@ -41,9 +41,9 @@ def db_upgrade() -> None:
 @with_appcontext
 def db_revision(message: str) -> None:
     """Autogenerate a migration from the models (development)."""
-    from csss_fhir import database
+    from csss_fhir import migrate
 
-    database.revision(current_app._get_current_object(), message)
+    migrate.revision(current_app._get_current_object(), message)
 
 
 @cli.group("users")
@@ -63,8 +63,8 @@ def users_group() -> None:
 def users_create(email: str, role: str, name: str, birth_date, gender: str | None,  # noqa: ANN001
                  mrn: str | None) -> None:
     """Create a user; the password comes from CSSS_PASSWORD or a prompt."""
-    from csss_fhir.patients import create_user
-    from csss_fhir.services import services
+    from csss_fhir.extensions import services
+    from csss_fhir.registration import create_user
 
     password = os.environ.get("CSSS_PASSWORD") or click.prompt(
         "Password", hide_input=True, confirmation_prompt=True)
@@ -104,9 +104,9 @@ def demo_seed() -> None:
     """
     from sqlalchemy import select
 
+    from csss_fhir.extensions import services
     from csss_fhir.models import User
-    from csss_fhir.patients import create_user
-    from csss_fhir.services import services
+    from csss_fhir.registration import create_user
 
     rounds = services().settings.bcrypt_rounds
     for email, role, name, birth, gender, mrn in DEMO_USERS:

@@ -18,12 +18,12 @@ from tests import factories
 def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One SQLite database migrated with Alembic, copied for each test (fast, and it proves
     the migrations build the schema the models expect)."""
-    from csss_fhir import create_app, database
+    from csss_fhir import create_app, migrate
 
     root = tmp_path_factory.mktemp("template")
     path = root / "template.db"
     app = create_app(factories.settings_for(root / "instance", f"sqlite:///{path}"))
-    database.upgrade(app)
+    migrate.upgrade(app)
     with app.app_context():
         from csss_fhir.models import db
 
@@ -44,13 +44,13 @@ def postgres_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str 
     if TEST_DATABASE_URL is None:
         yield None
         return
-    from csss_fhir import create_app, database
+    from csss_fhir import create_app, migrate
 
     name = f"csss_template_{secrets.token_hex(4)}"
     _postgres_admin(f'CREATE DATABASE "{name}"')
     root = tmp_path_factory.mktemp("pg-template")
     app = create_app(factories.settings_for(root / "instance", postgres_url(name)))
-    database.upgrade(app)
+    migrate.upgrade(app)
     with app.app_context():
         from csss_fhir.models import db
 

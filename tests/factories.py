@@ -53,9 +53,9 @@ def xray_jpeg(size: int = 256, seed: int = 0) -> bytes:
 def make_user(role: str, *, password: str | None = None, email: str | None = None,
               name: str | None = None, **kwargs: Any):
     """Create a user through the real account service (inside an app context)."""
+    from csss_fhir.extensions import services
     from csss_fhir.models import db
-    from csss_fhir.patients import create_user
-    from csss_fhir.services import services
+    from csss_fhir.registration import create_user
 
     n = next(_counter)
     password = password or f"correct-horse-{n}-battery"
@@ -168,8 +168,8 @@ def make_scan(state: str = "PENDING_AI", *, patient=None, image: bytes | None = 
     Returns the Scan's id and its patient user.
     """
     from csss_fhir import workflow
+    from csss_fhir.extensions import services
     from csss_fhir.models import ScanState, db
-    from csss_fhir.services import services
 
     order = list(ScanState)
     target = order.index(ScanState(state))

@@ -7,10 +7,10 @@ from flask import Blueprint, Response, jsonify, request
 
 from csss_fhir.api.responses import base_url
 from csss_fhir.errors import InvalidInputError, UnsupportedMediaError
+from csss_fhir.extensions import services
 from csss_fhir.models import db
 from csss_fhir.security import authentication, clients
 from csss_fhir.security.ratelimit import per_account, per_address
-from csss_fhir.services import services
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 well_known = Blueprint("well_known", __name__, url_prefix="/.well-known")

@@ -17,7 +17,7 @@ from adapters.fhir.medication_request import from_fhir_medication_request
 from adapters.fhir.outcome import operation_outcome
 from adapters.fhir.patient import from_fhir_patient
 from adapters.fhir.validation import validate_for_create
-from csss_fhir import history, patients, resources, search, workflow
+from csss_fhir import history, registration, resources, search, workflow
 from csss_fhir.api.responses import (
     base_url,
     check_acceptable,
@@ -26,11 +26,11 @@ from csss_fhir.api.responses import (
     raw_fhir_response,
 )
 from csss_fhir.errors import InvalidInputError, ResourceNotFoundError, UnsupportedMediaError
+from csss_fhir.extensions import services
 from csss_fhir.models import Blob, db
 from csss_fhir.security import access
 from csss_fhir.security.authentication import current_actor
 from csss_fhir.security.errors import AccessDeniedError
-from csss_fhir.services import services
 
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
 
@@ -183,7 +183,7 @@ def create(resource_type: str) -> Response:
             headers={"Allow": "GET"})
     body = json_body(request)
     if resource_type == "Patient":
-        patient = patients.create_patient(db.session, actor, from_fhir_patient(body))
+        patient = registration.create_patient(db.session, actor, from_fhir_patient(body))
         return fhir_response(resources.render(patient), 201, location=True)
     prescription = workflow.prescribe(db.session, actor, from_fhir_medication_request(body))
     return fhir_response(resources.render(prescription), 201, location=True)
@@ -193,7 +193,7 @@ def _binary(actor, binary_id: str) -> Response:  # noqa: ANN001
     """A stored file: raw bytes, or a FHIR Binary resource when the client asks for FHIR."""
     access.require_read(actor, "Binary")
     blob = db.session.get(Blob, binary_id)
-    if blob is None or not patients.may_read_binary(db.session, actor, blob):
+    if blob is None or not registration.may_read_binary(db.session, actor, blob):
         raise ResourceNotFoundError(f"Binary/{binary_id} does not exist")
     data = services().store.get(blob.sha256)
     accept = request.accept_mimetypes

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 from sqlalchemy import text
 
+from csss_fhir.extensions import services
 from csss_fhir.models import db
-from csss_fhir.services import services
 
 bp = Blueprint("health", __name__)
 

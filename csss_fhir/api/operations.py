@@ -9,9 +9,9 @@ from adapters.fhir.parameters import OperationParameters
 from csss_fhir import resources, workflow
 from csss_fhir.api.responses import check_acceptable, fhir_response, json_body
 from csss_fhir.errors import InvalidInputError, PayloadTooLargeError, UnsupportedMediaError
+from csss_fhir.extensions import services
 from csss_fhir.models import db
 from csss_fhir.security.authentication import current_actor
-from csss_fhir.services import services
 
 bp = Blueprint("fhir_operations", __name__, url_prefix="/fhir/ImagingStudy")
 

@@ -7,9 +7,9 @@ from flask import Blueprint, Response, request
 from adapters.fhir.parameters import OperationParameters
 from csss_fhir import resources
 from csss_fhir.api.responses import check_acceptable, fhir_response, json_body
+from csss_fhir.extensions import services
 from csss_fhir.models import db
 from csss_fhir.security.authentication import current_actor
-from csss_fhir.services import services
 from csss_fhir.workflow.amendments import amend
 
 bp = Blueprint("fhir_report_operations", __name__, url_prefix="/fhir/DiagnosticReport")

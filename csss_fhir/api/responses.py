@@ -65,7 +65,7 @@ def raw_fhir_response(body: bytes, *, version_id: int, last_modified: Any) -> Re
 
 
 def base_url() -> str:
-    from csss_fhir.services import services
+    from csss_fhir.extensions import services
 
     configured = services().settings.base_url
     root = configured.rstrip("/") if configured else request.host_url.rstrip("/")

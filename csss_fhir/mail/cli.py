@@ -26,9 +26,9 @@ def mail_group() -> None:
 @with_appcontext
 def worker(once: bool, interval: float, batch: int) -> None:
     """Deliver due outbox messages; several workers may run at once."""
+    from csss_fhir.extensions import services
     from csss_fhir.mail.outbox import deliver_due
     from csss_fhir.models import db
-    from csss_fhir.services import services
 
     backend = services().mail
     while True:
@@ -67,9 +67,9 @@ def status(report_id: str | None, state: str | None) -> None:
 @with_appcontext
 def resend(mail_id: str) -> None:
     """Send a report e-mail again (a failed one as itself, a sent one as a new copy)."""
+    from csss_fhir.extensions import services
     from csss_fhir.mail import deliveries, outbox
     from csss_fhir.models import db
-    from csss_fhir.services import services
 
     try:
         delivery = deliveries.resend(db.session, mail_id)

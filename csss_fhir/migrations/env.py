@@ -1,4 +1,4 @@
-"""Alembic environment: runs with the connection `csss_fhir.database` hands it."""
+"""Alembic environment: runs with the connection `csss_fhir.migrate` hands it."""
 
 from __future__ import annotations
 

@@ -7,8 +7,20 @@ one). A row outside a caller's compartment is reported as not found, so ids leak
 
 from __future__ import annotations
 
+import enum
+
 from csss_fhir.security.actor import Actor
 from csss_fhir.security.errors import AccessDeniedError
+
+
+class Role(enum.StrEnum):
+    """The role a user signs in with; system clients act as "system" with scopes instead."""
+
+    PATIENT = "patient"
+    DOCTOR = "doctor"
+    PHARMACIST = "pharmacist"
+    ADMIN = "admin"
+
 
 STAFF = frozenset({"doctor", "pharmacist", "admin"})
 PATIENT_READABLE = frozenset({"Patient", "ImagingStudy", "Task", "DiagnosticReport",

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from csss_fhir.extensions import Services
 from csss_fhir.mail import outbox
 from csss_fhir.models import ApiClient, RevokedToken, Role, User, db, utcnow
 from csss_fhir.security import audit, clients, lockout, otp, passwords
@@ -24,7 +25,6 @@ from csss_fhir.security.errors import (
     OtpRequiredError,
     TooManyAttemptsError,
 )
-from csss_fhir.services import Services
 
 log = logging.getLogger(__name__)
 

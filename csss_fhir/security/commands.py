@@ -22,8 +22,8 @@ def _user(email: str) -> User:
 @with_appcontext
 def totp_enrol(email: str) -> None:
     """Give an admin a TOTP authenticator; print its otpauth:// URI (shown once)."""
+    from csss_fhir.extensions import services
     from csss_fhir.security import totp
-    from csss_fhir.services import services
 
     user = _user(email)
     settings = services().settings

@@ -66,13 +66,13 @@ def init_app(app: Flask, settings: Settings) -> None:
 
 
 def _address_limit() -> str:
-    from csss_fhir.services import services
+    from csss_fhir.extensions import services
 
     return services().settings.auth_rate_limit_address
 
 
 def _account_limit() -> str:
-    from csss_fhir.services import services
+    from csss_fhir.extensions import services
 
     return services().settings.auth_rate_limit_account
 

@@ -15,11 +15,11 @@ from sqlalchemy.engine import make_url
 from csss_fhir import accounts, workflow
 from csss_fhir.api.outcomes import status_of
 from csss_fhir.errors import CsssError, InvalidInputError
+from csss_fhir.extensions import services
 from csss_fhir.mail import deliveries, outbox
 from csss_fhir.models import Role, ScanState, User, db, utcnow
 from csss_fhir.security import access, authentication
 from csss_fhir.security.errors import NotAuthenticatedError, OtpInvalidError, OtpRequiredError
-from csss_fhir.services import services
 from csss_fhir.web import dashboards, errors, worklists
 from csss_fhir.web.doctor import PASS_THROUGH
 

@@ -7,10 +7,10 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from csss_fhir import accounts
 from csss_fhir.api.outcomes import status_of
 from csss_fhir.errors import CsssError
+from csss_fhir.extensions import services
 from csss_fhir.models import db
 from csss_fhir.security import authentication
 from csss_fhir.security.errors import NotAuthenticatedError, OtpInvalidError, OtpRequiredError
-from csss_fhir.services import services
 from csss_fhir.web import dashboards, errors, session
 
 bp = Blueprint("web_auth", __name__)

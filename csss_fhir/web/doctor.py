@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 
-from csss_fhir import patients, workflow
+from csss_fhir import registration, workflow
 from csss_fhir.api.outcomes import status_of
 from csss_fhir.errors import CsssError, ResourceNotFoundError
+from csss_fhir.extensions import services
 from csss_fhir.models import ScanState, db
 from csss_fhir.security import access
 from csss_fhir.security.errors import AccessDeniedError, NotAuthenticatedError
-from csss_fhir.services import services
 from csss_fhir.web import dashboards, errors, session, worklists
 from csss_fhir.workflow.errors import StepNotAllowedError
 
@@ -99,7 +99,7 @@ def image(study_id: str) -> Response:
     actor = session.signed_in()
     scan = worklists.scan(db.session, actor, study_id)
     access.require_read(actor, "Binary")
-    if not patients.may_read_binary(db.session, actor, scan.image):
+    if not registration.may_read_binary(db.session, actor, scan.image):
         raise ResourceNotFoundError(f"ImagingStudy/{study_id} has no image you may see")
     data = services().store.get(scan.image.sha256)
     content_type = scan.image.content_type

@@ -34,7 +34,7 @@ def render_refusal(error: CsssError) -> Response | tuple[str, int]:
 
 
 def too_large(error: RequestEntityTooLarge) -> tuple[str, int]:
-    from csss_fhir.services import services
+    from csss_fhir.extensions import services
 
     message = (f"the file is larger than the {services().settings.max_upload_mb} MB limit; "
                "send a smaller file")

@@ -9,9 +9,9 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from csss_fhir import workflow
 from csss_fhir.api.outcomes import status_of
 from csss_fhir.errors import CsssError, InvalidInputError, PayloadTooLargeError
+from csss_fhir.extensions import services
 from csss_fhir.models import db
 from csss_fhir.security.errors import AccessDeniedError, NotAuthenticatedError
-from csss_fhir.services import services
 from csss_fhir.web import assistant, dashboards, errors, worklists
 from csss_fhir.workflow.errors import StepNotAllowedError
 

@@ -126,6 +126,6 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def page_context() -> dict:
-        from csss_fhir.services import services
+        from csss_fhir.extensions import services
 
         return {"actor": g.get("actor"), "hospital_name": services().settings.hospital_name}

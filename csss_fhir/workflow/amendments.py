@@ -18,13 +18,13 @@ from sqlalchemy.orm import Session
 
 from csss_fhir import history
 from csss_fhir.errors import InvalidInputError, PreconditionFailedError, ResourceNotFoundError
+from csss_fhir.extensions import Services
 from csss_fhir.mail import outbox
 from csss_fhir.models import Blob, Report, ReportAmendment, utcnow
 from csss_fhir.reports.content import Amendment
 from csss_fhir.reports.pdf import render_pdf
 from csss_fhir.security.actor import Actor
 from csss_fhir.security.authentication import require_recent_second_factor
-from csss_fhir.services import Services
 from csss_fhir.workflow.commands import (
     UNCERTAIN,
     _event,

@@ -29,6 +29,7 @@ from csss_fhir.errors import (
     ResourceNotFoundError,
     ResourceValidationError,
 )
+from csss_fhir.extensions import Services
 from csss_fhir.mail import outbox
 from csss_fhir.models import (
     AiPrediction,
@@ -50,7 +51,6 @@ from csss_fhir.reports.pdf import render_pdf
 from csss_fhir.reports.scan_images import gradcam_overlay
 from csss_fhir.security.actor import Actor
 from csss_fhir.security.authentication import require_recent_second_factor
-from csss_fhir.services import Services
 from csss_fhir.store import BlobStore
 from csss_fhir.workflow import ingest
 from csss_fhir.workflow.errors import FindingRequiredError, StepNotAllowedError, WrongStateError

@@ -9,7 +9,17 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from csss_fhir.models import Role, ScanState
+from csss_fhir.security.access import Role
+
+
+class ScanState(enum.StrEnum):
+    """Where a scan is in the workflow: the Task's businessStatus, in workflow order."""
+
+    PENDING_AI = "PENDING_AI"
+    AI_ANALYZED = "AI_ANALYZED"
+    DOCTOR_VERIFIED = "DOCTOR_VERIFIED"
+    PHARMACIST_COMPLETED = "PHARMACIST_COMPLETED"
+    REPORT_READY = "REPORT_READY"
 
 
 class Step(enum.StrEnum):

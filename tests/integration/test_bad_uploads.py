@@ -12,8 +12,8 @@ from tests.unit.adapters.test_images import png_header_claiming
 
 
 def stored(app) -> tuple[int, int, int]:
+    from csss_fhir.extensions import services
     from csss_fhir.models import Blob, Scan, db
-    from csss_fhir.services import services
 
     with app.app_context():
         scans = db.session.scalar(select(func.count()).select_from(Scan))

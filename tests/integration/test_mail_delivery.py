@@ -12,9 +12,9 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from csss_fhir.cli import cli
+from csss_fhir.extensions import services
 from csss_fhir.mail import deliveries, outbox
 from csss_fhir.models import MailMessage, Report, Scan, db, utcnow
-from csss_fhir.services import services
 from tests import factories
 from tests.integration.conftest import Inbox, free_port
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from csss_fhir import workflow
+from csss_fhir.extensions import services
 from csss_fhir.models import (
     AiPrediction,
     AuditRecord,
@@ -18,7 +19,6 @@ from csss_fhir.models import (
     db,
 )
 from csss_fhir.resources import SERVED
-from csss_fhir.services import services
 from tests.factories import (
     actor_for,
     auth_headers,

@@ -45,7 +45,7 @@ def schema(url: str) -> dict[str, dict]:
 
 def test_migrations_build_the_same_schema_on_postgresql_as_on_sqlite(migrated_template,
                                                                       new_database):
-    # Both templates were built by `csss_fhir.database.upgrade` from an empty database.
+    # Both templates were built by `csss_fhir.migrate.upgrade` from an empty database.
     postgres_url = new_database()
     on_sqlite, on_postgres = schema(f"sqlite:///{migrated_template}"), schema(postgres_url)
     assert on_postgres.keys() == on_sqlite.keys()

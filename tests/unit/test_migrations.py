@@ -19,7 +19,7 @@ def test_migrations_form_one_line_of_history():
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    from csss_fhir.database import MIGRATIONS
+    from csss_fhir.migrate import MIGRATIONS
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from csss_fhir.cli import cli
+from csss_fhir.extensions import services
 from csss_fhir.mail import deliveries, outbox
 from csss_fhir.mail.backends import SmtpBackend
 from csss_fhir.models import MailMessage, utcnow
-from csss_fhir.services import services
 
 
 def queue(session, n: int = 1, kind: str = "report") -> list[str]:

@@ -97,8 +97,8 @@ def test_malformed_codes_are_refused(session, code):
 
 def test_approve_needs_a_recent_second_factor(session, app):
     from csss_fhir import workflow
+    from csss_fhir.extensions import services
     from csss_fhir.security.errors import OtpInvalidError, OtpRequiredError
-    from csss_fhir.services import services
     from tests.factories import actor_for, make_scan
 
     scan_id, _ = make_scan("PHARMACIST_COMPLETED")

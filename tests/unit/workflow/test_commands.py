@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 
 from csss_fhir import workflow
 from csss_fhir.errors import PreconditionFailedError
+from csss_fhir.extensions import services
 from csss_fhir.models import (
     AiPrediction,
     DoctorReview,
@@ -16,7 +17,6 @@ from csss_fhir.models import (
     Task,
     WorkflowEvent,
 )
-from csss_fhir.services import services
 from csss_fhir.workflow.errors import FindingRequiredError, StepNotAllowedError, WrongStateError
 from tests.factories import actor_for, make_scan, make_user, settings_for
 

@@ -1,4 +1,8 @@
-"""The long-lived parts one app instance shares, built once by `create_app`."""
+"""The long-lived parts one app instance shares, built once by `create_app`.
+
+They are kept where Flask keeps extension state, `app.extensions["csss"]`: settings, the
+blob store, the mail backend and the classifier. `services()` fetches them for the current app.
+"""
 
 from __future__ import annotations
 
@@ -23,4 +27,5 @@ class Services:
 
 
 def services() -> Services:
+    """The current app's shared parts (needs an app context)."""
     return current_app.extensions["csss"]

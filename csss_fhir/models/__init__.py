@@ -1,0 +1,64 @@
+"""models: the domain's tables, one module per domain. FHIR shapes live in `adapters/fhir`.
+
+- `base`: `db`, the declarative base, `Versioned`, ids and UTC times;
+- `accounts`: users, system clients and how they sign in;
+- `scans`: stored files, scans, their Tasks and workflow events;
+- `clinical`: patients and what is recorded about a scan, up to the report;
+- `records`: resource versions (vread) and the audit trail;
+- `mail`: the e-mail outbox.
+
+Import from the package (`from csss_fhir.models import Scan`): it re-exports every model,
+and importing it registers every table on `db.metadata`, which Alembic compares against.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from csss_fhir.models.accounts import (
+    ApiClient,
+    AuthThrottle,
+    OtpCode,
+    RevokedToken,
+    TotpCredential,
+    User,
+)
+from csss_fhir.models.base import NAMING, Base, UTCDateTime, Versioned, db, new_id, utcnow
+from csss_fhir.models.clinical import (
+    AiPrediction,
+    DoctorReview,
+    ModelDevice,
+    Patient,
+    PharmacyReview,
+    Prescription,
+    Report,
+    ReportAmendment,
+)
+from csss_fhir.models.mail import MailMessage
+from csss_fhir.models.records import AuditRecord, ResourceVersion
+from csss_fhir.models.scans import Blob, Scan, Task, WorkflowEvent
+from csss_fhir.security.access import Role
+
+if TYPE_CHECKING:
+    from csss_fhir.workflow.states import ScanState
+
+
+def __getattr__(name: str) -> Any:
+    """Re-export `ScanState` from `workflow.states`, where its rules live, on first use.
+
+    Importing it here eagerly would be a cycle: `csss_fhir.workflow` runs its `__init__`,
+    which imports `workflow.commands`, which imports this package.
+    """
+    if name == "ScanState":
+        return importlib.import_module("csss_fhir.workflow.states").ScanState
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "NAMING", "AiPrediction", "ApiClient", "AuditRecord", "AuthThrottle", "Base", "Blob",
+    "DoctorReview", "MailMessage", "ModelDevice", "OtpCode", "Patient", "PharmacyReview",
+    "Prescription", "Report", "ReportAmendment", "ResourceVersion", "RevokedToken", "Role",
+    "Scan", "ScanState", "Task", "TotpCredential", "UTCDateTime", "User", "Versioned",
+    "WorkflowEvent", "db", "new_id", "utcnow",
+]
