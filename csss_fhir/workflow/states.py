@@ -49,8 +49,6 @@ RULES: dict[Step, StepRule] = {
                          ScanState.REPORT_READY),
 }
 
-ORDER = list(ScanState)
-
 # Plain words for patients and staff, used by the UI and e-mails.
 DESCRIPTIONS = {
     ScanState.PENDING_AI: "Received; waiting for the AI analysis",
