@@ -33,6 +33,8 @@ FORM_LIMITS = {"bodySite": 100, "description": 500}  # characters
 
 @dataclass(frozen=True)
 class UploadRequest:
+    """What $upload received: the file's bytes and the form's fields, as sent."""
+
     data: bytes
     patient_id: str | None
     modality: str | None = None
