@@ -7,7 +7,6 @@ gets AccessDeniedError, and a patient only ever sees their own compartment.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -21,7 +20,6 @@ from csss_fhir.models import (
     Prescription,
     Report,
     Scan,
-    ScanState,
     Task,
 )
 from csss_fhir.security import access
@@ -44,10 +42,6 @@ class ScanRow:
     @property
     def state_words(self) -> str:
         return DESCRIPTIONS.get(self.state, self.state)
-
-    @property
-    def waiting_since(self) -> datetime:
-        return self.scan.created_at
 
 
 def _rows(session: Session, statement) -> list[ScanRow]:  # noqa: ANN001 - a Select
@@ -125,9 +119,3 @@ def outbox_backlog(session: Session) -> dict[str, int]:
                            .group_by(MailMessage.status)).all()
     return {status: count for status, count in rows}
 
-
-STAFF_STATES = {
-    "doctor": [ScanState.PENDING_AI, ScanState.AI_ANALYZED],
-    "pharmacist": [ScanState.DOCTOR_VERIFIED],
-    "admin": [ScanState.PHARMACIST_COMPLETED],
-}

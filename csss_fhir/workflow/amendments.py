@@ -11,31 +11,31 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import replace
-from types import SimpleNamespace
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from csss_fhir import history
-from csss_fhir.errors import InvalidInputError, PreconditionFailedError, ResourceNotFoundError
+from csss_fhir.errors import ResourceNotFoundError
 from csss_fhir.extensions import Services
-from csss_fhir.mail import outbox
-from csss_fhir.models import Blob, Report, ReportAmendment, utcnow
+from csss_fhir.mail import messages, outbox
+from csss_fhir.models import Report, ReportAmendment, utcnow
 from csss_fhir.reports.content import Amendment
 from csss_fhir.reports.pdf import render_pdf
 from csss_fhir.security.actor import Actor
 from csss_fhir.security.authentication import require_recent_second_factor
-from csss_fhir.workflow.commands import (
-    UNCERTAIN,
-    _event,
-    _locked_task,
-    _one_winner,
-    _queue_report_mail,
-    _report_content,
-    _require_step,
-    _stored,
-)
+from csss_fhir.workflow.findings import clean_finding
+from csss_fhir.workflow.release import add_pdf, report_content
 from csss_fhir.workflow.states import Step
+from csss_fhir.workflow.tasks import (
+    check_version,
+    locked_task,
+    one_winner,
+    record_event,
+    require_step,
+    required_note,
+    stored,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,44 +48,34 @@ def amend(session: Session, svc: Services, actor: Actor, report_id: str, *, note
     Raises:
         StepNotAllowedError: not a doctor or admin. WrongStateError: the scan's report is not
         released. PreconditionFailedError: `If-Match` names another version of the report.
-        InvalidInputError: no note, or a finding that is "Uncertain" or too long.
+        InvalidInputError: no note, or a finding that is too long. FindingRequiredError: the
+        finding is "Uncertain".
     """
-    _require_step(actor, Step.AMEND)
+    require_step(actor, Step.AMEND)
     if actor.role == "admin":
         require_recent_second_factor(session, svc, actor, code)
-    if not note or not note.strip():
-        raise InvalidInputError("a note saying what is corrected is required to amend a report")
-    if finding is not None:
-        finding = finding.strip() or None
-    if finding and (finding.lower() == UNCERTAIN.lower() or len(finding) > 100):
-        raise InvalidInputError("the corrected finding must name what the scan shows "
-                                "(at most 100 characters)")
+    note = required_note(note, "a note saying what is corrected is required to amend a report")
+    finding = clean_finding(finding)
     report = session.get(Report, report_id)
     if report is None:
         raise ResourceNotFoundError(f"DiagnosticReport/{report_id} does not exist")
-    if if_match is not None and if_match.strip().removeprefix("W/").strip('"') != \
-            str(report.version_id):
-        raise PreconditionFailedError(
-            f"If-Match does not name the current version ({report.version_id}) of "
-            f"DiagnosticReport/{report.id}; read it again and retry")
+    check_version(if_match, reference=f"DiagnosticReport/{report.id}",
+                  current=report.version_id)
     scan = report.scan
-    task = _locked_task(session, scan, Step.AMEND, None)
+    task = locked_task(session, scan, Step.AMEND, None)
     now = utcnow()
     earlier = session.scalars(select(ReportAmendment).where(
         ReportAmendment.report_id == report.id).order_by(ReportAmendment.created_at)).all()
     amendments = [Amendment(a.author.name, a.author.role if a.author else "", a.created_at,
                             a.note, a.finding) for a in earlier]
-    amendments.append(Amendment(actor.name, actor.role, now, note.strip(), finding))
+    amendments.append(Amendment(actor.name, actor.role, now, note, finding))
     status = "corrected" if finding or any(a.finding for a in earlier) else "amended"
-    approver = SimpleNamespace(name=report.approved_by.name)
-    content = replace(_report_content(session, svc, scan, approver, report.id, report.issued),
+    content = replace(report_content(session, svc, scan, approver_name=report.approved_by.name,
+                                     report_id=report.id, approved_at=report.issued),
                       status=status, version=report.version_id + 1, amendments=amendments)
     pdf = render_pdf(content)
-    with _stored(session, svc.store, pdf) as digest, _one_winner(session):
-        blob = Blob(sha256=digest, content_type="application/pdf", size=len(pdf),
-                    patient_id=scan.patient_id)
-        session.add(blob)
-        session.flush()
+    with stored(session, svc.store, pdf) as digest, one_winner(session):
+        blob = add_pdf(session, scan, digest, pdf)
         report.status = status
         report.pdf_id = blob.id
         report.pdf_sha1 = hashlib.sha1(pdf).hexdigest()
@@ -93,13 +83,13 @@ def amend(session: Session, svc: Services, actor: Actor, report_id: str, *, note
         session.flush()
         session.add(ReportAmendment(
             report_id=report.id, report_version=report.version_id, created_at=now,
-            author_id=actor.user_id, status=status, note=note.strip(), finding=finding,
+            author_id=actor.user_id, status=status, note=note, finding=finding,
             pdf_id=blob.id))
-        event = _event(session, actor, task, Step.AMEND, task.state,
-                       [f"DiagnosticReport/{report.id}"])
+        event = record_event(session, actor, task, Step.AMEND, task.state,
+                             [f"DiagnosticReport/{report.id}"])
         history.record(session, report, event)
-        mail_row = _queue_report_mail(session, svc, scan.patient, report, pdf)
+        mail_id = messages.queue_report_mail(session, svc.settings, report, pdf)
     log.info("report amended", extra={"report_id": report.id, "version": report.version_id})
-    if mail_row is not None:
-        outbox.deliver(session, svc.mail, [mail_row])
+    if mail_id is not None:
+        outbox.deliver(session, svc.mail, [mail_id])
     return report

@@ -1,6 +1,6 @@
 """What an upload is and whose it is: the file checks and DICOM patient matching of $upload.
 
-`commands.upload_scan` calls these before it writes anything, so every refusal here leaves
+`upload.upload_scan` calls these before it writes anything, so every refusal here leaves
 nothing stored. The rules:
 
 - The format comes from the bytes (JPEG, PNG or DICOM), never from the name.

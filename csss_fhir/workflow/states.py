@@ -1,7 +1,7 @@
 """The scan workflow as data: steps, who may take them, and the states they move between.
 
-This table is the one statement of the rules; `commands.py` enforces it for the FHIR API and
-the web UI alike.
+This table is the one statement of the rules; the commands (`upload`, `steps`, `release`,
+`amendments`, through `tasks`) enforce it for the FHIR API and the web UI alike.
 """
 
 from __future__ import annotations
@@ -58,8 +58,6 @@ RULES: dict[Step, StepRule] = {
     Step.AMEND: StepRule(frozenset({Role.DOCTOR, Role.ADMIN}), ScanState.REPORT_READY,
                          ScanState.REPORT_READY),
 }
-
-ORDER = list(ScanState)
 
 # Plain words for patients and staff, used by the UI and e-mails.
 DESCRIPTIONS = {

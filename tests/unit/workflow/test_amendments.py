@@ -62,6 +62,8 @@ def test_only_doctors_and_admins_amend_and_if_match_guards_the_version(app, clie
     assert client.post(path, headers={**doctor, "If-Match": 'W/"7"'},
                        json=body).status_code == 412
     assert client.post(path, headers=doctor, json=parameters(note=" ")).status_code == 400
+    assert client.post(path, headers=doctor, json=parameters(
+        note="Corrected.", finding="uncertain")).status_code == 400
     response = client.post(path, headers=doctor, json=body)
     assert parse_fhir(response.data).status == "amended"
     assert client.post("/fhir/DiagnosticReport/nope/$amend", headers=doctor,

@@ -1,4 +1,5 @@
-"""Workflow commands: states, refusals that change nothing, the Uncertain rule, If-Match."""
+"""What every step shares: role before state, a refused step changes nothing, If-Match names
+the Task's version, and every transition leaves provenance and versions."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ from csss_fhir.models import (
     Task,
     WorkflowEvent,
 )
-from csss_fhir.workflow.errors import FindingRequiredError, StepNotAllowedError, WrongStateError
-from tests.factories import actor_for, make_scan, make_user, settings_for
+from csss_fhir.workflow.errors import StepNotAllowedError, WrongStateError
+from csss_fhir.workflow.tasks import check_version, etag_version
+from tests.factories import actor_for, make_scan, make_user
 
 
 def snapshot(session) -> tuple:
@@ -65,50 +67,6 @@ def test_wrong_role_is_refused_before_state_is_looked_at(session):
         workflow.classify(session, services(), actor_for(make_user("admin")[0]), "nope")
 
 
-@pytest.fixture
-def uncertain_app(tmp_path, migrated_template):
-    """An app whose threshold makes every AI result Uncertain."""
-    import shutil
-
-    from csss_fhir import create_app
-
-    shutil.copy(migrated_template, tmp_path / "u.db")
-    settings = settings_for(tmp_path / "instance", f"sqlite:///{tmp_path / 'u.db'}",
-                             confidence_threshold=1.0)
-    app = create_app(settings)
-    with app.app_context():
-        yield app
-
-
-def test_uncertain_ai_result_needs_an_explicit_finding(uncertain_app):
-    from csss_fhir.models import db
-
-    session = db.session
-    scan_id, _ = make_scan("AI_ANALYZED")
-    prediction = session.get(Scan, scan_id).prediction
-    assert prediction.uncertain and prediction.label == "Uncertain"
-    assert prediction.confidence < 1.0
-    doctor = actor_for(make_user("doctor")[0])
-    with pytest.raises(FindingRequiredError):
-        workflow.verify(session, doctor, scan_id, note="Looked at it.", agree=True,
-                        finding=None)
-    with pytest.raises(FindingRequiredError):
-        workflow.verify(session, doctor, scan_id, note="Looked at it.", agree=False,
-                        finding="Uncertain")
-    session.rollback()
-    review = workflow.verify(session, doctor, scan_id, note="Clear lungs.", agree=False,
-                             finding="Normal")
-    assert review.finding == "Normal" and review.agree is False
-    assert session.get(Task, session.get(Scan, scan_id).task.id).state == "DOCTOR_VERIFIED"
-
-
-def test_disagreeing_without_finding_is_refused(session):
-    scan_id, _ = make_scan("AI_ANALYZED")
-    doctor = actor_for(make_user("doctor")[0])
-    with pytest.raises(FindingRequiredError):
-        workflow.verify(session, doctor, scan_id, note="No.", agree=False, finding=None)
-
-
 def test_if_match_must_name_the_current_task_version(session):
     scan_id, _ = make_scan("AI_ANALYZED")
     task = session.get(Scan, scan_id).task
@@ -134,9 +92,14 @@ def test_every_transition_writes_provenance_and_versions(session):
     assert sorted(versions) == list(range(1, task.version_id + 1)) == [1, 2, 3, 4, 5]
 
 
-def test_patient_cannot_upload_for_another_patient(session):
-    patient = make_user("patient")[0]
-    other = make_user("patient")[0]
-    request = workflow.UploadRequest(data=b"", patient_id=other.patient_id)
-    with pytest.raises(StepNotAllowedError):
-        workflow.upload_scan(session, services(), actor_for(patient), request)
+@pytest.mark.parametrize("header", ['W/"3"', '"3"', "3", ' W/"3" '])
+def test_if_match_names_a_version_with_or_without_the_weak_prefix_and_quotes(header):
+    assert etag_version(header) == "3"
+
+
+def test_a_stale_if_match_is_refused_with_the_current_version_named():
+    with pytest.raises(PreconditionFailedError, match=r"version 2 of Task/t1; the current "
+                                                      r"version is 3"):
+        check_version('W/"2"', reference="Task/t1", current=3)
+    check_version('W/"3"', reference="Task/t1", current=3)
+    check_version(None, reference="Task/t1", current=3)
