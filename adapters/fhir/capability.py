@@ -1,7 +1,13 @@
-"""The CapabilityStatement, generated from what the server really serves."""
+"""The CapabilityStatement, generated from what the server really serves.
+
+No Flask here: the API layer passes the search declarations and the operations it found in
+its URL map as plain data.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,8 +15,8 @@ from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 
 from adapters.fhir.common import FHIR_VERSION, instant
 
-OPERATIONS = ("upload", "classify", "verify", "pharmacy-review", "approve")
-VALIDATE_OPERATION = "http://hl7.org/fhir/OperationDefinition/Resource-validate"
+# Operations the FHIR specification defines: their canonical definitions.
+STANDARD_OPERATIONS = {"validate": "http://hl7.org/fhir/OperationDefinition/Resource-validate"}
 BINARY = "Binary"
 SMART_OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 SECURITY_SERVICE = "http://terminology.hl7.org/CodeSystem/restful-security-service"
@@ -23,42 +29,72 @@ RESULT_PARAMETERS = (
 )
 
 
+@dataclass(frozen=True)
+class Operation:
+    """An operation the server answers: `$name` on `resource_type` (type or instance level)."""
+
+    resource_type: str
+    name: str  # without the `$`
+
+
+def _operation_entries(base_url: str, operations: Iterable[Operation]
+                       ) -> dict[str, list[dict[str, str]]]:
+    """{type: rest.resource.operation entries}, in the order given, each operation once."""
+    entries: dict[str, list[dict[str, str]]] = {}
+    for operation in dict.fromkeys(operations):
+        definition = STANDARD_OPERATIONS.get(operation.name) or \
+            f"{base_url}/OperationDefinition/{operation.resource_type}-{operation.name}"
+        entries.setdefault(operation.resource_type, []).append(
+            {"name": operation.name, "definition": definition})
+    return entries
+
+
+def _resource_entry(resource_type: str, params: Any, *, creatable: bool,
+                    includes: tuple[str, ...], revincludes: tuple[str, ...],
+                    operations: list[dict[str, str]]) -> dict[str, Any]:
+    """One rest.resource entry; `params` is {name: FHIR search type} or names of tokens."""
+    types = params if isinstance(params, dict) else {p: "token" for p in params}
+    interactions = [{"code": "read"}, {"code": "vread"}, {"code": "search-type"},
+                    {"code": "history-instance"}]
+    if creatable:
+        interactions.append({"code": "create"})
+    entry: dict[str, Any] = {
+        "type": resource_type,
+        "interaction": interactions,
+        "versioning": "versioned",
+        "readHistory": True,
+        "searchParam": [{"name": name, "type": kind} for name, kind in types.items()],
+    }
+    optional = {"searchInclude": list(includes), "searchRevInclude": list(revincludes),
+                "operation": operations}
+    entry.update({key: value for key, value in optional.items() if value})
+    return entry
+
+
 def capability_statement(*, base_url: str, searchable: dict[str, Any],
                          creatable: tuple[str, ...], software_version: str,
                          includes: dict[str, tuple[str, ...]] | None = None,
                          revincludes: dict[str, tuple[str, ...]] | None = None,
-                         validatable: tuple[str, ...] = ()) -> CapabilityStatement:
+                         operations: Iterable[Operation] = ()) -> CapabilityStatement:
     """`searchable` maps each type to {parameter: FHIR search type} (search.parameter_types),
-    so the statement lists exactly what search.PARAMETERS implements."""
-    resources: list[dict[str, Any]] = []
-    for resource_type, params in sorted(searchable.items()):
-        types = params if isinstance(params, dict) else {p: "token" for p in params}
-        interactions = [{"code": "read"}, {"code": "vread"}, {"code": "search-type"},
-                        {"code": "history-instance"}]
-        if resource_type in creatable:
-            interactions.append({"code": "create"})
-        entry: dict[str, Any] = {
-            "type": resource_type,
-            "interaction": interactions,
-            "versioning": "versioned",
-            "readHistory": True,
-            "searchParam": [{"name": name, "type": kind} for name, kind in types.items()],
-        }
-        if (includes or {}).get(resource_type):
-            entry["searchInclude"] = list(includes[resource_type])
-        if (revincludes or {}).get(resource_type):
-            entry["searchRevInclude"] = list(revincludes[resource_type])
-        operations = []
-        if resource_type == "ImagingStudy":
-            operations += [
-                {"name": op, "definition": f"{base_url}/OperationDefinition/ImagingStudy-{op}"}
-                for op in OPERATIONS
-            ]
-        if resource_type in validatable:
-            operations.append({"name": "validate", "definition": VALIDATE_OPERATION})
-        if operations:
-            entry["operation"] = operations
-        resources.append(entry)
+    so the statement lists exactly what search.PARAMETERS implements; `operations` are the
+    `$operation` routes the server registered.
+
+    Raises:
+        ValueError: an operation names a type that is not searchable here.
+    """
+    by_type = _operation_entries(base_url, operations)
+    unknown = sorted(set(by_type) - set(searchable))
+    if unknown:
+        raise ValueError(f"operations on {', '.join(unknown)}, which are not served types; "
+                         f"served: {', '.join(sorted(searchable))}")
+    resources = [
+        _resource_entry(resource_type, params, creatable=resource_type in creatable,
+                        includes=(includes or {}).get(resource_type, ()),
+                        revincludes=(revincludes or {}).get(resource_type, ()),
+                        operations=by_type.get(resource_type, []))
+        for resource_type, params in sorted(searchable.items())
+    ]
     resources.append({"type": BINARY, "interaction": [{"code": "read"}]})
     return CapabilityStatement.model_validate({
         "resourceType": "CapabilityStatement",

@@ -9,10 +9,10 @@ from urllib.parse import urlencode
 
 from fhir.resources.R4B.binary import Binary
 from fhir.resources.R4B.bundle import Bundle
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, current_app, request
 
 from adapters.fhir.bundle import SearchEntry, searchset
-from adapters.fhir.capability import capability_statement
+from adapters.fhir.capability import Operation, capability_statement
 from adapters.fhir.medication_request import from_fhir_medication_request
 from adapters.fhir.outcome import operation_outcome
 from adapters.fhir.patient import from_fhir_patient
@@ -49,7 +49,24 @@ def metadata() -> Response:
     return fhir_response(capability_statement(
         base_url=base_url(), searchable=search.parameter_types(), creatable=CREATABLE,
         software_version=_version(), includes=search.INCLUDES,
-        revincludes=search.REVINCLUDES, validatable=tuple(VALIDATORS)))
+        revincludes=search.REVINCLUDES, operations=_operations()))
+
+
+def _operations() -> list[Operation]:
+    """Every `$operation` route under /fhir, read from the URL map so none can be left out.
+
+    A route for any type (`/fhir/<resource_type>/$validate`) serves the types that
+    `_OPERATION_TYPES` names; a new one without an entry there fails /fhir/metadata loudly.
+    """
+    found: list[Operation] = []
+    for rule in current_app.url_map.iter_rules():
+        segments = rule.rule.split("/")
+        if segments[1] != "fhir" or not segments[-1].startswith("$"):
+            continue
+        resource_type, name = segments[2], segments[-1].removeprefix("$")
+        types = _OPERATION_TYPES[name] if resource_type.startswith("<") else (resource_type,)
+        found += [Operation(kind, name) for kind in types]
+    return found
 
 
 def _version() -> str:
@@ -156,6 +173,8 @@ def _search(resource_type: str, params: list[tuple[str, str]]) -> Response:
 
 
 VALIDATORS = {"Patient": from_fhir_patient, "MedicationRequest": from_fhir_medication_request}
+# The types each `/fhir/<resource_type>/$operation` route serves (see _operations).
+_OPERATION_TYPES = {"validate": tuple(VALIDATORS)}
 
 
 @bp.post("/<resource_type>/$validate")

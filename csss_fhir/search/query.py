@@ -1,0 +1,223 @@
+"""Query building: a FHIR search request -> SQL per table, paging, sorting and _summary=count.
+
+Each request parameter is handled by one function: the result parameters (`_count`,
+`_sort`, ...) through the `RESULT_PARAMETERS` table, every other name through its declared
+`Param` (parameters.py). What is unknown or unsupported is ignored and reported, or refused
+with `Prefer: handling=strict`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session
+
+from csss_fhir.errors import InvalidInputError, ResourceNotFoundError
+from csss_fhir.resources import SERVED
+from csss_fhir.search import includes
+from csss_fhir.search.parameters import PARAMETERS
+from csss_fhir.search.visibility import Viewer
+
+DEFAULT_COUNT = 20
+MAX_COUNT = 100
+SORTS = ("_lastUpdated", "-_lastUpdated")
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    resource_type: str
+    params: list[tuple[str, str]]
+    compartment: str | None  # restrict to this Patient id
+    strict: bool = False
+    may_read: Callable[[str], bool] | None = None  # which types the caller may read
+
+    @property
+    def viewer(self) -> Viewer:
+        return Viewer(self.compartment, self.may_read)
+
+
+@dataclass
+class SearchResult:
+    rows: list[Any]
+    total: int
+    count: int
+    offset: int
+    included: list[Any] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    summary_count: bool = False  # _summary=count: the total only
+
+
+@dataclass
+class _Plan:
+    """What the request parameters ask for, collected one parameter at a time."""
+
+    resource_type: str
+    strict: bool
+    count: int = DEFAULT_COUNT
+    offset: int = 0
+    sort_desc: bool = True
+    summary_count: bool = False
+    includes: list[tuple[str, str]] = field(default_factory=list)  # (kind, value)
+    filters: list[tuple[Any, str, str | None]] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+
+    def refuse(self, label: str, reason: str) -> None:
+        """Ignore and report a parameter, or refuse the search when strict."""
+        if self.strict:
+            raise InvalidInputError(reason)
+        self.ignored.append(label)
+
+
+# --- result parameters: one handler each ---------------------------------------------------
+
+def _whole_number(name: str, value: str, *, minimum: int, maximum: int) -> int:
+    try:
+        number = int(value)
+    except ValueError as err:
+        raise InvalidInputError(f"{name} must be a whole number, not {value!r}") from err
+    if number < minimum:
+        raise InvalidInputError(f"{name} must be at least {minimum}, not {number}")
+    return min(number, maximum)
+
+
+def _count(plan: _Plan, name: str, value: str) -> None:
+    plan.count = _whole_number(name, value, minimum=0, maximum=MAX_COUNT)
+
+
+def _offset(plan: _Plan, name: str, value: str) -> None:
+    plan.offset = _whole_number(name, value, minimum=0, maximum=10**9)
+
+
+def _sort(plan: _Plan, name: str, value: str) -> None:
+    if value not in SORTS:
+        plan.refuse(f"_sort={value}", f"_sort supports {' and '.join(SORTS)}, not {value!r}")
+    else:
+        plan.sort_desc = value.startswith("-")
+
+
+def _summary(plan: _Plan, name: str, value: str) -> None:
+    if value == "count":
+        plan.summary_count = True
+    elif value != "false":
+        plan.refuse(f"_summary={value}", f"_summary supports count and false, not {value!r}")
+
+
+def _format(plan: _Plan, name: str, value: str) -> None:
+    """Content negotiation already answered `_format`; search has nothing to do."""
+
+
+def _include(plan: _Plan, name: str, value: str) -> None:
+    kind = name.partition(":")[0]  # _include:iterate is accepted as a plain _include
+    if includes.is_supported(kind, plan.resource_type, value):
+        plan.includes.append((kind, value))
+        return
+    supported = includes.supported(kind, plan.resource_type)
+    plan.refuse(f"{kind}={value}", f"{kind}={value} is not supported on {plan.resource_type}; "
+                                   f"supported: {', '.join(supported) or 'none'}")
+
+
+RESULT_PARAMETERS: dict[str, Callable[[_Plan, str, str], None]] = {
+    "_count": _count,
+    "_offset": _offset,
+    "_sort": _sort,
+    "_summary": _summary,
+    "_format": _format,
+    "_include": _include,
+    "_revinclude": _include,
+}
+_TAKE_MODIFIERS = frozenset({"_include", "_revinclude"})
+
+
+def _filter(plan: _Plan, name: str, value: str) -> None:
+    """A declared search parameter: keep it as a filter, or refuse what it cannot do."""
+    base_name, _, modifier = name.partition(":")
+    parameter = PARAMETERS[plan.resource_type].get(base_name)
+    if parameter is None or value == "":
+        plan.refuse(name, f"unknown search parameter {name!r} for {plan.resource_type}; "
+                          f"supported: {', '.join(sorted(PARAMETERS[plan.resource_type]))}")
+    elif not parameter.supports(modifier or None):
+        plan.refuse(name, f"the modifier :{modifier} is not supported on {base_name}; "
+                          f"supported: {', '.join(sorted(parameter.modifiers)) or 'none'}")
+    else:
+        plan.filters.append((parameter, value, modifier or None))
+
+
+def _handler(name: str) -> Callable[[_Plan, str, str], None]:
+    base_name = name.partition(":")[0]
+    if base_name in _TAKE_MODIFIERS:
+        return RESULT_PARAMETERS[base_name]
+    return RESULT_PARAMETERS.get(name, _filter)
+
+
+def plan_search(request: SearchRequest) -> _Plan:
+    """Read the request parameters, each through its handler.
+
+    Raises:
+        ResourceNotFoundError: the type is not searchable.
+        InvalidInputError: a malformed value, or (strict) an unknown or unsupported one.
+    """
+    if request.resource_type not in PARAMETERS:
+        raise ResourceNotFoundError(f"{request.resource_type} is not searchable here")
+    plan = _Plan(request.resource_type, request.strict)
+    for name, value in request.params:
+        _handler(name)(plan, name, value)
+    return plan
+
+
+# --- running the plan ------------------------------------------------------------------------
+
+def _conditions(plan: _Plan, viewer: Viewer, model: type) -> list[ColumnElement[bool]]:
+    conditions = viewer.where(plan.resource_type, model)
+    conditions += [parameter.where(model, value, modifier)
+                   for parameter, value, modifier in plan.filters]
+    return conditions
+
+
+def _matches(session: Session, plan: _Plan, viewer: Viewer) -> tuple[list[Any], int]:
+    """(the page of rows, the total), over every table served as the searched type."""
+    rows: list[Any] = []
+    total = 0
+    for model in SERVED[plan.resource_type].models:
+        query = select(model).where(*_conditions(plan, viewer, model))
+        total += session.scalar(select(func.count()).select_from(query.subquery()))
+        if plan.summary_count:
+            continue
+        order = model.updated_at.desc() if plan.sort_desc else model.updated_at.asc()
+        rows.extend(session.scalars(query.order_by(order, model.id)
+                                    .limit(plan.offset + plan.count)))
+    # Observation spans two tables: merge their pages, then cut the requested one.
+    rows.sort(key=lambda r: (r.updated_at, r.id), reverse=plan.sort_desc)
+    return rows[plan.offset:plan.offset + plan.count], total
+
+
+def search(session: Session, request: SearchRequest) -> SearchResult:
+    """Run a FHIR search; unknown parameters are ignored (strict: refused)."""
+    plan = plan_search(request)
+    viewer = request.viewer
+    rows, total = _matches(session, plan, viewer)
+    found = [row for kind, value in plan.includes
+             for row in includes.find_included(session, kind, value, rows)]
+    return SearchResult(rows=rows, total=total, count=plan.count, offset=plan.offset,
+                        included=includes.visible_unique(viewer, found, rows),
+                        ignored=plan.ignored, summary_count=plan.summary_count)
+
+
+def find(session: Session, resource_type: str, resource_id: str, compartment: str | None
+         ) -> Any:
+    """Read one row by FHIR type and id within the compartment.
+
+    Raises:
+        ResourceNotFoundError: unknown type or id, or outside the caller's compartment.
+    """
+    served = SERVED.get(resource_type)
+    if served is None:
+        raise ResourceNotFoundError(f"{resource_type} is not a resource type served here")
+    viewer = Viewer(compartment)
+    for model in served.models:
+        row = session.get(model, resource_id)
+        if row is not None and viewer.sees(row, resource_type):
+            return row
+    raise ResourceNotFoundError(f"{resource_type}/{resource_id} does not exist")

@@ -1,0 +1,142 @@
+"""FHIR search value rules: how one parameter value becomes an SQL clause, by FHIR type.
+
+- a comma inside one value is OR (`status=final,preliminary`); a repeated parameter is AND;
+- token `[system]|[code]`, `|code` (no system) and `code` (any system);
+- date `eq ne gt lt ge le sa eb` on `YYYY`, `YYYY-MM`, `YYYY-MM-DD` or a dateTime, each an
+  implicit range;
+- string: case-insensitive "starts with" by default, `:exact` (case-sensitive equality) and
+  `:contains`;
+- reference: `id`, `Type/id` or an absolute URL ending so; `:Type` names the target type.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, or_
+
+from csss_fhir.errors import InvalidInputError
+
+DATE_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb")
+
+
+def split_or(value: str) -> list[str]:
+    """Split on commas that are not escaped with a backslash (FHIR's OR)."""
+    parts = re.split(r"(?<!\\),", value)
+    return [p.replace("\\,", ",") for p in parts if p != ""]
+
+
+def token_parts(value: str) -> tuple[str | None, str]:
+    """(system, code); system None: any system, "" : no system (`|code`)."""
+    if "|" in value:
+        system, _, code = value.partition("|")
+        return system, code
+    return None, value
+
+
+def reference_parts(value: str) -> list[str]:
+    """The path segments of a reference value (`Type/id`, `id` or a URL), last one the id."""
+    return value.rstrip("/").split("/")
+
+
+def reference_id(value: str, expected_type: str, modifier: str | None = None) -> str:
+    """The id of a reference to `expected_type`.
+
+    Raises:
+        InvalidInputError: the value or the `:Type` modifier names another type.
+    """
+    if modifier and modifier != expected_type:
+        raise InvalidInputError(f"expected a reference to {expected_type}, got :{modifier}")
+    parts = reference_parts(value)
+    if len(parts) >= 2 and parts[-2] != expected_type:
+        raise InvalidInputError(f"expected a reference to {expected_type}, got {value!r}")
+    return parts[-1]
+
+
+def like_escape(value: str) -> str:
+    """Escape LIKE wildcards; pair with `escape="\\"`."""
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+# A date without a time is a whole day, month or year: (pattern, start, end) of that range.
+_PARTIAL_DATES: tuple[tuple[str, Any, Any], ...] = (
+    (r"\d{4}-\d{2}-\d{2}",
+     lambda t: datetime.combine(date.fromisoformat(t), datetime.min.time(), UTC),
+     lambda start: start + timedelta(days=1)),
+    (r"\d{4}-\d{2}",
+     lambda t: datetime(int(t[:4]), int(t[5:7]), 1, tzinfo=UTC),
+     lambda s: datetime(s.year + s.month // 12, s.month % 12 + 1, 1, tzinfo=UTC)),
+    (r"\d{4}",
+     lambda t: datetime(int(t), 1, 1, tzinfo=UTC),
+     lambda s: datetime(s.year + 1, 1, 1, tzinfo=UTC)),
+)
+
+
+def _date_time_range(text: str) -> tuple[datetime, datetime]:
+    """[start, end) of a date or dateTime at its own precision; ValueError if neither."""
+    for pattern, start_of, end_of in _PARTIAL_DATES:
+        if re.fullmatch(pattern, text):
+            start = start_of(text)
+            return start, end_of(start)
+    if "T" not in text:
+        raise ValueError(text)
+    start = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=UTC)
+    precision = timedelta(seconds=1) if start.microsecond == 0 else timedelta(microseconds=1)
+    return start, start + precision
+
+
+def date_range(value: str) -> tuple[str, datetime, datetime]:
+    """(prefix, start, end) of a FHIR date search value.
+
+    Raises:
+        InvalidInputError: the value is not a FHIR date or dateTime.
+    """
+    prefix = value[:2] if value[:2] in DATE_PREFIXES else "eq"
+    text = value[2:] if value[:2] == prefix else value
+    try:
+        start, end = _date_time_range(text)
+    except ValueError as err:
+        raise InvalidInputError(
+            f"{value!r} is not a FHIR date (YYYY, YYYY-MM, YYYY-MM-DD or a dateTime with a "
+            f"time zone), optionally prefixed {'/'.join(DATE_PREFIXES)}") from err
+    return prefix, start, end
+
+
+def date_clause(column: Any, value: str, *, date_column: bool = False) -> ColumnElement[bool]:
+    """FHIR date search: the value is a range [start, end); the prefix compares ranges."""
+    prefix, start, end = date_range(value)
+    if date_column:  # a Date column holds whole days: compare inclusively
+        low, high = start.date(), (end - timedelta(microseconds=1)).date()
+        return {
+            "eq": and_(column >= low, column <= high),
+            "ne": or_(column < low, column > high),
+            "gt": column > high, "sa": column > high,
+            "ge": column >= low,
+            "lt": column < low, "eb": column < low,
+            "le": column <= high,
+        }[prefix]
+    return {
+        "eq": and_(column >= start, column < end),
+        "ne": or_(column < start, column >= end),
+        "gt": column >= end, "sa": column >= end,
+        "ge": column >= start,
+        "lt": column < start, "eb": column < start,
+        "le": column < end,
+    }[prefix]
+
+
+def string_clause(columns: list[Any], value: str, modifier: str | None
+                  ) -> ColumnElement[bool]:
+    """FHIR string search over several columns (any may match)."""
+    if modifier == "exact":
+        return or_(*[column == value for column in columns])
+    needle = like_escape(value.lower())
+    if modifier == "contains":
+        return or_(*[func.lower(c).like(f"%{needle}%", escape="\\") for c in columns])
+    # Default: starts with, at the start of the element or of any word in it.
+    return or_(*[or_(func.lower(c).like(f"{needle}%", escape="\\"),
+                     func.lower(c).like(f"% {needle}%", escape="\\")) for c in columns])

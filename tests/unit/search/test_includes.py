@@ -1,0 +1,49 @@
+"""_include and _revinclude (csss_fhir/search/includes.py)."""
+
+from __future__ import annotations
+
+from csss_fhir.search import INCLUDES, REVINCLUDES
+from csss_fhir.search.includes import FORWARD, REVERSE
+from tests.factories import make_scan, parse_fhir
+from tests.unit.search.test_query import total
+
+
+def test_every_declared_include_has_a_way_to_find_its_rows():
+    assert {name for names in INCLUDES.values() for name in names} == set(FORWARD)
+    assert {name for names in REVINCLUDES.values() for name in names} == set(REVERSE)
+
+
+def test_observation_codes_revinclude_and_sort(app, client, as_role):
+    with app.app_context():
+        scan_id, _ = make_scan("DOCTOR_VERIFIED")
+    doctor = as_role("doctor")
+    assert total(client, doctor, "Observation?code=http://dicom.nema.org/resources/ontology/"
+                                 "DCM|121071") == 2
+    assert total(client, doctor, "Observation?code=http://loinc.org|121071") == 0
+    assert total(client, doctor, "Observation?category=imaging") == 2
+    assert total(client, doctor, "Observation?status:not=final") == 1
+    assert total(client, doctor, f"Observation?derived-from=ImagingStudy/{scan_id}") == 2
+    observations = parse_fhir(client.get("/fhir/Observation?_sort=_lastUpdated",
+                                         headers=doctor).data)
+    ai, verified = (e.resource for e in observations.entry)
+    assert ai.status == "preliminary" and verified.status == "final"
+    assert ai.meta.security[0].code == "AIAST"
+    assert verified.meta.security[0].code == "CLINAST_AIRPT"
+    finding = ai.valueCodeableConcept.coding[-1].code
+    assert total(client, doctor, f"Observation?value-concept={finding}") >= 1
+    study = parse_fhir(client.get(
+        f"/fhir/ImagingStudy?_id={scan_id}&_revinclude=Observation:derived-from"
+        "&_revinclude=Provenance:target", headers=doctor).data)
+    included = sorted(e.resource.get_resource_type() for e in study.entry
+                      if e.search.mode == "include")
+    assert included == ["Observation", "Observation", "Provenance"]  # + the upload's
+    result = parse_fhir(client.get(f"/fhir/Observation?_id={verified.id}"
+                                   "&_revinclude=Provenance:target", headers=doctor).data)
+    provenance = next(e.resource for e in result.entry
+                      if e.resource.get_resource_type() == "Provenance")
+    kinds = {a.type.coding[0].code: a.who.reference for a in provenance.agent}
+    assert kinds["verifier"].startswith("Practitioner/")
+    assert kinds["author"] == f"Device/{ai.device.reference.split('/')[1]}"
+    assert {e.what.reference for e in provenance.entity} >= {f"Observation/{ai.id}"}
+
+

@@ -1,0 +1,114 @@
+"""Query building (csss_fhir/search/query.py): the result-parameter table, and the FHIR
+search semantics through the REST API."""
+
+from __future__ import annotations
+
+import pytest
+
+from csss_fhir.errors import InvalidInputError, ResourceNotFoundError
+from csss_fhir.search import MAX_COUNT, SearchRequest
+from csss_fhir.search.query import RESULT_PARAMETERS, plan_search
+from tests.factories import parse_fhir
+
+
+def new_patient(client, headers, **fields):
+    body = {"resourceType": "Patient", "name": [{"family": fields.get("family", "Doe"),
+                                                 "given": [fields.get("given", "Jane")]}],
+            "birthDate": fields.get("birth", "1980-05-17"),
+            "identifier": [{"system": "urn:test:mrn", "value": fields.get("mrn", "M1")}]}
+    response = client.post("/fhir/Patient", json=body, headers=headers)
+    assert response.status_code == 201, response.get_data(as_text=True)
+    return response.get_json()
+
+
+def total(client, headers, query: str) -> int:
+    response = client.get(f"/fhir/{query}", headers=headers)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return parse_fhir(response.data, "Bundle").total
+
+
+def test_string_token_and_date_semantics(client, as_role):
+    admin = as_role("admin")
+    new_patient(client, admin, family="Smithson", given="Anna Maria", mrn="A1", birth="1970-01-02")
+    new_patient(client, admin, family="Smith", given="Bob", mrn="B2", birth="1990-12-31")
+    assert total(client, admin, "Patient?name=smith") == 2  # starts with, any case
+    assert total(client, admin, "Patient?name:exact=Smith") == 1
+    assert total(client, admin, "Patient?name:exact=smith") == 0  # exact is case-sensitive
+    assert total(client, admin, "Patient?name:contains=ITHS") == 1
+    assert total(client, admin, "Patient?given=maria") == 1  # any word of the name
+    assert total(client, admin, "Patient?identifier=urn:test:mrn|A1") == 1
+    assert total(client, admin, "Patient?identifier=urn:other|A1") == 0
+    assert total(client, admin, "Patient?identifier=A1,B2") == 2  # comma is OR
+    assert total(client, admin, "Patient?birthdate=1970") == 1
+    assert total(client, admin, "Patient?birthdate=ge1980-01-01") == 1
+    assert total(client, admin, "Patient?birthdate=lt1990-12") == 1
+    assert total(client, admin, "Patient?birthdate=eb1990-12-31&birthdate=sa1969") == 1
+    assert total(client, admin, "Patient?_summary=count") == 2
+    counted = parse_fhir(client.get("/fhir/Patient?_summary=count", headers=admin).data)
+    assert not counted.entry and counted.total == 2
+    bad_date = client.get("/fhir/Patient?birthdate=yesterday", headers=admin)
+    assert bad_date.status_code == 400
+
+
+def test_unsupported_modifier_is_reported_or_refused_when_strict(client, as_role):
+    admin = as_role("admin")
+    lenient = parse_fhir(client.get("/fhir/Patient?birthdate:exact=1970", headers=admin).data)
+    assert any(e.search.mode == "outcome" for e in lenient.entry or [])
+    strict = client.get("/fhir/Patient?birthdate:exact=1970",
+                        headers={**admin, "Prefer": "handling=strict"})
+    assert strict.status_code == 400
+
+
+def plan(*params: tuple[str, str], resource_type: str = "Patient", strict: bool = False):
+    return plan_search(SearchRequest(resource_type, list(params), compartment=None,
+                                     strict=strict))
+
+
+def test_result_parameters_are_dispatched_by_the_table():
+    assert set(RESULT_PARAMETERS) == {"_count", "_offset", "_sort", "_summary", "_format",
+                                      "_include", "_revinclude"}
+    read = plan(("_count", "500"), ("_offset", "40"), ("_sort", "_lastUpdated"),
+                ("_summary", "count"), ("_format", "json"),
+                ("_revinclude", "ImagingStudy:patient"))
+    assert (read.count, read.offset, read.sort_desc, read.summary_count) == \
+        (MAX_COUNT, 40, False, True)
+    assert read.includes == [("_revinclude", "ImagingStudy:patient")]
+    assert read.ignored == [] and read.filters == []
+
+
+def test_include_takes_a_modifier_other_result_parameters_do_not():
+    assert plan(("_include:iterate", "ImagingStudy:patient"),
+                resource_type="ImagingStudy").includes == [("_include",
+                                                           "ImagingStudy:patient")]
+    assert plan(("_count:x", "5")).ignored == ["_count:x"]
+
+
+def test_declared_parameters_become_filters_and_the_rest_is_reported():
+    read = plan(("name:exact", "Smith"), ("shoe-size", "42"), ("birthdate:exact", "1970"),
+                ("name", ""), ("_sort", "name"), ("_summary", "text"),
+                ("_include", "Patient:organization"))
+    assert [(value, modifier) for _, value, modifier in read.filters] == [("Smith", "exact")]
+    assert read.ignored == ["shoe-size", "birthdate:exact", "name", "_sort=name",
+                            "_summary=text", "_include=Patient:organization"]
+
+
+@pytest.mark.parametrize("param, message", [
+    (("shoe-size", "42"), "unknown search parameter 'shoe-size' for Patient; supported: "),
+    (("birthdate:exact", "1970"), "the modifier :exact is not supported on birthdate"),
+    (("_sort", "name"), "_sort supports _lastUpdated and -_lastUpdated"),
+    (("_include", "Patient:organization"), "supported: none"),
+])
+def test_strict_refuses_what_lenient_reports(param, message):
+    with pytest.raises(InvalidInputError, match=message):
+        plan(param, strict=True)
+
+
+@pytest.mark.parametrize("value", ["many", "-1"])
+def test_a_bad_count_is_refused_even_when_lenient(value):
+    with pytest.raises(InvalidInputError, match="_count must be"):
+        plan(("_count", value))
+
+
+def test_an_unsearchable_type_is_not_found():
+    with pytest.raises(ResourceNotFoundError):
+        plan(resource_type="Binary")
