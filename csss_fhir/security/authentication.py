@@ -15,8 +15,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from csss_fhir.mail import outbox
-from csss_fhir.models import ApiClient, RevokedToken, Role, User, db, utcnow
-from csss_fhir.security import audit, clients, lockout, otp, passwords
+from csss_fhir.models import ApiClient, RevokedToken, User, db, utcnow
+from csss_fhir.security import access, audit, clients, lockout, otp, passwords
 from csss_fhir.security.actor import Actor
 from csss_fhir.security.errors import (
     NotAuthenticatedError,
@@ -28,7 +28,6 @@ from csss_fhir.services import Services
 
 log = logging.getLogger(__name__)
 
-ROLES_NEEDING_OTP = frozenset({Role.ADMIN})
 WRONG_CREDENTIALS = "the username or password is wrong"
 
 
@@ -122,7 +121,7 @@ def login(session: Session, svc: Services, *, username: object, password: object
     """
     user, key = _checked_password(session, svc, username, password)
     claims: dict[str, object] = {"role": user.role}
-    if user.role in ROLES_NEEDING_OTP:
+    if access.needs_second_factor(user.role):
         if code in (None, ""):
             raise OtpRequiredError("a one-time code is required for this account: request one "
                                    "with POST /auth/otp (or use your authenticator app) and "
