@@ -16,7 +16,7 @@ from csss_fhir import accounts, workflow
 from csss_fhir.api.outcomes import status_of
 from csss_fhir.errors import CsssError, InvalidInputError
 from csss_fhir.mail import deliveries, outbox
-from csss_fhir.models import Role, ScanState, User, db, utcnow
+from csss_fhir.models import Role, ScanState, User, db
 from csss_fhir.security import access, authentication
 from csss_fhir.security.errors import NotAuthenticatedError, OtpInvalidError, OtpRequiredError
 from csss_fhir.services import services
@@ -40,21 +40,17 @@ def dashboard() -> str:
 
 # --- approval ---------------------------------------------------------------------------
 
-def _step_up_fresh(actor) -> bool:  # noqa: ANN001
-    window = services().settings.otp_step_up_minutes * 60
-    return actor.otp_verified_at is not None and \
-        (utcnow() - actor.otp_verified_at).total_seconds() <= window
-
-
 def _scan_page(actor, study_id: str, *, status: int = 200,  # noqa: ANN001
                error: str | None = None, notice: str | None = None) -> tuple[str, int]:
     scan = worklists.scan(db.session, actor, study_id)
+    minutes = services().settings.otp_step_up_minutes
     return render_template(
         "web/admin_scan.html", scan=scan, state=scan.task.state, review=scan.review,
         prediction=scan.prediction,
         prescriptions=worklists.prescriptions(db.session, actor, study_id),
         pharmacy=worklists.pharmacy_review(db.session, actor, study_id),
-        fresh=_step_up_fresh(actor), step_up_minutes=services().settings.otp_step_up_minutes,
+        fresh=authentication.second_factor_is_fresh(actor, minutes=minutes),
+        step_up_minutes=minutes,
         error=error, notice=notice), status
 
 
