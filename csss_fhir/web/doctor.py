@@ -13,6 +13,7 @@ from csss_fhir import patients, workflow
 from csss_fhir.api.outcomes import status_of
 from csss_fhir.errors import CsssError, ResourceNotFoundError
 from csss_fhir.models import ScanState, db
+from csss_fhir.reports import scan_images
 from csss_fhir.security import access
 from csss_fhir.security.errors import AccessDeniedError, NotAuthenticatedError
 from csss_fhir.services import services
@@ -101,10 +102,8 @@ def image(study_id: str) -> Response:
     access.require_read(actor, "Binary")
     if not patients.may_read_binary(db.session, actor, scan.image):
         raise ResourceNotFoundError(f"ImagingStudy/{study_id} has no image you may see")
-    data = services().store.get(scan.image.sha256)
-    content_type = scan.image.content_type
-    if content_type not in ("image/jpeg", "image/png"):
-        data, content_type = _as_png(data), "image/png"
+    data, content_type = scan_images.for_browser(services().store.get(scan.image.sha256),
+                                                 scan.image.content_type)
     return _image_response(data, content_type)
 
 
@@ -126,16 +125,6 @@ def gradcam(study_id: str) -> Response:
         raise ResourceNotFoundError("no Grad-CAM overlay: the model has changed since this "
                                     "scan was analysed") from err
     return _image_response(overlay_png(data, heatmap), "image/png")
-
-
-def _as_png(data: bytes) -> bytes:
-    import cv2
-
-    from ml.preprocessing import decode_image
-
-    pixels = decode_image(data)
-    ok, encoded = cv2.imencode(".png", pixels[..., ::-1] if pixels.ndim == 3 else pixels)
-    return encoded.tobytes()
 
 
 def _image_response(data: bytes, content_type: str) -> Response:
