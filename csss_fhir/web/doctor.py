@@ -102,8 +102,9 @@ def image(study_id: str) -> Response:
     access.require_read(actor, "Binary")
     if not patients.may_read_binary(db.session, actor, scan.image):
         raise ResourceNotFoundError(f"ImagingStudy/{study_id} has no image you may see")
-    data, content_type = scan_images.for_browser(services().store.get(scan.image.sha256),
-                                                 scan.image.content_type)
+    data, content_type = scan_images.for_browser(
+        services().store.get(scan.image.sha256), scan.image.content_type,
+        max_pixels=services().settings.max_image_pixels)
     return _image_response(data, content_type)
 
 
