@@ -12,15 +12,13 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from sqlalchemy.engine import make_url
 
 from csss_fhir import accounts, workflow
-from csss_fhir.api.outcomes import status_of
-from csss_fhir.errors import CsssError, InvalidInputError
+from csss_fhir.errors import InvalidInputError
 from csss_fhir.mail import deliveries, outbox
 from csss_fhir.models import Role, ScanState, User, db
 from csss_fhir.security import audit, authentication
 from csss_fhir.security.errors import NotAuthenticatedError, OtpInvalidError, OtpRequiredError
 from csss_fhir.services import services
 from csss_fhir.web import dashboards, errors, worklists
-from csss_fhir.web.doctor import PASS_THROUGH
 
 bp = Blueprint("web_admin", __name__, url_prefix="/admin")
 
@@ -60,6 +58,7 @@ def scan_page(study_id: str) -> tuple[str, int]:
 
 
 @bp.post("/scans/<study_id>/code")
+@errors.refusals_in_form(_scan_page)
 def send_code(study_id: str) -> tuple[str, int]:
     """E-mail a fresh one-time code for the step-up (the password proves it is still you)."""
     actor = dashboards.signed_in_as("admin")
@@ -67,34 +66,24 @@ def send_code(study_id: str) -> tuple[str, int]:
     try:
         authentication.request_code(db.session, services(), username=user.email,
                                     password=request.form.get("password", ""))
-    except NotAuthenticatedError:
-        return _scan_page(actor, study_id, status=400, error="Your password is wrong.")
-    except CsssError as err:
-        return _scan_page(actor, study_id, status=int(status_of(err)),
-                          error=errors.sentence(err))
+    except NotAuthenticatedError as err:
+        # The admin is signed in: a wrong password here is a form error, not "sign in".
+        raise InvalidInputError("your password is wrong") from err
     minutes = services().settings.otp_expire_minutes
     return _scan_page(actor, study_id, notice=f"We e-mailed you a 6-digit code; it works for "
                                               f"{minutes} minutes.")
 
 
 @bp.post("/scans/<study_id>/approve")
-def approve(study_id: str) -> Response | tuple[str, int]:
+@errors.refusals_in_form(_scan_page, messages={
+    OtpRequiredError: "Approval needs a second factor: enter a fresh code from your "
+                      "authenticator, or have one e-mailed to you below.",
+    OtpInvalidError: "That code is wrong, already used or expired.",
+})
+def approve(study_id: str) -> Response:
     actor = dashboards.signed_in_as("admin")
-    try:
-        report = workflow.approve(db.session, services(), actor, study_id,
-                                  code=request.form.get("otp", "").strip() or None)
-    except OtpRequiredError:
-        return _scan_page(actor, study_id, status=401, error=(
-            "Approval needs a second factor: enter a fresh code from your authenticator, "
-            "or have one e-mailed to you below."))
-    except OtpInvalidError:
-        return _scan_page(actor, study_id, status=401,
-                          error="That code is wrong, already used or expired.")
-    except PASS_THROUGH:
-        raise
-    except CsssError as err:
-        return _scan_page(actor, study_id, status=int(status_of(err)),
-                          error=errors.sentence(err))
+    report = workflow.approve(db.session, services(), actor, study_id,
+                              code=request.form.get("otp", "").strip() or None)
     flash("Report approved and released to the patient.", "success")
     return redirect(url_for("web_admin.report_page", report_id=report.id))
 
@@ -122,6 +111,13 @@ def resend_mail(report_id: str, mail_id: str) -> Response:
 
 # --- users ------------------------------------------------------------------------------
 
+NEW_USER_FIELDS = ("email", "name", "role", "birth_date", "gender", "mrn")
+
+
+def _new_user_form() -> dict[str, str]:
+    return {k: request.form.get(k, "").strip() for k in NEW_USER_FIELDS}
+
+
 def _users_page(actor, *, status: int = 200, error: str | None = None,  # noqa: ANN001
                 enrolment: dict | None = None, form: dict | None = None) -> tuple[str, int]:
     text, role = request.args.get("q", "")[:100], request.args.get("role", "")
@@ -136,6 +132,14 @@ def _users_page(actor, *, status: int = 200, error: str | None = None,  # noqa: 
                            form=form or {}), status
 
 
+def _users_page_refused(actor, *, status: int, error: str,  # noqa: ANN001
+                        user_id: str | None = None) -> tuple[str, int]:
+    """The users page after a refused form: a new account's fields stay as typed; a form
+    about one row (`user_id`) has none of them to keep."""
+    return _users_page(actor, status=status, error=error,
+                       form=None if user_id else _new_user_form())
+
+
 @bp.get("/users")
 def users() -> tuple[str, int]:
     actor = dashboards.signed_in_as("admin")
@@ -143,23 +147,16 @@ def users() -> tuple[str, int]:
 
 
 @bp.post("/users")
-def create_user() -> Response | tuple[str, int]:
+@errors.refusals_in_form(_users_page_refused)
+def create_user() -> Response:
     actor = dashboards.signed_in_as("admin")
-    form = {k: request.form.get(k, "").strip() for k in
-            ("email", "name", "role", "birth_date", "gender", "mrn")}
-    try:
-        extra: dict[str, object] = {}
-        if form["role"] == Role.PATIENT:
-            extra = {"birth_date": _date(form["birth_date"]),
-                     "gender": form["gender"] or None, "mrn": form["mrn"] or None}
-        accounts.create(db.session, services(), actor, email=form["email"], role=form["role"],
-                        name=form["name"], password=request.form.get("password", ""), **extra)
-    except PASS_THROUGH:
-        raise
-    except CsssError as err:
-        db.session.rollback()
-        return _users_page(actor, status=int(status_of(err)), error=errors.sentence(err),
-                           form=form)
+    form = _new_user_form()
+    extra: dict[str, object] = {}
+    if form["role"] == Role.PATIENT:
+        extra = {"birth_date": _date(form["birth_date"]),
+                 "gender": form["gender"] or None, "mrn": form["mrn"] or None}
+    accounts.create(db.session, services(), actor, email=form["email"], role=form["role"],
+                    name=form["name"], password=request.form.get("password", ""), **extra)
     flash("Account created.", "success")
     return redirect(url_for("web_admin.users"))
 
@@ -174,34 +171,27 @@ def _date(text: str):  # noqa: ANN202
 
 
 @bp.post("/users/<user_id>/active")
-def set_active(user_id: str) -> Response | tuple[str, int]:
+@errors.refusals_in_form(_users_page_refused)
+def set_active(user_id: str) -> Response:
     actor = dashboards.signed_in_as("admin")
     active = request.form.get("active") == "1"
-    try:
-        accounts.set_active(db.session, actor, user_id, active)
-    except PASS_THROUGH:
-        raise
-    except CsssError as err:
-        return _users_page(actor, status=int(status_of(err)), error=errors.sentence(err))
+    accounts.set_active(db.session, actor, user_id, active)
     flash("Account enabled." if active else "Account disabled; its sessions end now.",
           "success")
     return redirect(url_for("web_admin.users"))
 
 
 @bp.post("/users/<user_id>/role")
-def change_role(user_id: str) -> Response | tuple[str, int]:
+@errors.refusals_in_form(_users_page_refused)
+def change_role(user_id: str) -> Response:
     actor = dashboards.signed_in_as("admin")
-    try:
-        accounts.change_role(db.session, actor, user_id, request.form.get("role", ""))
-    except PASS_THROUGH:
-        raise
-    except CsssError as err:
-        return _users_page(actor, status=int(status_of(err)), error=errors.sentence(err))
+    accounts.change_role(db.session, actor, user_id, request.form.get("role", ""))
     flash("Role changed; the user signs in again to use it.", "success")
     return redirect(url_for("web_admin.users"))
 
 
 @bp.post("/users/<user_id>/totp")
+@errors.refusals_in_form(_users_page_refused)
 def enrol_totp(user_id: str) -> tuple[str, int]:
     """Enrol a TOTP authenticator for an administrator; the QR code is shown this once."""
     actor = dashboards.signed_in_as("admin")
@@ -211,11 +201,8 @@ def enrol_totp(user_id: str) -> tuple[str, int]:
     from csss_fhir.security import totp
 
     settings = services().settings
-    try:
-        uri = totp.enrol(db.session, user, secret_key=settings.secret_key or "",
-                         issuer=settings.hospital_name)
-    except CsssError as err:
-        return _users_page(actor, status=400, error=errors.sentence(err))
+    uri = totp.enrol(db.session, user, secret_key=settings.secret_key or "",
+                     issuer=settings.hospital_name)
     return _users_page(actor, enrolment={"name": user.name, "qr": _qr_data_uri(uri),
                                          "secret": _secret_of(uri)})
 
