@@ -132,7 +132,7 @@ def _add_ml_commands() -> None:
 
 
 def _add_security_commands() -> None:
-    from csss_fhir.security.commands import clients_group, totp_enrol, users_disable
+    from csss_fhir.security.cli import clients_group, totp_enrol, users_disable
 
     users_group.add_command(totp_enrol)
     users_group.add_command(users_disable)

@@ -3,6 +3,7 @@
 Staff read everything clinical; a patient reads only their own Patient, ImagingStudy, Task,
 released DiagnosticReport and its PDF — never an Observation (the preliminary AI result is
 one). A row outside a caller's compartment is reported as not found, so ids leak nothing.
+Also which roles must prove a second factor to sign in.
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ class Role(enum.StrEnum):
     PHARMACIST = "pharmacist"
     ADMIN = "admin"
 
-
-STAFF = frozenset({"doctor", "pharmacist", "admin"})
 PATIENT_READABLE = frozenset({"Patient", "ImagingStudy", "Task", "DiagnosticReport",
                               "Binary", "Practitioner", "PractitionerRole", "Device"})
-STAFF_READABLE = frozenset({"Patient", "Practitioner", "PractitionerRole", "ImagingStudy",
-                            "Observation", "MedicationRequest", "DiagnosticReport", "Task",
-                            "Device", "Provenance", "Binary"})
+# A tuple, not a set: clients.py lists the system scopes in this order.
+STAFF_READABLE_TYPES = ("Patient", "Practitioner", "PractitionerRole", "ImagingStudy",
+                        "Observation", "MedicationRequest", "DiagnosticReport", "Task",
+                        "Device", "Provenance", "Binary")
+STAFF_READABLE = frozenset(STAFF_READABLE_TYPES)
 # The audit trail: admins, and system clients holding exactly `system/AuditEvent.read`
 # (a `system/*.read` client sees clinical data, not who looked at it).
 AUDIT = "AuditEvent"
@@ -71,6 +72,12 @@ def _scope_allows(actor: Actor, resource_type: str, action: str) -> bool:
 
 
 USER_MANAGERS = frozenset({"admin"})
+ROLES_NEEDING_OTP = frozenset({Role.ADMIN})
+
+
+def needs_second_factor(role: str) -> bool:
+    """Whether this role signs in with a one-time code as well as a password."""
+    return role in ROLES_NEEDING_OTP
 
 
 def require_user_management(actor: Actor) -> None:

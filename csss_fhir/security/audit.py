@@ -12,14 +12,17 @@ import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import urlencode
 
 from flask import Flask, Response, g, has_request_context, request
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from csss_fhir import history
 from csss_fhir.models import AuditRecord, Blob, Report, Scan, User, WorkflowEvent, db
+from csss_fhir.security import access
 from csss_fhir.security.actor import Actor
 
 log = logging.getLogger(__name__)
@@ -78,6 +81,28 @@ def record(session: Session, event: Event, *, actor: Actor | None = None,
     session.add_all(rows)
     history.record(session, *rows)
     return rows
+
+
+def recent_records(session: Session, actor: Actor, *, agent: str = "", patient: str = "",
+                   type_code: str = "", since: datetime | None = None, limit: int = 200
+                   ) -> list[AuditRecord]:
+    """The newest audit rows first: those whose agent reference contains `agent`, about
+    `patient` ("Patient/<id>" or the bare id), of `type_code`, recorded at or after `since`.
+
+    Raises:
+        AccessDeniedError: the actor may not read the audit trail.
+    """
+    access.require_read(actor, access.AUDIT)
+    statement = select(AuditRecord).order_by(AuditRecord.recorded.desc())
+    if agent:
+        statement = statement.where(AuditRecord.agent_reference.contains(agent))
+    if patient:
+        statement = statement.where(AuditRecord.patient_id == patient.removeprefix("Patient/"))
+    if type_code:
+        statement = statement.where(AuditRecord.type_code == type_code)
+    if since is not None:
+        statement = statement.where(AuditRecord.recorded >= since)
+    return list(session.scalars(statement.limit(limit)))
 
 
 # --- the /fhir request hook --------------------------------------------------------------

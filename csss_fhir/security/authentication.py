@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from csss_fhir.extensions import Services
 from csss_fhir.mail import outbox
-from csss_fhir.models import ApiClient, RevokedToken, Role, User, db, utcnow
-from csss_fhir.security import audit, clients, lockout, otp, passwords
+from csss_fhir.models import ApiClient, RevokedToken, User, db, utcnow
+from csss_fhir.security import access, audit, clients, lockout, otp, passwords
 from csss_fhir.security.actor import Actor
 from csss_fhir.security.errors import (
     NotAuthenticatedError,
@@ -28,7 +28,6 @@ from csss_fhir.security.errors import (
 
 log = logging.getLogger(__name__)
 
-ROLES_NEEDING_OTP = frozenset({Role.ADMIN})
 WRONG_CREDENTIALS = "the username or password is wrong"
 
 
@@ -122,7 +121,7 @@ def login(session: Session, svc: Services, *, username: object, password: object
     """
     user, key = _checked_password(session, svc, username, password)
     claims: dict[str, object] = {"role": user.role}
-    if user.role in ROLES_NEEDING_OTP:
+    if access.needs_second_factor(user.role):
         if code in (None, ""):
             raise OtpRequiredError("a one-time code is required for this account: request one "
                                    "with POST /auth/otp (or use your authenticator app) and "
@@ -257,6 +256,15 @@ def current_actor() -> Actor:
     return actor
 
 
+def second_factor_is_fresh(actor: Actor, *, minutes: int, now: datetime | None = None
+                           ) -> bool:
+    """Whether the actor's token got its second factor within the last `minutes`
+    (OTP_STEP_UP_MINUTES): the step-up rule, which the admin's approval page also shows."""
+    now = now or utcnow()
+    return (actor.otp_verified_at is not None
+            and now - actor.otp_verified_at <= timedelta(minutes=minutes))
+
+
 def require_recent_second_factor(session: Session, svc: Services, actor: Actor,
                                  code: str | None, *, now: datetime | None = None) -> None:
     """Step-up: the actor's token got its OTP within OTP_STEP_UP_MINUTES, or `code` is valid.
@@ -265,7 +273,6 @@ def require_recent_second_factor(session: Session, svc: Services, actor: Actor,
         OtpRequiredError / OtpInvalidError.
     """
     now = now or utcnow()
-    window = timedelta(minutes=svc.settings.otp_step_up_minutes)
     if code:
         user = session.get(User, actor.user_id)
         if user is None:
@@ -279,7 +286,7 @@ def require_recent_second_factor(session: Session, svc: Services, actor: Actor,
                 subtype_code=audit.OTP_FAILED, description="wrong step-up code"), user,
                 OtpInvalidError("the one-time code is wrong, used or expired"))
         return
-    if actor.otp_verified_at is None or now - actor.otp_verified_at > window:
+    if not second_factor_is_fresh(actor, minutes=svc.settings.otp_step_up_minutes, now=now):
         raise OtpRequiredError(
             f"approval needs a second factor from the last {svc.settings.otp_step_up_minutes} "
             "minutes: send a fresh one-time code as the 'otp' parameter"

@@ -18,11 +18,10 @@ from sqlalchemy.orm import Session
 
 from csss_fhir.errors import ConflictError, InvalidInputError
 from csss_fhir.models import ApiClient
+from csss_fhir.security.access import AUDIT, STAFF_READABLE_TYPES
 from csss_fhir.security.errors import NotAuthenticatedError
 
-READABLE_TYPES = ("Patient", "Practitioner", "PractitionerRole", "ImagingStudy",
-                  "Observation", "MedicationRequest", "DiagnosticReport", "Task", "Device",
-                  "Provenance", "Binary", "AuditEvent")
+READABLE_TYPES = (*STAFF_READABLE_TYPES, AUDIT)
 WRITABLE_TYPES = ("Patient", "ImagingStudy")
 SUPPORTED_SCOPES: tuple[str, ...] = (
     "system/*.read", "system/*.write",

@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from csss_fhir.models import OtpCode, User, utcnow
+from csss_fhir.security import totp
 
 CODE_DIGITS = 6
 
@@ -63,8 +64,6 @@ def consume_code(session: Session, user: User, code: str, *, secret_key: str,
 def verify_second_factor(session: Session, user: User, code: object, *, secret_key: str,
                          now: datetime | None = None) -> bool:
     """Accept either kind of code: the user's TOTP authenticator, or an e-mailed code."""
-    from csss_fhir.security import totp
-
     if not isinstance(code, str):
         return False
     code = code.strip()

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from csss_fhir.errors import InvalidInputError
 from csss_fhir.models import TotpCredential, User, utcnow
+from csss_fhir.security.access import needs_second_factor
 
 # Steps either side of now that are accepted: clocks drift, and people type slowly.
 VALID_WINDOW = 1
@@ -37,9 +38,7 @@ def enrol(session: Session, user: User, *, secret_key: str, issuer: str) -> str:
         InvalidInputError: the user's role has no second factor (authenticators are for
             the roles that need one).
     """
-    from csss_fhir.security.authentication import ROLES_NEEDING_OTP  # it imports this module
-
-    if user.role not in ROLES_NEEDING_OTP:
+    if not needs_second_factor(user.role):
         raise InvalidInputError(
             f"authenticators are for admins (who need a second factor); this user is a "
             f"{user.role}")

@@ -9,19 +9,16 @@ import io
 from datetime import UTC, datetime
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
-from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from csss_fhir import accounts, workflow
-from csss_fhir.api.outcomes import status_of
-from csss_fhir.errors import CsssError, InvalidInputError
+from csss_fhir.errors import InvalidInputError
 from csss_fhir.extensions import services
 from csss_fhir.mail import deliveries, outbox
-from csss_fhir.models import Role, ScanState, User, db, utcnow
-from csss_fhir.security import access, authentication
+from csss_fhir.models import Role, ScanState, User, db
+from csss_fhir.security import audit, authentication
 from csss_fhir.security.errors import NotAuthenticatedError, OtpInvalidError, OtpRequiredError
 from csss_fhir.web import dashboards, errors, worklists
-from csss_fhir.web.doctor import PASS_THROUGH
 
 bp = Blueprint("web_admin", __name__, url_prefix="/admin")
 
@@ -40,21 +37,17 @@ def dashboard() -> str:
 
 # --- approval ---------------------------------------------------------------------------
 
-def _step_up_fresh(actor) -> bool:  # noqa: ANN001
-    window = services().settings.otp_step_up_minutes * 60
-    return actor.otp_verified_at is not None and \
-        (utcnow() - actor.otp_verified_at).total_seconds() <= window
-
-
 def _scan_page(actor, study_id: str, *, status: int = 200,  # noqa: ANN001
                error: str | None = None, notice: str | None = None) -> tuple[str, int]:
     scan = worklists.scan(db.session, actor, study_id)
+    minutes = services().settings.otp_step_up_minutes
     return render_template(
         "web/admin_scan.html", scan=scan, state=scan.task.state, review=scan.review,
         prediction=scan.prediction,
         prescriptions=worklists.prescriptions(db.session, actor, study_id),
         pharmacy=worklists.pharmacy_review(db.session, actor, study_id),
-        fresh=_step_up_fresh(actor), step_up_minutes=services().settings.otp_step_up_minutes,
+        fresh=authentication.second_factor_is_fresh(actor, minutes=minutes),
+        step_up_minutes=minutes,
         error=error, notice=notice), status
 
 
@@ -65,6 +58,7 @@ def scan_page(study_id: str) -> tuple[str, int]:
 
 
 @bp.post("/scans/<study_id>/code")
+@errors.refusals_in_form(_scan_page)
 def send_code(study_id: str) -> tuple[str, int]:
     """E-mail a fresh one-time code for the step-up (the password proves it is still you)."""
     actor = dashboards.signed_in_as("admin")
@@ -72,34 +66,24 @@ def send_code(study_id: str) -> tuple[str, int]:
     try:
         authentication.request_code(db.session, services(), username=user.email,
                                     password=request.form.get("password", ""))
-    except NotAuthenticatedError:
-        return _scan_page(actor, study_id, status=400, error="Your password is wrong.")
-    except CsssError as err:
-        return _scan_page(actor, study_id, status=int(status_of(err)),
-                          error=errors.sentence(err))
+    except NotAuthenticatedError as err:
+        # The admin is signed in: a wrong password here is a form error, not "sign in".
+        raise InvalidInputError("your password is wrong") from err
     minutes = services().settings.otp_expire_minutes
     return _scan_page(actor, study_id, notice=f"We e-mailed you a 6-digit code; it works for "
                                               f"{minutes} minutes.")
 
 
 @bp.post("/scans/<study_id>/approve")
-def approve(study_id: str) -> Response | tuple[str, int]:
+@errors.refusals_in_form(_scan_page, messages={
+    OtpRequiredError: "Approval needs a second factor: enter a fresh code from your "
+                      "authenticator, or have one e-mailed to you below.",
+    OtpInvalidError: "That code is wrong, already used or expired.",
+})
+def approve(study_id: str) -> Response:
     actor = dashboards.signed_in_as("admin")
-    try:
-        report = workflow.approve(db.session, services(), actor, study_id,
-                                  code=request.form.get("otp", "").strip() or None)
-    except OtpRequiredError:
-        return _scan_page(actor, study_id, status=401, error=(
-            "Approval needs a second factor: enter a fresh code from your authenticator, "
-            "or have one e-mailed to you below."))
-    except OtpInvalidError:
-        return _scan_page(actor, study_id, status=401,
-                          error="That code is wrong, already used or expired.")
-    except PASS_THROUGH:
-        raise
-    except CsssError as err:
-        return _scan_page(actor, study_id, status=int(status_of(err)),
-                          error=errors.sentence(err))
+    report = workflow.approve(db.session, services(), actor, study_id,
+                              code=request.form.get("otp", "").strip() or None)
     flash("Report approved and released to the patient.", "success")
     return redirect(url_for("web_admin.report_page", report_id=report.id))
 
@@ -127,6 +111,13 @@ def resend_mail(report_id: str, mail_id: str) -> Response:
 
 # --- users ------------------------------------------------------------------------------
 
+NEW_USER_FIELDS = ("email", "name", "role", "birth_date", "gender", "mrn")
+
+
+def _new_user_form() -> dict[str, str]:
+    return {k: request.form.get(k, "").strip() for k in NEW_USER_FIELDS}
+
+
 def _users_page(actor, *, status: int = 200, error: str | None = None,  # noqa: ANN001
                 enrolment: dict | None = None, form: dict | None = None) -> tuple[str, int]:
     text, role = request.args.get("q", "")[:100], request.args.get("role", "")
@@ -141,6 +132,14 @@ def _users_page(actor, *, status: int = 200, error: str | None = None,  # noqa: 
                            form=form or {}), status
 
 
+def _users_page_refused(actor, *, status: int, error: str,  # noqa: ANN001
+                        user_id: str | None = None) -> tuple[str, int]:
+    """The users page after a refused form: a new account's fields stay as typed; a form
+    about one row (`user_id`) has none of them to keep."""
+    return _users_page(actor, status=status, error=error,
+                       form=None if user_id else _new_user_form())
+
+
 @bp.get("/users")
 def users() -> tuple[str, int]:
     actor = dashboards.signed_in_as("admin")
@@ -148,23 +147,16 @@ def users() -> tuple[str, int]:
 
 
 @bp.post("/users")
-def create_user() -> Response | tuple[str, int]:
+@errors.refusals_in_form(_users_page_refused)
+def create_user() -> Response:
     actor = dashboards.signed_in_as("admin")
-    form = {k: request.form.get(k, "").strip() for k in
-            ("email", "name", "role", "birth_date", "gender", "mrn")}
-    try:
-        extra: dict[str, object] = {}
-        if form["role"] == Role.PATIENT:
-            extra = {"birth_date": _date(form["birth_date"]),
-                     "gender": form["gender"] or None, "mrn": form["mrn"] or None}
-        accounts.create(db.session, services(), actor, email=form["email"], role=form["role"],
-                        name=form["name"], password=request.form.get("password", ""), **extra)
-    except PASS_THROUGH:
-        raise
-    except CsssError as err:
-        db.session.rollback()
-        return _users_page(actor, status=int(status_of(err)), error=errors.sentence(err),
-                           form=form)
+    form = _new_user_form()
+    extra: dict[str, object] = {}
+    if form["role"] == Role.PATIENT:
+        extra = {"birth_date": _date(form["birth_date"]),
+                 "gender": form["gender"] or None, "mrn": form["mrn"] or None}
+    accounts.create(db.session, services(), actor, email=form["email"], role=form["role"],
+                    name=form["name"], password=request.form.get("password", ""), **extra)
     flash("Account created.", "success")
     return redirect(url_for("web_admin.users"))
 
@@ -179,34 +171,27 @@ def _date(text: str):  # noqa: ANN202
 
 
 @bp.post("/users/<user_id>/active")
-def set_active(user_id: str) -> Response | tuple[str, int]:
+@errors.refusals_in_form(_users_page_refused)
+def set_active(user_id: str) -> Response:
     actor = dashboards.signed_in_as("admin")
     active = request.form.get("active") == "1"
-    try:
-        accounts.set_active(db.session, actor, user_id, active)
-    except PASS_THROUGH:
-        raise
-    except CsssError as err:
-        return _users_page(actor, status=int(status_of(err)), error=errors.sentence(err))
+    accounts.set_active(db.session, actor, user_id, active)
     flash("Account enabled." if active else "Account disabled; its sessions end now.",
           "success")
     return redirect(url_for("web_admin.users"))
 
 
 @bp.post("/users/<user_id>/role")
-def change_role(user_id: str) -> Response | tuple[str, int]:
+@errors.refusals_in_form(_users_page_refused)
+def change_role(user_id: str) -> Response:
     actor = dashboards.signed_in_as("admin")
-    try:
-        accounts.change_role(db.session, actor, user_id, request.form.get("role", ""))
-    except PASS_THROUGH:
-        raise
-    except CsssError as err:
-        return _users_page(actor, status=int(status_of(err)), error=errors.sentence(err))
+    accounts.change_role(db.session, actor, user_id, request.form.get("role", ""))
     flash("Role changed; the user signs in again to use it.", "success")
     return redirect(url_for("web_admin.users"))
 
 
 @bp.post("/users/<user_id>/totp")
+@errors.refusals_in_form(_users_page_refused)
 def enrol_totp(user_id: str) -> tuple[str, int]:
     """Enrol a TOTP authenticator for an administrator; the QR code is shown this once."""
     actor = dashboards.signed_in_as("admin")
@@ -216,11 +201,8 @@ def enrol_totp(user_id: str) -> tuple[str, int]:
     from csss_fhir.security import totp
 
     settings = services().settings
-    try:
-        uri = totp.enrol(db.session, user, secret_key=settings.secret_key or "",
-                         issuer=settings.hospital_name)
-    except CsssError as err:
-        return _users_page(actor, status=400, error=errors.sentence(err))
+    uri = totp.enrol(db.session, user, secret_key=settings.secret_key or "",
+                     issuer=settings.hospital_name)
     return _users_page(actor, enrolment={"name": user.name, "qr": _qr_data_uri(uri),
                                          "secret": _secret_of(uri)})
 
@@ -244,30 +226,20 @@ def _secret_of(uri: str) -> str:
 
 @bp.get("/audit")
 def audit_log() -> str:
-    from csss_fhir.models import AuditRecord
-
     actor = dashboards.signed_in_as("admin")
-    access.require_read(actor, "AuditEvent")
     filters = {k: request.args.get(k, "").strip()[:100] for k in
                ("agent", "patient", "type", "since")}
-    statement = select(AuditRecord).order_by(AuditRecord.recorded.desc())
-    if filters["agent"]:
-        statement = statement.where(AuditRecord.agent_reference.contains(filters["agent"]))
-    if filters["patient"]:
-        statement = statement.where(AuditRecord.patient_id == filters["patient"]
-                                    .removeprefix("Patient/"))
-    if filters["type"]:
-        statement = statement.where(AuditRecord.type_code == filters["type"])
-    error = None
+    since, error = None, None
     if filters["since"]:
         try:
             since = datetime.fromisoformat(filters["since"])
-            if since.tzinfo is None:
-                since = since.replace(tzinfo=UTC)
-            statement = statement.where(AuditRecord.recorded >= since)
         except ValueError:
             error = "The date must look like 2025-01-31."
-    rows = list(db.session.scalars(statement.limit(200)))
+        else:
+            since = since if since.tzinfo else since.replace(tzinfo=UTC)
+    rows = audit.recent_records(db.session, actor, agent=filters["agent"],
+                                patient=filters["patient"], type_code=filters["type"],
+                                since=since)
     return render_template("web/admin_audit.html", rows=rows, filters=filters, error=error)
 
 

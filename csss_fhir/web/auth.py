@@ -6,7 +6,7 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 
 from csss_fhir import accounts
 from csss_fhir.api.outcomes import status_of
-from csss_fhir.errors import CsssError
+from csss_fhir.errors import CsssError, InvalidInputError
 from csss_fhir.extensions import services
 from csss_fhir.models import db
 from csss_fhir.security import authentication
@@ -97,7 +97,12 @@ def password_form() -> str:
     return render_template("web/password.html")
 
 
+def _password_page(actor, *, status: int, error: str) -> tuple[str, int]:  # noqa: ANN001
+    return render_template("web/password.html", error=error), status
+
+
 @bp.post("/account/password")
+@errors.refusals_in_form(_password_page)
 def change_password() -> Response | tuple[str, int]:
     actor = session.signed_in()
     new = request.form.get("new_password", "")
@@ -107,11 +112,8 @@ def change_password() -> Response | tuple[str, int]:
     try:
         accounts.change_password(db.session, services(), actor,
                                  current=request.form.get("current_password", ""), new=new)
-    except NotAuthenticatedError:
-        return render_template("web/password.html",
-                               error="Your current password is wrong."), 400
-    except CsssError as err:
-        return render_template("web/password.html", error=_login_error(err)), \
-            int(status_of(err))
+    except NotAuthenticatedError as err:
+        # The user is signed in: a wrong current password is a form error, not "sign in".
+        raise InvalidInputError("your current password is wrong") from err
     flash("Your password has been changed.", "success")
     return redirect(url_for(dashboards.home_endpoint(actor.role)))

@@ -10,14 +10,12 @@ from __future__ import annotations
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 
 from csss_fhir import registration, workflow
-from csss_fhir.api.outcomes import status_of
-from csss_fhir.errors import CsssError, ResourceNotFoundError
+from csss_fhir.errors import ResourceNotFoundError
 from csss_fhir.extensions import services
 from csss_fhir.models import ScanState, db
+from csss_fhir.reports import scan_images
 from csss_fhir.security import access
-from csss_fhir.security.errors import AccessDeniedError, NotAuthenticatedError
 from csss_fhir.web import dashboards, errors, session, worklists
-from csss_fhir.workflow.errors import StepNotAllowedError
 
 bp = Blueprint("web_doctor", __name__)
 
@@ -26,8 +24,6 @@ FILTERS = {
     "ai": [ScanState.PENDING_AI],
     "verify": [ScanState.AI_ANALYZED],
 }
-PASS_THROUGH = (NotAuthenticatedError, AccessDeniedError, StepNotAllowedError,
-                ResourceNotFoundError)
 
 
 @bp.get("/doctor")
@@ -64,31 +60,21 @@ def scan_page(study_id: str) -> tuple[str, int]:
 
 
 @bp.post("/doctor/scans/<study_id>/classify")
-def classify(study_id: str) -> Response | tuple[str, int]:
+@errors.refusals_in_form(_scan_page)
+def classify(study_id: str) -> Response:
     actor = dashboards.signed_in_as("doctor")
-    try:
-        workflow.classify(db.session, services(), actor, study_id)
-    except PASS_THROUGH:
-        raise
-    except CsssError as err:
-        return _scan_page(actor, study_id, status=int(status_of(err)),
-                          error=errors.sentence(err))
+    workflow.classify(db.session, services(), actor, study_id)
     return redirect(url_for("web_doctor.scan_page", study_id=study_id))
 
 
 @bp.post("/doctor/scans/<study_id>/verify")
-def verify(study_id: str) -> Response | tuple[str, int]:
+@errors.refusals_in_form(_scan_page)
+def verify(study_id: str) -> Response:
     actor = dashboards.signed_in_as("doctor")
-    try:
-        workflow.verify(db.session, actor, study_id,
-                        note=request.form.get("note", ""),
-                        agree=request.form.get("agree", "yes") == "yes",
-                        finding=request.form.get("finding", "").strip() or None)
-    except PASS_THROUGH:
-        raise
-    except CsssError as err:
-        return _scan_page(actor, study_id, status=int(status_of(err)),
-                          error=errors.sentence(err))
+    workflow.verify(db.session, actor, study_id,
+                    note=request.form.get("note", ""),
+                    agree=request.form.get("agree", "yes") == "yes",
+                    finding=request.form.get("finding", "").strip() or None)
     flash("Scan verified; it is now in the pharmacist's queue.", "success")
     return redirect(url_for("web_doctor.worklist"))
 
@@ -101,10 +87,9 @@ def image(study_id: str) -> Response:
     access.require_read(actor, "Binary")
     if not registration.may_read_binary(db.session, actor, scan.image):
         raise ResourceNotFoundError(f"ImagingStudy/{study_id} has no image you may see")
-    data = services().store.get(scan.image.sha256)
-    content_type = scan.image.content_type
-    if content_type not in ("image/jpeg", "image/png"):
-        data, content_type = _as_png(data), "image/png"
+    data, content_type = scan_images.for_browser(
+        services().store.get(scan.image.sha256), scan.image.content_type,
+        max_pixels=services().settings.max_image_pixels)
     return _image_response(data, content_type)
 
 
@@ -126,16 +111,6 @@ def gradcam(study_id: str) -> Response:
         raise ResourceNotFoundError("no Grad-CAM overlay: the model has changed since this "
                                     "scan was analysed") from err
     return _image_response(overlay_png(data, heatmap), "image/png")
-
-
-def _as_png(data: bytes) -> bytes:
-    import cv2
-
-    from ml.preprocessing import decode_image
-
-    pixels = decode_image(data)
-    ok, encoded = cv2.imencode(".png", pixels[..., ::-1] if pixels.ndim == 3 else pixels)
-    return encoded.tobytes()
 
 
 def _image_response(data: bytes, content_type: str) -> Response:

@@ -1,20 +1,33 @@
-"""The UI's one error handler: refusals outside /fhir and /auth become pages.
+"""The UI's one error handler, and the one decorator for forms: refusals become pages.
 
 Not signed in (or the session ended) -> the sign-in page; another role's page -> 403 page;
 unknown id -> 404 page; every other refusal -> an error page with the refusal's message and
-the status /fhir would give it (api/outcomes.py is the one status table).
+the status /fhir would give it (api/outcomes.py is the one status table). A view decorated
+with `refusals_in_form` shows those other refusals in its form instead.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Mapping
+
 from flask import Flask, Response, g, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from csss_fhir.api.outcomes import status_of
 from csss_fhir.errors import CsssError, ResourceNotFoundError
+from csss_fhir.models import db
 from csss_fhir.security.errors import AccessDeniedError, NotAuthenticatedError
 from csss_fhir.web import session
 from csss_fhir.workflow.errors import StepNotAllowedError
+
+# Refusals a form cannot show: there is no page to return to (signed out, another role's
+# page, an unknown id), so they reach render_refusal.
+PASS_THROUGH = (NotAuthenticatedError, AccessDeniedError, StepNotAllowedError,
+                ResourceNotFoundError)
+
+View = Callable[..., ResponseReturnValue]
 
 
 def render_refusal(error: CsssError) -> Response | tuple[str, int]:
@@ -50,3 +63,31 @@ def sentence(error: CsssError) -> str:
     """A refusal's message as a sentence for a page."""
     message = str(error)
     return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
+
+
+def refusals_in_form(page: Callable[..., tuple[str, int]], *,
+                     messages: Mapping[type[CsssError], str] | None = None
+                     ) -> Callable[[View], View]:
+    """Decorate a form's POST view: a refusal renders the form's page again with its message.
+
+    `page(actor, status=..., error=..., **view_args)` renders the page; the status is the one
+    /fhir would give the refusal. `messages` words chosen refusals for this form, and wins
+    over PASS_THROUGH (an OTP refusal is a NotAuthenticatedError, yet the approval form
+    shows it). The session is rolled back first: the page shows what is stored, not a
+    refused change.
+    """
+    def decorate(view: View) -> View:
+        @functools.wraps(view)
+        def view_with_form_refusals(**view_args: str) -> ResponseReturnValue:
+            try:
+                return view(**view_args)
+            except CsssError as error:
+                message = next((text for kind, text in (messages or {}).items()
+                                if isinstance(error, kind)), None)
+                if message is None and isinstance(error, PASS_THROUGH):
+                    raise
+                db.session.rollback()
+                return page(session.signed_in(), status=int(status_of(error)),
+                            error=message or sentence(error), **view_args)
+        return view_with_form_refusals
+    return decorate

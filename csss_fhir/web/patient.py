@@ -7,13 +7,10 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from csss_fhir import workflow
-from csss_fhir.api.outcomes import status_of
-from csss_fhir.errors import CsssError, InvalidInputError, PayloadTooLargeError
+from csss_fhir.errors import InvalidInputError, PayloadTooLargeError
 from csss_fhir.extensions import services
 from csss_fhir.models import db
-from csss_fhir.security.errors import AccessDeniedError, NotAuthenticatedError
 from csss_fhir.web import assistant, dashboards, errors, worklists
-from csss_fhir.workflow.errors import StepNotAllowedError
 
 bp = Blueprint("web_patient", __name__, url_prefix="/patient")
 bp.register_error_handler(RequestEntityTooLarge, errors.too_large)
@@ -42,17 +39,12 @@ def dashboard() -> tuple[str, int]:
 
 
 @bp.post("/scans")
-def upload() -> Response | tuple[str, int]:
+@errors.refusals_in_form(_page)
+def upload() -> Response:
     actor = dashboards.signed_in_as("patient")
-    try:
-        data = _read_file()
-        workflow.upload_scan(db.session, services(), actor, workflow.UploadRequest(
-            data=data, patient_id=None,
-            description=request.form.get("description", "").strip() or None))
-    except (NotAuthenticatedError, AccessDeniedError, StepNotAllowedError):
-        raise
-    except CsssError as err:
-        return _page(actor, status=int(status_of(err)), error=errors.sentence(err))
+    workflow.upload_scan(db.session, services(), actor, workflow.UploadRequest(
+        data=_read_file(), patient_id=None,
+        description=request.form.get("description", "").strip() or None))
     flash("Your scan was uploaded. We will e-mail you when the report is ready.", "success")
     return redirect(url_for("web_patient.dashboard"))
 

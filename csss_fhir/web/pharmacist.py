@@ -7,11 +7,9 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 
 from adapters.fhir.medication_request import PrescriptionData
 from csss_fhir import workflow
-from csss_fhir.api.outcomes import status_of
-from csss_fhir.errors import CsssError, InvalidInputError
+from csss_fhir.errors import InvalidInputError
 from csss_fhir.models import ScanState, db
 from csss_fhir.web import dashboards, errors, worklists
-from csss_fhir.web.doctor import PASS_THROUGH
 
 bp = Blueprint("web_pharmacist", __name__, url_prefix="/pharmacist")
 
@@ -26,13 +24,18 @@ def queue() -> str:
     return render_template("web/pharmacist_queue.html", rows=rows, q=text)
 
 
+def _prescription_form() -> dict[str, str]:
+    """The prescription fields as typed (empty on a GET), kept when a form is refused."""
+    return {name: request.form.get(name, "").strip() for name in PRESCRIPTION_FIELDS}
+
+
 def _scan_page(actor, study_id: str, *, status: int = 200,  # noqa: ANN001
-               error: str | None = None, form: dict | None = None) -> tuple[str, int]:
+               error: str | None = None) -> tuple[str, int]:
     scan = worklists.scan(db.session, actor, study_id)
     return render_template(
         "web/pharmacist_scan.html", scan=scan, state=scan.task.state, review=scan.review,
         prescriptions=worklists.prescriptions(db.session, actor, study_id), error=error,
-        form=form or {}), status
+        form=_prescription_form()), status
 
 
 @bp.get("/scans/<study_id>")
@@ -42,37 +45,27 @@ def scan_page(study_id: str) -> tuple[str, int]:
 
 
 @bp.post("/scans/<study_id>/prescriptions")
-def prescribe(study_id: str) -> Response | tuple[str, int]:
+@errors.refusals_in_form(_scan_page)
+def prescribe(study_id: str) -> Response:
     actor = dashboards.signed_in_as("pharmacist")
     scan = worklists.scan(db.session, actor, study_id)
-    values = {name: request.form.get(name, "").strip() for name in PRESCRIPTION_FIELDS}
-    try:
-        if not values["drug"]:
-            raise InvalidInputError("the drug name is required")
-        workflow.prescribe(db.session, actor, PrescriptionData(
-            patient_id=scan.patient_id, scan_id=scan.id, medication=values["drug"],
-            medication_code=None, dose=values["dose"] or None, route=values["route"] or None,
-            frequency=values["frequency"] or None, duration=values["duration"] or None,
-            dosage_text=None, note=values["notes"] or None))
-    except PASS_THROUGH:
-        raise
-    except CsssError as err:
-        return _scan_page(actor, study_id, status=int(status_of(err)),
-                          error=errors.sentence(err), form=values)
+    values = _prescription_form()
+    if not values["drug"]:
+        raise InvalidInputError("the drug name is required")
+    workflow.prescribe(db.session, actor, PrescriptionData(
+        patient_id=scan.patient_id, scan_id=scan.id, medication=values["drug"],
+        medication_code=None, dose=values["dose"] or None, route=values["route"] or None,
+        frequency=values["frequency"] or None, duration=values["duration"] or None,
+        dosage_text=None, note=values["notes"] or None))
     flash("Prescription added.", "success")
     return redirect(url_for("web_pharmacist.scan_page", study_id=study_id))
 
 
 @bp.post("/scans/<study_id>/complete")
-def complete(study_id: str) -> Response | tuple[str, int]:
+@errors.refusals_in_form(_scan_page)
+def complete(study_id: str) -> Response:
     actor = dashboards.signed_in_as("pharmacist")
-    try:
-        workflow.pharmacy_review(db.session, actor, study_id,
-                                 note=request.form.get("review_note", ""))
-    except PASS_THROUGH:
-        raise
-    except CsssError as err:
-        return _scan_page(actor, study_id, status=int(status_of(err)),
-                          error=errors.sentence(err))
+    workflow.pharmacy_review(db.session, actor, study_id,
+                             note=request.form.get("review_note", ""))
     flash("Pharmacy review completed; the scan waits for approval.", "success")
     return redirect(url_for("web_pharmacist.queue"))

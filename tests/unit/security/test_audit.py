@@ -4,9 +4,21 @@ AuditEvents that admins search by patient, agent and date; nothing secret is kep
 from __future__ import annotations
 
 import base64
+from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from csss_fhir.models import AuditRecord, Report, db
-from tests.factories import auth_headers, latest_code, make_scan, make_user, parse_fhir
+from csss_fhir.security import audit
+from csss_fhir.security.errors import AccessDeniedError
+from tests.factories import (
+    actor_for,
+    auth_headers,
+    latest_code,
+    make_scan,
+    make_user,
+    parse_fhir,
+)
 
 
 def _audit(client, headers, **params) -> list:
@@ -122,3 +134,29 @@ def test_an_audit_event_has_one_version_readable_by_vread_and_history(client, as
     history = parse_fhir(client.get(f"/fhir/AuditEvent/{event.id}/_history",
                                     headers=headers).data, "Bundle")
     assert history.total == 1
+
+
+def test_recent_records_filter_by_agent_patient_type_and_time(app):
+    with app.app_context():
+        admin, doctor = make_user("admin")[0], make_user("doctor")[0]
+        as_admin, as_doctor = actor_for(admin), actor_for(doctor)
+        read = audit.Event(audit.PATIENT_RECORD, "R")
+        old = audit.record(db.session, read, actor=as_doctor,
+                           entities_by_patient={"p-1": ["Patient/p-1"]})[0]
+        old.recorded = datetime(2025, 1, 1, tzinfo=UTC)
+        audit.record(db.session, read, actor=as_doctor,
+                     entities_by_patient={"p-2": ["Patient/p-2"]})
+        audit.record(db.session, audit.Event(audit.USER_AUTHENTICATION, "E",
+                                             subtype_code=audit.LOGIN), actor=as_admin)
+        db.session.commit()
+
+        def patients(**filters) -> list:
+            return [r.patient_id for r in audit.recent_records(db.session, as_admin, **filters)]
+
+        assert patients(patient="Patient/p-1") == ["p-1"]
+        assert patients(agent=f"Practitioner/{doctor.id}") == ["p-2", "p-1"]
+        assert patients(type_code=audit.USER_AUTHENTICATION) == [None]
+        since = datetime.now(UTC) - timedelta(days=1)
+        assert "p-1" not in patients(since=since) and "p-2" in patients(since=since)
+        with pytest.raises(AccessDeniedError):
+            audit.recent_records(db.session, as_doctor)

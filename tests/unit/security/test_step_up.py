@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import time_machine
 
+from csss_fhir.security.actor import Actor
+from csss_fhir.security.authentication import second_factor_is_fresh
 from tests.factories import (
     TEST_JWT_SECRET,
     auth_headers,
@@ -115,3 +117,11 @@ def test_fresh_admin_token_approves_without_a_code(client, app):
     headers = auth_headers(client, app, email, password, "admin")
     response = client.post(f"/fhir/ImagingStudy/{scan_id}/$approve", headers=headers)
     assert response.status_code == 201, response.get_data(as_text=True)
+
+
+def test_second_factor_is_fresh_up_to_the_step_up_window_inclusive():
+    actor = Actor(role="admin", user_id="u1", otp_verified_at=START)
+    assert second_factor_is_fresh(actor, minutes=10, now=START + timedelta(minutes=10))
+    assert not second_factor_is_fresh(actor, minutes=10,
+                                      now=START + timedelta(minutes=10, seconds=1))
+    assert not second_factor_is_fresh(Actor(role="admin", user_id="u1"), minutes=10, now=START)

@@ -7,7 +7,12 @@ from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
 from csss_fhir.errors import CsssError
-from csss_fhir.models import User, db
+from csss_fhir.models import Role, User, db
+from csss_fhir.security.actor import Actor
+
+# Whoever runs `csss` holds the database and the secrets, so the commands act as an
+# administrator; they have no account of their own, so "your own account" never applies.
+OPERATOR = Actor(role=Role.ADMIN, name="csss command line")
 
 
 def _user(email: str) -> User:
@@ -42,9 +47,13 @@ def totp_enrol(email: str) -> None:
 @with_appcontext
 def users_disable(email: str) -> None:
     """Disable a user: every token they hold stops working at once."""
+    from csss_fhir import accounts
+
     user = _user(email)
-    user.active = False
-    db.session.commit()
+    try:
+        accounts.set_active(db.session, OPERATOR, user.id, False)
+    except CsssError as err:
+        raise click.ClickException(str(err)) from err
     click.echo(user.id)
 
 
