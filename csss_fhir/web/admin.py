@@ -12,7 +12,7 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from csss_fhir import accounts, workflow
+from csss_fhir import accounts, patients, workflow
 from csss_fhir.api.outcomes import status_of
 from csss_fhir.errors import CsssError, InvalidInputError
 from csss_fhir.mail import deliveries, outbox
@@ -138,7 +138,7 @@ def _users_page(actor, *, status: int = 200, error: str | None = None,  # noqa: 
     return render_template("web/admin_users.html", users=users, q=text, role=role,
                            roles=list(Role), staff_roles=list(accounts.STAFF_ROLES),
                            enrolled=enrolled, error=error, enrolment=enrolment,
-                           form=form or {}), status
+                           form=form or {}, genders=patients.GENDERS), status
 
 
 @bp.get("/users")
