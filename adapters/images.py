@@ -16,7 +16,6 @@ from csss_fhir.errors import InvalidInputError, UnsupportedMediaError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_MAGIC = b"\xff\xd8\xff"
-DICOM_MAGIC_OFFSET = 128
 MAX_SIDE = 16_384
 
 
@@ -38,7 +37,11 @@ def sniff_format(data: bytes) -> str | None:
         return "png"
     if data.startswith(JPEG_MAGIC):
         return "jpeg"
-    if len(data) >= DICOM_MAGIC_OFFSET + 4 and data[128:132] == b"DICM":
+    # Imported here: adapters.dicom imports this module (check_dimensions), and it owns
+    # what makes a DICOM file (the 128-byte preamble, then b"DICM").
+    from adapters.dicom import is_dicom
+
+    if is_dicom(data):
         return "dicom"
     return None
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import smtplib
-import ssl
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from flask import Flask
 from flask.cli import ScriptInfo
 
 from csss_fhir.errors import ConfigurationError
+from csss_fhir.mail.backends import smtp_connection
 
 SMTP_CHECK_TIMEOUT = 10.0
 
@@ -93,18 +93,7 @@ def check_mail(app: Flask) -> str:
     timeout = min(s.smtp_timeout_seconds, SMTP_CHECK_TIMEOUT)
     where = f"{s.smtp_host}:{s.smtp_port}"
     try:
-        if s.smtp_security == "ssl":
-            client: smtplib.SMTP = smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=timeout,
-                                                    context=ssl.create_default_context())
-        else:
-            client = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=timeout)
-        with client:
-            client.ehlo()
-            if s.smtp_security == "starttls":
-                client.starttls(context=ssl.create_default_context())
-                client.ehlo()
-            if s.smtp_user:
-                client.login(s.smtp_user, s.smtp_password or "")
+        with smtp_connection(s, timeout=timeout) as client:
             client.noop()
     except smtplib.SMTPAuthenticationError as err:
         raise CheckFailed(f"SMTP {where} refused SMTP_USER's credentials "

@@ -28,10 +28,6 @@ class ClassifierProvider:
                     self._classifier = Classifier.load(self.model_path)
         return self._classifier
 
-    @property
-    def loaded(self) -> bool:
-        return self._classifier is not None
-
 
 def device_for(session: Session, metadata: dict[str, Any]) -> ModelDevice:
     """The Device row of this model version, created (with its first history version) on

@@ -14,6 +14,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from csss_fhir import create_app
 from csss_fhir.errors import CsssError
 from csss_fhir.models import db
+from csss_fhir.registration import GENDERS
 
 
 @click.group(cls=FlaskGroup, create_app=create_app, add_version_option=False)
@@ -57,7 +58,7 @@ def users_group() -> None:
               type=click.Choice(["patient", "doctor", "pharmacist", "admin"]))
 @click.option("--name", required=True)
 @click.option("--birth-date", type=click.DateTime(formats=["%Y-%m-%d"]))
-@click.option("--gender", type=click.Choice(["female", "male", "other", "unknown"]))
+@click.option("--gender", type=click.Choice(GENDERS))
 @click.option("--mrn")
 @with_appcontext
 def users_create(email: str, role: str, name: str, birth_date, gender: str | None,  # noqa: ANN001

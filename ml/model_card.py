@@ -6,9 +6,12 @@ the only place class names, input size, preprocessing, τ and temperature come f
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 MANUFACTURER = "CSSS-FHIR project"
+DEFAULT_THRESHOLD = 0.75  # τ of a model whose metadata names none (ml.training's default)
+UCUM = "http://unitsofmeasure.org"
 INTENDED_USE = "demonstration and research only — not for clinical use"
 PREPROCESSING = (
     "decode with OpenCV (16-bit min–max scaled to 8-bit) → RGB → bilinear resize to "
@@ -59,40 +62,49 @@ def build_metadata(
     }
 
 
-def device_resource(metadata: dict, device_id: str | None = None) -> dict:
-    """Describe the model as a FHIR R4 ``Device`` resource (a plain JSON dict).
+def device_resource(metadata: Mapping[str, Any], device_id: str | None = None) -> dict:
+    """Describe the model as a FHIR R4 ``Device`` resource (a plain JSON dict, no ``meta``).
 
-    Name, version and manufacturer come from the metadata; τ, the temperature and the class
-    list are ``property`` entries; the sha256 of the model file is an identifier, so an
-    Observation that references this Device pins the exact model.
+    The one Device mapping: ``adapters.fhir.device`` serves exactly this, adding the stored
+    row's ``meta``. Name, version and manufacturer come from the metadata; τ, the temperature
+    and the class list are ``property`` entries (τ a UCUM dimensionless quantity). The sha256
+    of the model file is an ``identifier``, so an Observation that references this Device
+    pins the exact model, and a ``note`` for people reading it. Absent τ is the training
+    default (0.75); absent temperature and intended use are left out, not invented.
+
+    Raises:
+        KeyError: the metadata has no ``name`` or ``version``.
     """
-    def text_property(label: str, value_codes: Sequence[str]) -> dict:
-        return {"type": {"text": label}, "valueCode": [{"text": v} for v in value_codes]}
-
+    version = str(metadata["version"])
+    properties: list[dict] = [
+        {"type": {"text": "confidence-threshold"},
+         "valueQuantity": [{"value": float(metadata.get("threshold", DEFAULT_THRESHOLD)),
+                            "system": UCUM, "code": "1", "unit": "probability"}]},
+        {"type": {"text": "classes"},
+         "valueCode": [{"text": c} for c in metadata.get("classes", [])]},
+    ]
+    if metadata.get("temperature") is not None:
+        properties.append({"type": {"text": "calibration-temperature"},
+                           "valueQuantity": [{"value": float(metadata["temperature"])}]})
+    notes = [{"text": f"Intended use: {metadata['intended_use']}"}] \
+        if metadata.get("intended_use") else []
     resource: dict = {
         "resourceType": "Device",
         "status": "active",
-        "manufacturer": metadata.get("manufacturer", MANUFACTURER),
-        "deviceName": [{"name": metadata["name"], "type": "model-name"}],
-        "type": {"text": "AI chest X-ray classifier (software)"},
-        "version": [{"value": str(metadata["version"])}],
-        "property": [
-            {
-                "type": {"text": "decision threshold (tau)"},
-                "valueQuantity": [{"value": float(metadata["threshold"])}],
-            },
-            {
-                "type": {"text": "softmax temperature"},
-                "valueQuantity": [{"value": float(metadata.get("temperature", 1.0))}],
-            },
-            text_property("classes", metadata["classes"]),
-        ],
-        "note": [{"text": f"Intended use: {metadata.get('intended_use', INTENDED_USE)}"}],
+        "manufacturer": metadata.get("manufacturer") or MANUFACTURER,
+        "deviceName": [{"name": str(metadata["name"]), "type": "model-name"}],
+        "modelNumber": version,
+        "type": {"text": "AI chest X-ray classifier (MobileNetV2)"},
+        "version": [{"value": version}],
+        "property": properties,
     }
     if metadata.get("sha256"):
         resource["identifier"] = [
             {"type": {"text": "sha256 of the model file"}, "value": metadata["sha256"]}
         ]
+        notes.append({"text": f"Model file SHA-256: {metadata['sha256']}"})
+    if notes:
+        resource["note"] = notes
     if device_id is not None:
         resource["id"] = device_id
     return resource

@@ -1,4 +1,8 @@
-"""Classifier metadata -> FHIR Device."""
+"""Classifier metadata -> FHIR Device.
+
+The mapping itself is `ml.model_card.device_resource`, so the Device served here and the one
+the model card describes are the same resource; this adds the stored row's id and meta.
+"""
 
 from __future__ import annotations
 
@@ -6,34 +10,16 @@ from typing import Any
 
 from fhir.resources.R4B.device import Device
 
-from adapters.fhir.common import UCUM, meta
+from adapters.fhir.common import meta
+from ml.model_card import device_resource
 
 
 def to_fhir_device(device: Any) -> Device:
-    metadata = device.model_metadata
-    classes = metadata.get("classes", [])
-    properties: list[dict[str, Any]] = [
-        {"type": {"text": "confidence-threshold"},
-         "valueQuantity": [{"value": float(metadata.get("threshold", 0.75)), "system": UCUM,
-                            "code": "1", "unit": "probability"}]},
-        {"type": {"text": "classes"}, "valueCode": [{"text": c} for c in classes]},
-    ]
-    if metadata.get("temperature") is not None:
-        properties.append({"type": {"text": "calibration-temperature"},
-                           "valueQuantity": [{"value": float(metadata["temperature"])}]})
-    notes = [{"text": f"Intended use: {metadata['intended_use']}"}] \
-        if metadata.get("intended_use") else []
-    notes.append({"text": f"Model file SHA-256: {device.sha256}"})
-    return Device.model_validate({
-        "resourceType": "Device",
-        "id": device.id,
-        "meta": meta(device),
-        "status": "active",
-        "manufacturer": metadata.get("manufacturer") or "CSSS-FHIR project",
-        "deviceName": [{"name": device.name, "type": "model-name"}],
-        "modelNumber": device.version,
-        "type": {"text": "AI chest X-ray classifier (MobileNetV2)"},
-        "version": [{"value": device.version}],
-        "property": properties,
-        "note": notes,
-    })
+    """A stored model version (name, version, sha256, metadata) as a FHIR Device.
+
+    The row's own columns win over the metadata it stored: they are what the Device is keyed on.
+    """
+    metadata = {**device.model_metadata, "name": device.name, "version": device.version,
+                "sha256": device.sha256}
+    return Device.model_validate({**device_resource(metadata, device_id=device.id),
+                                  "meta": meta(device)})

@@ -12,6 +12,8 @@ from adapters.fhir.common import MRN_SYSTEM, fhir_date, meta
 from adapters.fhir.validation import parse_resource
 from csss_fhir.errors import ResourceValidationError
 
+# FHIR R4 AdministrativeGender, the required binding of Patient.gender, in its own order.
+# The one list of genders: the FHIR API, `csss users create` and the admin form use it.
 GENDERS = ("male", "female", "other", "unknown")
 
 
@@ -57,9 +59,6 @@ def to_fhir_patient(patient: Any) -> FhirPatient:
     return FhirPatient.model_validate(data)
 
 
-ADMINISTRATIVE_GENDER = ("male", "female", "other", "unknown")
-
-
 def from_fhir_patient(body: Any) -> PatientData:
     """Validate a client's Patient and take what we store.
 
@@ -67,10 +66,10 @@ def from_fhir_patient(body: Any) -> PatientData:
         ResourceValidationError: not a valid FHIR Patient, or no name.
     """
     resource = parse_resource(body, "Patient")
-    if resource.gender is not None and resource.gender not in ADMINISTRATIVE_GENDER:
+    if resource.gender is not None and resource.gender not in GENDERS:
         # A required binding, which the R4B models do not enforce themselves.
         raise ResourceValidationError(
-            f"Patient.gender must be one of {', '.join(ADMINISTRATIVE_GENDER)}")
+            f"Patient.gender must be one of {', '.join(GENDERS)}")
     names = resource.name or []
     if not names or not (names[0].family or names[0].given or names[0].text):
         raise ResourceValidationError("Patient.name is required (family and/or given)")

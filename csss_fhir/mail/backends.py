@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -36,6 +38,37 @@ class FileBackend:
         tmp.replace(target)
 
 
+@contextmanager
+def smtp_connection(settings: Settings, *, timeout: float | None = None,
+                    ) -> Iterator[smtplib.SMTP]:
+    """Connect to SMTP_HOST as SMTP_SECURITY says, log in when SMTP_USER is set, and
+    close the connection on leaving the block.
+
+    `ssl` is TLS from the first byte (port 465), `starttls` upgrades a plain connection
+    (port 587), `none` stays plain (a relay on the same host or network). `timeout` (default
+    SMTP_TIMEOUT) applies to each operation. The one place SMTP connections are set up: the
+    backend sends through it and `csss check` probes with it.
+
+    Raises:
+        OSError, smtplib.SMTPException: as smtplib raises them; callers decide what they mean.
+    """
+    timeout = settings.smtp_timeout_seconds if timeout is None else timeout
+    if settings.smtp_security == "ssl":
+        client: smtplib.SMTP = smtplib.SMTP_SSL(settings.smtp_host, settings.smtp_port,
+                                                timeout=timeout,
+                                                context=ssl.create_default_context())
+    else:
+        client = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=timeout)
+    with client:
+        client.ehlo()
+        if settings.smtp_security == "starttls":
+            client.starttls(context=ssl.create_default_context())
+            client.ehlo()  # the server's capabilities may change once the channel is secure
+        if settings.smtp_user:
+            client.login(settings.smtp_user, settings.smtp_password or "")
+        yield client
+
+
 class SmtpBackend:
     name = "smtp"
 
@@ -43,20 +76,9 @@ class SmtpBackend:
         self.settings = settings
 
     def send(self, message_id: str, raw: bytes) -> None:
-        s = self.settings
         message = BytesParser(policy=policy.SMTP).parsebytes(raw)
         try:
-            if s.smtp_security == "ssl":
-                client: smtplib.SMTP = smtplib.SMTP_SSL(
-                    s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_seconds,
-                    context=ssl.create_default_context())
-            else:
-                client = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_seconds)
-            with client:
-                if s.smtp_security == "starttls":
-                    client.starttls(context=ssl.create_default_context())
-                if s.smtp_user:
-                    client.login(s.smtp_user, s.smtp_password or "")
+            with smtp_connection(self.settings) as client:
                 client.send_message(message)
         except smtplib.SMTPResponseException as err:
             raise DeliveryError(f"SMTP {err.smtp_code}", permanent=500 <= err.smtp_code < 600

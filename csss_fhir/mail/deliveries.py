@@ -10,14 +10,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from email import policy
 from email.parser import BytesParser
-from email.utils import make_msgid
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from csss_fhir.errors import InvalidInputError, ResourceNotFoundError
+from csss_fhir.mail import outbox
 from csss_fhir.mail.outbox import FAILED, PENDING, SENDING, SENT
-from csss_fhir.models import MailMessage, new_id, utcnow
+from csss_fhir.models import MailMessage, utcnow
 from csss_fhir.security.actor import Actor
 from csss_fhir.security.errors import AccessDeniedError
 
@@ -95,13 +95,6 @@ def resend(session: Session, mail_id: str, *, actor: Actor | None = None) -> Del
         return _delivery(row)
     assert row.status == SENT
     message = BytesParser(policy=policy.SMTP).parsebytes(row.raw)
-    copy_id = new_id()
-    domain = message["From"].addresses[0].domain or "localhost"
-    del message["Message-ID"]
-    message["Message-ID"] = make_msgid(idstring=copy_id, domain=domain)
-    copy = MailMessage(id=copy_id, kind=row.kind, report_id=row.report_id,
-                       message_id=message["Message-ID"], recipient=row.recipient,
-                       raw=message.as_bytes(), status=PENDING, next_attempt_at=utcnow())
-    session.add(copy)
+    copy = outbox.enqueue(session, message, kind=row.kind, report_id=row.report_id)
     session.commit()
     return _delivery(copy)

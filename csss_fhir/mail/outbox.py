@@ -52,9 +52,14 @@ def compose(*, sender: str, recipient: str, subject: str, text: str, html: str |
 
 def enqueue(session: Session, message: EmailMessage, *, kind: str,
             report_id: str | None = None) -> MailMessage:
-    """Add a message to the outbox in the caller's transaction, due at once."""
+    """Add a message to the outbox in the caller's transaction, due at once.
+
+    The message gets a new Message-ID, built from the row id and the sender's domain, in
+    place of any it had: each row is one e-mail, and its retries keep this id.
+    """
     row_id = new_id()
     domain = message["From"].addresses[0].domain or "localhost"
+    del message["Message-ID"]
     message["Message-ID"] = make_msgid(idstring=row_id, domain=domain)
     row = MailMessage(id=row_id, kind=kind, report_id=report_id,
                       message_id=message["Message-ID"], recipient=str(message["To"]),

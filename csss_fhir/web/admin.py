@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from sqlalchemy.engine import make_url
 
-from csss_fhir import accounts, workflow
+from csss_fhir import accounts, registration, workflow
 from csss_fhir.errors import InvalidInputError
 from csss_fhir.extensions import services
 from csss_fhir.mail import deliveries, outbox
@@ -129,7 +129,7 @@ def _users_page(actor, *, status: int = 200, error: str | None = None,  # noqa: 
     return render_template("web/admin_users.html", users=users, q=text, role=role,
                            roles=list(Role), staff_roles=list(accounts.STAFF_ROLES),
                            enrolled=enrolled, error=error, enrolment=enrolment,
-                           form=form or {}), status
+                           form=form or {}, genders=registration.GENDERS), status
 
 
 def _users_page_refused(actor, *, status: int, error: str,  # noqa: ANN001

@@ -39,3 +39,13 @@ def test_demo_seed_creates_one_user_per_role_and_is_repeatable(app, runner):
     with app.app_context():
         roles = sorted(db.session.scalars(select(User.role)).all())
     assert roles == ["admin", "doctor", "patient", "patient", "pharmacist"]
+
+
+def test_users_create_takes_exactly_the_patient_genders(runner, monkeypatch):
+    from csss_fhir.registration import GENDERS
+
+    monkeypatch.setenv("CSSS_PASSWORD", "a-long-enough-password")
+    result = runner.invoke(cli, args=["users", "create", "--email", "r@test.local", "--role",
+                                      "patient", "--name", "R", "--gender", "robot"])
+    assert result.exit_code == 2
+    assert all(f"'{gender}'" in result.output for gender in GENDERS)

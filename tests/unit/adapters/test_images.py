@@ -57,3 +57,16 @@ def test_huge_dimensions_are_refused_before_decoding():
 def test_sniffing_ignores_names_and_finds_dicom_preamble():
     assert sniff_format(b"\x00" * 128 + b"DICM" + b"\x00" * 10) == "dicom"
     assert sniff_format(b"GIF89a") is None
+
+
+@pytest.mark.parametrize("data", [
+    b"\x00" * 128 + b"DICM",  # the shortest Part 10 prefix
+    b"\x00" * 128 + b"DIC",  # cut inside the marker
+    b"\x00" * 127 + b"DICM",  # the marker one byte early
+    b"DICM" + b"\x00" * 200,  # no preamble
+])
+def test_sniffing_calls_dicom_what_the_dicom_adapter_reads(data):
+    from adapters import dicom
+
+    assert (sniff_format(data) == "dicom") is dicom.is_dicom(data)
+    assert (sniff_format(data) == "dicom") is (data[128:132] == b"DICM")

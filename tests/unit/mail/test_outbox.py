@@ -89,3 +89,20 @@ def test_one_time_code_mails_are_never_resent(session):
     [row_id] = queue(session, kind="otp")
     with pytest.raises(InvalidInputError):
         deliveries.resend(session, row_id)
+
+
+def test_every_outbox_row_carries_its_own_single_message_id(session):
+    from email import policy
+    from email.parser import BytesParser
+
+    [row_id] = queue(session)
+    outbox.deliver(session, services().mail, [row_id])
+    copy = deliveries.resend(session, row_id)
+    domains = set()
+    for mail_id in (row_id, copy.mail_id):
+        row = session.get(MailMessage, mail_id)
+        headers = BytesParser(policy=policy.SMTP).parsebytes(row.raw).get_all("Message-ID")
+        assert headers == [row.message_id]
+        assert f".{row.id}@" in row.message_id  # make_msgid(idstring=row id)
+        domains.add(row.message_id.rpartition("@")[2])
+    assert len(domains) == 1  # the sender's domain, for the copy too

@@ -202,3 +202,14 @@ def test_admin_sees_a_failed_delivery_and_sends_it_again(app, signed_in):
     assert response.status_code == 302
     with app.app_context():
         assert db.session.get(MailMessage, mail_id).status == "sent"
+
+
+def test_the_new_user_form_offers_exactly_the_patient_genders(signed_in):
+    import re
+
+    from csss_fhir.registration import GENDERS
+
+    browser, _, _ = signed_in("admin")
+    html = browser.client.get("/admin/users").get_data(as_text=True)
+    gender_select = html.split('id="new-gender"', 1)[1].split("</select>", 1)[0]
+    assert re.findall(r'<option value="([^"]*)"', gender_select) == ["", *GENDERS]
