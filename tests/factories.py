@@ -6,9 +6,11 @@ import io
 import itertools
 import json
 import re
+from datetime import UTC, datetime
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -151,6 +153,26 @@ def schema_check(data: dict) -> None:
     schema = {"$ref": f"#/definitions/{data['resourceType']}",
               "definitions": _SCHEMA["definitions"]}
     jsonschema.Draft6Validator(schema).validate(data)
+
+
+ROW_UPDATED_AT = datetime(2025, 3, 14, 9, 30, 15, 123456, tzinfo=UTC)
+
+
+def row(**fields: Any) -> SimpleNamespace:
+    """A plain stand-in for a database row, for adapters that only read its attributes
+    (`version_id` 1 and `updated_at` ROW_UPDATED_AT unless given)."""
+    return SimpleNamespace(**{"version_id": 1, "updated_at": ROW_UPDATED_AT, **fields})
+
+
+def emitted(resource: Any, expected_type: str) -> dict:
+    """What a client receives for an adapter's model (its JSON, as fhir_response sends it),
+    checked to parse back as the R4B `expected_type`."""
+    from adapters.fhir.validation import model_class
+
+    data = json.loads(resource.model_dump_json())
+    assert data["resourceType"] == expected_type, data
+    model_class(expected_type).model_validate(data)
+    return data
 
 
 def actor_for(user):
