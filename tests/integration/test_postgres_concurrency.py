@@ -23,11 +23,11 @@ import requests
 from tests import factories
 from tests.conftest import TEST_DATABASE_URL
 from tests.factories import auth_headers, make_scan, make_user, parameters, parse_fhir
-from tests.integration.conftest import free_port
+from tests.servers import free_port
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     TEST_DATABASE_URL is None,
-    reason="needs PostgreSQL: set CSSS_TEST_DATABASE_URL (bash scripts/with-postgres.sh ...)")
+    reason="needs PostgreSQL: set CSSS_TEST_DATABASE_URL (bash scripts/with-postgres.sh ...)")]
 
 ROOT = Path(__file__).resolve().parents[2]
 SCANS = 20
