@@ -42,6 +42,11 @@ def upload(live, headers: dict[str, str], data: bytes, name: str = "scan.dcm",
                          files={"file": (name, data, "application/dicom")}, timeout=60)
 
 
+def fhir_number(value) -> int:  # noqa: ANN001 - a pydicom IS value or None
+    """What a DICOM IS number becomes in FHIR (unsignedInt): absent or negative gives 1."""
+    return int(value) if value not in (None, "") and int(value) >= 0 else 1
+
+
 def check_against_header(study, data: bytes) -> None:
     header = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
     assert study.identifier[0].system == DICOM_UID
@@ -51,21 +56,18 @@ def check_against_header(study, data: bytes) -> None:
     assert series.uid == header.SeriesInstanceUID
     assert (series.modality.system, series.modality.code) == (DCM, header.Modality)
     assert study.modality[0].code == header.Modality
-    if header.get("SeriesNumber") is not None:
-        assert series.number == int(header.SeriesNumber)
+    assert series.number == fhir_number(header.get("SeriesNumber"))
     instance = series.instance[0]
     assert instance.uid == header.SOPInstanceUID
     assert instance.sopClass.code == f"urn:oid:{header.SOPClassUID}"
-    if header.get("InstanceNumber") is not None:
-        assert instance.number == int(header.InstanceNumber)
+    assert instance.number == fhir_number(header.get("InstanceNumber"))
     offset = header.get("TimezoneOffsetFromUTC") or "+0000"  # absent: taken as UTC
     zone = timezone((-1 if offset[0] == "-" else 1) * timedelta(
         hours=int(offset[1:3]), minutes=int(offset[3:5])))
     clock = header.StudyTime.replace(":", "")[:6].ljust(6, "0")
     expected = datetime.strptime(header.StudyDate + clock, "%Y%m%d%H%M%S").replace(tzinfo=zone)
     assert study.started == expected
-    if header.get("StudyDescription"):
-        assert study.description == header.StudyDescription
+    assert study.description == (header.get("StudyDescription") or None)
 
 
 def test_chest_radiograph_upload_matches_its_header_and_is_classified(live_server):
