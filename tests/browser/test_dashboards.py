@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
 from playwright.sync_api import expect
 
 from csss_fhir.models import Blob, Scan, ScanState, db
 from tests import factories
 from tests.browser.conftest import screenshot, sign_in
+
+pytestmark = pytest.mark.slow  # a real Chromium per session, a server per test
 
 NO_JS = {"java_script_enabled": False, "viewport": {"width": 1280, "height": 900}}
 

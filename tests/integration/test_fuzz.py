@@ -8,11 +8,14 @@ import dataclasses
 import io
 import json
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from csss_fhir import create_app
 from tests.factories import auth_headers, make_scan, make_user, xray_png
+
+pytestmark = pytest.mark.slow  # hundreds of requests per test
 
 BUDGET = settings(max_examples=120, derandomize=True, deadline=None, database=None,
                   suppress_health_check=list(HealthCheck))
