@@ -6,6 +6,8 @@ import io
 import itertools
 import json
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import policy
 from email.parser import BytesParser
@@ -84,15 +86,59 @@ def latest_code(app, email: str) -> str:
     raise AssertionError(f"no code e-mailed to {email}")
 
 
+@dataclass(frozen=True)
+class UserLogin:
+    """A user made for a test, as plain values that outlive the app context."""
+
+    id: str
+    email: str
+    password: str
+    role: str
+    name: str
+    patient_id: str | None
+
+
+def make_login(app, role: str, **kwargs: Any) -> UserLogin:
+    """`make_user` in `app`'s context, returned with the password it was given."""
+    with app.app_context():
+        user, password = make_user(role, **kwargs)
+        return UserLogin(id=user.id, email=user.email, password=password, role=user.role,
+                         name=user.name, patient_id=user.patient_id)
+
+
+def login(client, user: UserLogin, *,
+          one_time_code: Callable[[str], str] | None = None) -> dict[str, str]:
+    """Sign `user` in through /auth/token and return the bearer header.
+
+    `client` is Flask's test client or a running server (tests/servers.py LiveServer).
+    An admin first asks /auth/otp for a code, read by `one_time_code(email)`: by default
+    from the app's file outbox (the testing mail backend).
+    """
+    app = client.application if hasattr(client, "application") else client.app
+    body: dict[str, str] = {"username": user.email, "password": user.password}
+    if user.role == "admin":
+        status, text, _ = _post_json(client, "/auth/otp", body)
+        assert status == 202, text
+        body["otp"] = (one_time_code or (lambda email: latest_code(app, email)))(user.email)
+    status, text, answer = _post_json(client, "/auth/token", body)
+    assert status == 200, text
+    return {"Authorization": f"Bearer {answer['access_token']}"}
+
+
+def _post_json(client, path: str, body: dict) -> tuple[int, str, Any]:
+    if hasattr(client, "application"):  # Flask's test client
+        response = client.post(path, json=body)
+        return response.status_code, response.get_data(as_text=True), response.get_json()
+    import requests
+
+    response = requests.post(f"{client.url}{path}", json=body, timeout=30)
+    return response.status_code, response.text, response.json()
+
+
 def auth_headers(client, app, email: str, password: str, role: str) -> dict[str, str]:
-    body: dict[str, str] = {"username": email, "password": password}
-    if role == "admin":
-        response = client.post("/auth/otp", json=body)
-        assert response.status_code == 202, response.get_data(as_text=True)
-        body["otp"] = latest_code(app, email)
-    response = client.post("/auth/token", json=body)
-    assert response.status_code == 200, response.get_data(as_text=True)
-    return {"Authorization": f"Bearer {response.get_json()['access_token']}"}
+    """`login` for credentials held apart (the app is the client's)."""
+    return login(client, UserLogin(id="", email=email, password=password, role=role, name="",
+                                   patient_id=None))
 
 
 def parameters(**values: Any) -> dict[str, Any]:

@@ -84,14 +84,15 @@ def screenshot(page, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
-def sign_in(page, site: LiveServer, email: str, password: str, *, admin: bool = False) -> None:
+def sign_in(page, site: LiveServer, user: factories.UserLogin) -> None:
+    """Sign in through the login form; an admin also types the e-mailed one-time code."""
     page.goto(site("/login"))
-    page.fill("#email", email)
-    page.fill("#password", password)
+    page.fill("#email", user.email)
+    page.fill("#password", user.password)
     page.click("button[value=sign-in]")
-    if admin:
+    if user.role == "admin":
         page.wait_for_selector("#otp")
-        page.fill("#password", password)
-        page.fill("#otp", factories.latest_code(site.app, email))
+        page.fill("#password", user.password)
+        page.fill("#otp", factories.latest_code(site.app, user.email))
         page.click("button[value=sign-in]")
     page.wait_for_load_state()

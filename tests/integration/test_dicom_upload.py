@@ -12,7 +12,7 @@ import requests
 from pydicom.data import get_testdata_file
 
 from adapters.fhir.common import DCM, DICOM_UID, SNOMED
-from tests.factories import make_user, parse_fhir
+from tests.factories import login, make_login, parse_fhir
 from tests.integration.test_bad_uploads import stored
 
 FHIR = "application/fhir+json"
@@ -26,13 +26,9 @@ def sample(name: str) -> bytes:
         return handle.read()
 
 
-def login(live, role: str, **kwargs) -> dict[str, str]:
-    with live.app.app_context():
-        user, password = make_user(role, **kwargs)
-        email, patient_id = user.email, user.patient_id
-    token = requests.post(f"{live.url}/auth/token", json={"username": email,
-                          "password": password}, timeout=30).json()["access_token"]
-    return {"Authorization": f"Bearer {token}", "X-Patient": patient_id or ""}
+def headers_for(live, role: str, **kwargs) -> dict[str, str]:
+    user = make_login(live.app, role, **kwargs)
+    return {**login(live, user), "X-Patient": user.patient_id or ""}
 
 
 def upload(live, headers: dict[str, str], data: bytes, name: str = "scan.dcm",
@@ -72,7 +68,7 @@ def check_against_header(study, data: bytes) -> None:
 
 def test_chest_radiograph_upload_matches_its_header_and_is_classified(live_server):
     data = sample("RG1_UNCR.dcm")
-    patient = login(live_server, "patient", mrn="9RG1")  # RG1's PatientID
+    patient = headers_for(live_server, "patient", mrn="9RG1")  # RG1's PatientID
     response = upload(live_server, patient, data)
     assert response.status_code == 201, response.text
     study = parse_fhir(response.content, "ImagingStudy")
@@ -82,7 +78,7 @@ def test_chest_radiograph_upload_matches_its_header_and_is_classified(live_serve
     assert (body_site.system, body_site.code) == (SNOMED, "51185008")
     assert study.series[0].modality.display == "Computed Radiography"
 
-    doctor = login(live_server, "doctor")
+    doctor = headers_for(live_server, "doctor")
     doctor = {k: v for k, v in doctor.items() if not k.startswith("X-")}
     classified = requests.post(live_server.fhir(f"ImagingStudy/{study.id}/$classify"),
                                headers=doctor, timeout=120)
@@ -115,7 +111,7 @@ def _image_id(live, study_id: str) -> str:
 def test_sample_files_upload_as_imaging_studies_matching_their_headers(live_server, name):
     data = sample(name)
     header = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
-    patient = login(live_server, "patient", mrn=str(header.PatientID) or None)
+    patient = headers_for(live_server, "patient", mrn=str(header.PatientID) or None)
     response = upload(live_server, patient, data)
     assert response.status_code == 201, response.text
     check_against_header(parse_fhir(response.content, "ImagingStudy"), data)
@@ -140,7 +136,7 @@ def test_bad_dicom_gets_its_4xx_and_nothing_is_stored(live_server, case, status,
             "truncated": lambda: sample("RG1_UNCR.dcm")[:3_000_000],
             "not DICOM, named .dcm": lambda: b"DICM? no, plain text.\n" * 50,
             "MPEG2 transfer syntax": unsupported_transfer_syntax}[case]()
-    patient = login(live_server, "patient")
+    patient = headers_for(live_server, "patient")
     before = stored(live_server.app)
     response = upload(live_server, patient, data, name="image.dcm")
     assert response.status_code == status, response.text
@@ -150,13 +146,13 @@ def test_bad_dicom_gets_its_4xx_and_nothing_is_stored(live_server, case, status,
 
 def test_patient_id_mismatch_and_second_upload_of_a_study_are_409(live_server):
     data = sample("CT_small.dcm")
-    other = login(live_server, "patient", mrn="SOMEONE-ELSE")
+    other = headers_for(live_server, "patient", mrn="SOMEONE-ELSE")
     before = stored(live_server.app)
     mismatch = upload(live_server, other, data)
     assert mismatch.status_code == 409
     assert parse_fhir(mismatch.content, "OperationOutcome").issue[0].details.text == \
         "patient-mismatch"
-    owner = login(live_server, "patient", mrn="1CT1")
+    owner = headers_for(live_server, "patient", mrn="1CT1")
     assert upload(live_server, owner, data).status_code == 201
     after_first = stored(live_server.app)
     again = upload(live_server, owner, data)
