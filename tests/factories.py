@@ -54,6 +54,18 @@ def xray_jpeg(size: int = 256, seed: int = 0) -> bytes:
     return buffer.getvalue()
 
 
+def dicom_sample(name: str) -> bytes:
+    """A DICOM file shipped by pydicom or pydicom-data; the test is skipped, with the reason,
+    where it is not installed (tests never download)."""
+    import pytest
+    from pydicom.data import get_testdata_file
+
+    path = get_testdata_file(name, download=False)
+    if path is None:
+        pytest.skip(f"{name} is not installed (pip install pydicom-data); no download in tests")
+    return Path(path).read_bytes()
+
+
 def make_user(role: str, *, password: str | None = None, email: str | None = None,
               name: str | None = None, **kwargs: Any):
     """Create a user through the real account service (inside an app context)."""

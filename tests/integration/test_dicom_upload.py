@@ -12,18 +12,10 @@ import requests
 from pydicom.data import get_testdata_file
 
 from adapters.fhir.common import DCM, DICOM_UID, SNOMED
-from tests.factories import login, make_login, parse_fhir
+from tests.factories import dicom_sample, login, make_login, parse_fhir
 from tests.integration.test_bad_uploads import stored
 
 FHIR = "application/fhir+json"
-
-
-def sample(name: str) -> bytes:
-    path = get_testdata_file(name, download=False)
-    if path is None:
-        pytest.skip(f"{name} is not installed (pip install pydicom-data); no download in tests")
-    with open(path, "rb") as handle:
-        return handle.read()
 
 
 def headers_for(live, role: str, **kwargs) -> dict[str, str]:
@@ -67,7 +59,7 @@ def check_against_header(study, data: bytes) -> None:
 
 
 def test_chest_radiograph_upload_matches_its_header_and_is_classified(live_server):
-    data = sample("RG1_UNCR.dcm")
+    data = dicom_sample("RG1_UNCR.dcm")
     patient = headers_for(live_server, "patient", mrn="9RG1")  # RG1's PatientID
     response = upload(live_server, patient, data)
     assert response.status_code == 201, response.text
@@ -109,7 +101,7 @@ def _image_id(live, study_id: str) -> str:
     "RG1_J2KI.dcm",  # the chest radiograph, JPEG 2000 lossy
 ])
 def test_sample_files_upload_as_imaging_studies_matching_their_headers(live_server, name):
-    data = sample(name)
+    data = dicom_sample(name)
     header = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
     patient = headers_for(live_server, "patient", mrn=str(header.PatientID) or None)
     response = upload(live_server, patient, data)
@@ -132,8 +124,8 @@ def unsupported_transfer_syntax() -> bytes:
     ("MPEG2 transfer syntax", 415, "1.2.840.10008.1.2.4.100"),
 ])
 def test_bad_dicom_gets_its_4xx_and_nothing_is_stored(live_server, case, status, words):
-    data = {"no pixel data": lambda: sample("rtplan.dcm"),
-            "truncated": lambda: sample("RG1_UNCR.dcm")[:3_000_000],
+    data = {"no pixel data": lambda: dicom_sample("rtplan.dcm"),
+            "truncated": lambda: dicom_sample("RG1_UNCR.dcm")[:3_000_000],
             "not DICOM, named .dcm": lambda: b"DICM? no, plain text.\n" * 50,
             "MPEG2 transfer syntax": unsupported_transfer_syntax}[case]()
     patient = headers_for(live_server, "patient")
@@ -145,7 +137,7 @@ def test_bad_dicom_gets_its_4xx_and_nothing_is_stored(live_server, case, status,
 
 
 def test_patient_id_mismatch_and_second_upload_of_a_study_are_409(live_server):
-    data = sample("CT_small.dcm")
+    data = dicom_sample("CT_small.dcm")
     other = headers_for(live_server, "patient", mrn="SOMEONE-ELSE")
     before = stored(live_server.app)
     mismatch = upload(live_server, other, data)
