@@ -140,12 +140,19 @@ def session(app):
 
 
 @pytest.fixture
-def as_role(app, client):
-    """`as_role("doctor")` -> request headers with a bearer token for a fresh user."""
+def new_user(app) -> Callable[..., factories.UserLogin]:
+    """`new_user("doctor", name=...)` -> a UserLogin for a fresh user of `app`."""
+    def make(role: str, **kwargs) -> factories.UserLogin:
+        return factories.make_login(app, role, **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def as_role(client, new_user):
+    """`as_role("doctor")` -> request headers with a bearer token for a fresh user
+    (an admin signs in with the e-mailed one-time code too)."""
     def make(role: str, **kwargs) -> dict[str, str]:
-        with app.app_context():
-            user, password = factories.make_user(role, **kwargs)
-            email = user.email
-        return factories.auth_headers(client, app, email, password, role)
+        return factories.login(client, new_user(role, **kwargs))
 
     return make

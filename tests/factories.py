@@ -6,9 +6,13 @@ import io
 import itertools
 import json
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -50,6 +54,18 @@ def xray_jpeg(size: int = 256, seed: int = 0) -> bytes:
     return buffer.getvalue()
 
 
+def dicom_sample(name: str) -> bytes:
+    """A DICOM file shipped by pydicom or pydicom-data; the test is skipped, with the reason,
+    where it is not installed (tests never download)."""
+    import pytest
+    from pydicom.data import get_testdata_file
+
+    path = get_testdata_file(name, download=False)
+    if path is None:
+        pytest.skip(f"{name} is not installed (pip install pydicom-data); no download in tests")
+    return Path(path).read_bytes()
+
+
 def make_user(role: str, *, password: str | None = None, email: str | None = None,
               name: str | None = None, **kwargs: Any):
     """Create a user through the real account service (inside an app context)."""
@@ -82,15 +98,59 @@ def latest_code(app, email: str) -> str:
     raise AssertionError(f"no code e-mailed to {email}")
 
 
+@dataclass(frozen=True)
+class UserLogin:
+    """A user made for a test, as plain values that outlive the app context."""
+
+    id: str
+    email: str
+    password: str
+    role: str
+    name: str
+    patient_id: str | None
+
+
+def make_login(app, role: str, **kwargs: Any) -> UserLogin:
+    """`make_user` in `app`'s context, returned with the password it was given."""
+    with app.app_context():
+        user, password = make_user(role, **kwargs)
+        return UserLogin(id=user.id, email=user.email, password=password, role=user.role,
+                         name=user.name, patient_id=user.patient_id)
+
+
+def login(client, user: UserLogin, *,
+          one_time_code: Callable[[str], str] | None = None) -> dict[str, str]:
+    """Sign `user` in through /auth/token and return the bearer header.
+
+    `client` is Flask's test client or a running server (tests/servers.py LiveServer).
+    An admin first asks /auth/otp for a code, read by `one_time_code(email)`: by default
+    from the app's file outbox (the testing mail backend).
+    """
+    app = client.application if hasattr(client, "application") else client.app
+    body: dict[str, str] = {"username": user.email, "password": user.password}
+    if user.role == "admin":
+        status, text, _ = _post_json(client, "/auth/otp", body)
+        assert status == 202, text
+        body["otp"] = (one_time_code or (lambda email: latest_code(app, email)))(user.email)
+    status, text, answer = _post_json(client, "/auth/token", body)
+    assert status == 200, text
+    return {"Authorization": f"Bearer {answer['access_token']}"}
+
+
+def _post_json(client, path: str, body: dict) -> tuple[int, str, Any]:
+    if hasattr(client, "application"):  # Flask's test client
+        response = client.post(path, json=body)
+        return response.status_code, response.get_data(as_text=True), response.get_json()
+    import requests
+
+    response = requests.post(f"{client.url}{path}", json=body, timeout=30)
+    return response.status_code, response.text, response.json()
+
+
 def auth_headers(client, app, email: str, password: str, role: str) -> dict[str, str]:
-    body: dict[str, str] = {"username": email, "password": password}
-    if role == "admin":
-        response = client.post("/auth/otp", json=body)
-        assert response.status_code == 202, response.get_data(as_text=True)
-        body["otp"] = latest_code(app, email)
-    response = client.post("/auth/token", json=body)
-    assert response.status_code == 200, response.get_data(as_text=True)
-    return {"Authorization": f"Bearer {response.get_json()['access_token']}"}
+    """`login` for credentials held apart (the app is the client's)."""
+    return login(client, UserLogin(id="", email=email, password=password, role=role, name="",
+                                   patient_id=None))
 
 
 def parameters(**values: Any) -> dict[str, Any]:
@@ -151,6 +211,26 @@ def schema_check(data: dict) -> None:
     schema = {"$ref": f"#/definitions/{data['resourceType']}",
               "definitions": _SCHEMA["definitions"]}
     jsonschema.Draft6Validator(schema).validate(data)
+
+
+ROW_UPDATED_AT = datetime(2025, 3, 14, 9, 30, 15, 123456, tzinfo=UTC)
+
+
+def row(**fields: Any) -> SimpleNamespace:
+    """A plain stand-in for a database row, for adapters that only read its attributes
+    (`version_id` 1 and `updated_at` ROW_UPDATED_AT unless given)."""
+    return SimpleNamespace(**{"version_id": 1, "updated_at": ROW_UPDATED_AT, **fields})
+
+
+def emitted(resource: Any, expected_type: str) -> dict:
+    """What a client receives for an adapter's model (its JSON, as fhir_response sends it),
+    checked to parse back as the R4B `expected_type`."""
+    from adapters.fhir.validation import model_class
+
+    data = json.loads(resource.model_dump_json())
+    assert data["resourceType"] == expected_type, data
+    model_class(expected_type).model_validate(data)
+    return data
 
 
 def actor_for(user):

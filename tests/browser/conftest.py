@@ -7,16 +7,17 @@ or the `playwright` package, every test here is skipped with a loud reason.
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import sys
 import warnings
-from dataclasses import dataclass
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
 from tests import factories
-from tests.integration.conftest import serve
+from tests.servers import LiveServer, serve_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
@@ -59,39 +60,22 @@ def chromium():
         browser.close()
 
 
-@dataclass
-class Site:
-    app: object
-    url: str
-
-    def __call__(self, path: str) -> str:
-        return f"{self.url}{path}"
-
-
 @pytest.fixture
 def site_factory(tmp_path, migrated_template):
-    """`site_factory(confidence_threshold=...)` -> the app served on loopback."""
-    started = []
+    """`site_factory(confidence_threshold=...)` -> the app served on loopback (a LiveServer:
+    `site("/login")` is a URL)."""
+    numbers = itertools.count()
+    with ExitStack() as servers:
 
-    def start(**overrides) -> Site:
-        from csss_fhir import create_app
+        def start(**overrides) -> LiveServer:
+            number = next(numbers)
+            database = tmp_path / f"browser-{number}.db"
+            shutil.copy(migrated_template, database)
+            settings = factories.settings_for(tmp_path / f"instance-{number}",
+                                              f"sqlite:///{database}", **overrides)
+            return servers.enter_context(serve_app(settings))
 
-        database = tmp_path / f"browser-{len(started)}.db"
-        shutil.copy(migrated_template, database)
-        settings = factories.settings_for(tmp_path / f"instance-{len(started)}",
-                                          f"sqlite:///{database}", **overrides)
-        app = create_app(settings)
-        server = serve(app)
-        started.append((app, server))
-        return Site(app=app, url=f"http://127.0.0.1:{server.server_port}")
-
-    yield start
-    for app, server in started:
-        server.shutdown()
-        with app.app_context():
-            from csss_fhir.models import db
-
-            db.engine.dispose()
+        yield start
 
 
 def screenshot(page, name: str) -> None:
@@ -100,14 +84,15 @@ def screenshot(page, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
-def sign_in(page, site: Site, email: str, password: str, *, admin: bool = False) -> None:
+def sign_in(page, site: LiveServer, user: factories.UserLogin) -> None:
+    """Sign in through the login form; an admin also types the e-mailed one-time code."""
     page.goto(site("/login"))
-    page.fill("#email", email)
-    page.fill("#password", password)
+    page.fill("#email", user.email)
+    page.fill("#password", user.password)
     page.click("button[value=sign-in]")
-    if admin:
+    if user.role == "admin":
         page.wait_for_selector("#otp")
-        page.fill("#password", password)
-        page.fill("#otp", factories.latest_code(site.app, email))
+        page.fill("#password", user.password)
+        page.fill("#otp", factories.latest_code(site.app, user.email))
         page.click("button[value=sign-in]")
     page.wait_for_load_state()

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
 from playwright.sync_api import expect
 
 from csss_fhir.models import Blob, Scan, ScanState, db
 from tests import factories
 from tests.browser.conftest import screenshot, sign_in
+
+pytestmark = pytest.mark.slow  # a real Chromium per session, a server per test
 
 NO_JS = {"java_script_enabled": False, "viewport": {"width": 1280, "height": 900}}
 
@@ -21,15 +24,11 @@ def _page(chromium, **options):
     return context.new_page()
 
 
-def _people(site) -> dict[str, tuple[str, str]]:
-    made = {}
-    with site.app.app_context():
-        for role in ("patient", "doctor", "pharmacist", "admin"):
-            extra = {"birth_date": date(1984, 2, 29), "gender": "female",
-                     "mrn": "MRN-0042", "name": "Ana María Ortega"} if role == "patient" else {}
-            user, password = factories.make_user(role, **extra)
-            made[role] = (user.email, password)
-    return made
+def _people(site) -> dict[str, factories.UserLogin]:
+    patient = {"birth_date": date(1984, 2, 29), "gender": "female", "mrn": "MRN-0042",
+               "name": "Ana María Ortega"}
+    return {role: factories.make_login(site.app, role, **(patient if role == "patient" else {}))
+            for role in ("patient", "doctor", "pharmacist", "admin")}
 
 
 def test_whole_chain_through_the_ui(chromium, site_factory, tmp_path):
@@ -40,7 +39,7 @@ def test_whole_chain_through_the_ui(chromium, site_factory, tmp_path):
 
     # Patient: upload, then see the scan's state in plain words.
     patient = _page(chromium, **NO_JS)
-    sign_in(patient, site, *people["patient"])
+    sign_in(patient, site, people["patient"])
     expect(patient.locator("h1")).to_have_text("My scans")
     expect(patient.locator("#file-help")).to_contain_text("10 MB")
     patient.set_input_files("#file", str(scan_file))
@@ -55,7 +54,7 @@ def test_whole_chain_through_the_ui(chromium, site_factory, tmp_path):
 
     # Doctor: worklist, run the AI, look at the chart and Grad-CAM, verify.
     doctor = _page(chromium, **NO_JS)
-    sign_in(doctor, site, *people["doctor"])
+    sign_in(doctor, site, people["doctor"])
     expect(doctor.locator("#worklist")).to_contain_text("Ana María Ortega")
     screenshot(doctor, "doctor-worklist")
     doctor.click("#worklist a:has-text('Open')")
@@ -75,7 +74,7 @@ def test_whole_chain_through_the_ui(chromium, site_factory, tmp_path):
 
     # Pharmacist: the doctor's finding, a structured prescription, complete.
     pharmacist = _page(chromium, **NO_JS)
-    sign_in(pharmacist, site, *people["pharmacist"])
+    sign_in(pharmacist, site, people["pharmacist"])
     pharmacist.click("table.queue a:has-text('Open')")
     expect(pharmacist.locator("#doctor-note")).to_have_text("Lungs clear; no consolidation.")
     for field, value in (("#drug", "Amoxicillin"), ("#dose", "500 mg"), ("#route", "oral"),
@@ -92,7 +91,7 @@ def test_whole_chain_through_the_ui(chromium, site_factory, tmp_path):
 
     # Admin: sign in with the e-mailed code, approve, see the PDF and the e-mail state.
     admin = _page(chromium, **NO_JS)
-    sign_in(admin, site, *people["admin"], admin=True)
+    sign_in(admin, site, people["admin"])
     screenshot(admin, "admin-dashboard")
     admin.click("table.queue a:has-text('Open')")
     screenshot(admin, "admin-scan")
@@ -126,10 +125,8 @@ def test_uncertain_result_needs_an_explicit_finding(chromium, site_factory):
     site = site_factory(confidence_threshold=1.0)
     with site.app.app_context():
         scan_id, _ = factories.make_scan("PENDING_AI")
-        user, password = factories.make_user("doctor")
-        email = user.email
     page = _page(chromium, **NO_JS)
-    sign_in(page, site, email, password)
+    sign_in(page, site, factories.make_login(site.app, "doctor"))
     page.goto(site(f"/doctor/scans/{scan_id}"))
     page.click("#run-ai")
     banner = page.locator("#uncertain-banner")
@@ -160,11 +157,8 @@ def test_uncertain_result_needs_an_explicit_finding(chromium, site_factory):
 
 def test_wrong_role_url_shows_the_403_page(chromium, site_factory):
     site = site_factory()
-    with site.app.app_context():
-        user, password = factories.make_user("patient")
-        email = user.email
     page = _page(chromium, **NO_JS)
-    sign_in(page, site, email, password)
+    sign_in(page, site, factories.make_login(site.app, "patient"))
     response = page.goto(site("/doctor"))
     assert response.status == 403
     expect(page.locator("h1")).to_have_text("Not allowed")
@@ -174,13 +168,11 @@ def test_wrong_role_url_shows_the_403_page(chromium, site_factory):
 
 def test_bad_upload_shows_an_error_and_stores_nothing(chromium, site_factory, tmp_path):
     site = site_factory()
-    with site.app.app_context():
-        user, password = factories.make_user("patient")
-        email = user.email
+    patient = factories.make_login(site.app, "patient")
     fake = tmp_path / "chest.png"
     fake.write_bytes(b"this is not an image, just text pretending to be one\n" * 20)
     page = _page(chromium)  # with JavaScript, as most patients have it
-    sign_in(page, site, email, password)
+    sign_in(page, site, patient)
     page.set_input_files("#file", str(fake))
     page.click("#upload")
     expect(page.locator("#page-error")).to_be_visible()

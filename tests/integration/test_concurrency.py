@@ -7,7 +7,7 @@ import threading
 import pytest
 import requests
 
-from tests.factories import auth_headers, make_scan, make_user, parameters
+from tests.factories import login, make_login, make_scan, parameters
 
 
 def race(url: str, headers: list[dict], body: dict | None) -> list[int]:
@@ -39,10 +39,8 @@ def test_two_concurrent_calls_one_wins_one_409(live_server, step, state, role, b
     app = live_server.app
     client = app.test_client()
     with app.app_context():
-        users = [make_user(role) for _ in range(2)]
-        credentials = [(u.email, p) for u, p in users]
         scans = [make_scan(state)[0] for _ in range(4)]
-    headers = [auth_headers(client, app, e, p, role) for e, p in credentials]
+    headers = [login(client, make_login(app, role)) for _ in range(2)]
     for scan_id in scans:
         statuses = race(live_server.fhir(f"ImagingStudy/{scan_id}/${step}"), headers, body)
         success = 200 if step == "pharmacy-review" else 201
@@ -59,10 +57,7 @@ def test_two_concurrent_calls_one_wins_one_409(live_server, step, state, role, b
 
 def test_concurrent_logouts_with_one_token_never_fail(live_server):
     app = live_server.app
-    with app.app_context():
-        user, password = make_user("doctor")
-        email = user.email
-    headers = auth_headers(app.test_client(), app, email, password, "doctor")
+    headers = login(app.test_client(), make_login(app, "doctor"))
     statuses = race(f"{live_server.url}/auth/logout", [headers] * 4, None)
     assert set(statuses) <= {200, 401} and 200 in statuses, statuses
     assert requests.get(live_server.fhir("Patient"), headers=headers,

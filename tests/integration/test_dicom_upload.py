@@ -12,27 +12,15 @@ import requests
 from pydicom.data import get_testdata_file
 
 from adapters.fhir.common import DCM, DICOM_UID, SNOMED
-from tests.factories import make_user, parse_fhir
+from tests.factories import dicom_sample, login, make_login, parse_fhir
 from tests.integration.test_bad_uploads import stored
 
 FHIR = "application/fhir+json"
 
 
-def sample(name: str) -> bytes:
-    path = get_testdata_file(name, download=False)
-    if path is None:
-        pytest.skip(f"{name} is not installed (pip install pydicom-data); no download in tests")
-    with open(path, "rb") as handle:
-        return handle.read()
-
-
-def login(live, role: str, **kwargs) -> dict[str, str]:
-    with live.app.app_context():
-        user, password = make_user(role, **kwargs)
-        email, patient_id = user.email, user.patient_id
-    token = requests.post(f"{live.url}/auth/token", json={"username": email,
-                          "password": password}, timeout=30).json()["access_token"]
-    return {"Authorization": f"Bearer {token}", "X-Patient": patient_id or ""}
+def headers_for(live, role: str, **kwargs) -> dict[str, str]:
+    user = make_login(live.app, role, **kwargs)
+    return {**login(live, user), "X-Patient": user.patient_id or ""}
 
 
 def upload(live, headers: dict[str, str], data: bytes, name: str = "scan.dcm",
@@ -40,6 +28,11 @@ def upload(live, headers: dict[str, str], data: bytes, name: str = "scan.dcm",
     headers = {k: v for k, v in headers.items() if not k.startswith("X-")}
     return requests.post(live.fhir("ImagingStudy/$upload"), headers=headers, data=form,
                          files={"file": (name, data, "application/dicom")}, timeout=60)
+
+
+def fhir_number(value) -> int:  # noqa: ANN001 - a pydicom IS value or None
+    """What a DICOM IS number becomes in FHIR (unsignedInt): absent or negative gives 1."""
+    return int(value) if value not in (None, "") and int(value) >= 0 else 1
 
 
 def check_against_header(study, data: bytes) -> None:
@@ -51,26 +44,23 @@ def check_against_header(study, data: bytes) -> None:
     assert series.uid == header.SeriesInstanceUID
     assert (series.modality.system, series.modality.code) == (DCM, header.Modality)
     assert study.modality[0].code == header.Modality
-    if header.get("SeriesNumber") is not None:
-        assert series.number == int(header.SeriesNumber)
+    assert series.number == fhir_number(header.get("SeriesNumber"))
     instance = series.instance[0]
     assert instance.uid == header.SOPInstanceUID
     assert instance.sopClass.code == f"urn:oid:{header.SOPClassUID}"
-    if header.get("InstanceNumber") is not None:
-        assert instance.number == int(header.InstanceNumber)
+    assert instance.number == fhir_number(header.get("InstanceNumber"))
     offset = header.get("TimezoneOffsetFromUTC") or "+0000"  # absent: taken as UTC
     zone = timezone((-1 if offset[0] == "-" else 1) * timedelta(
         hours=int(offset[1:3]), minutes=int(offset[3:5])))
     clock = header.StudyTime.replace(":", "")[:6].ljust(6, "0")
     expected = datetime.strptime(header.StudyDate + clock, "%Y%m%d%H%M%S").replace(tzinfo=zone)
     assert study.started == expected
-    if header.get("StudyDescription"):
-        assert study.description == header.StudyDescription
+    assert study.description == (header.get("StudyDescription") or None)
 
 
 def test_chest_radiograph_upload_matches_its_header_and_is_classified(live_server):
-    data = sample("RG1_UNCR.dcm")
-    patient = login(live_server, "patient", mrn="9RG1")  # RG1's PatientID
+    data = dicom_sample("RG1_UNCR.dcm")
+    patient = headers_for(live_server, "patient", mrn="9RG1")  # RG1's PatientID
     response = upload(live_server, patient, data)
     assert response.status_code == 201, response.text
     study = parse_fhir(response.content, "ImagingStudy")
@@ -80,7 +70,7 @@ def test_chest_radiograph_upload_matches_its_header_and_is_classified(live_serve
     assert (body_site.system, body_site.code) == (SNOMED, "51185008")
     assert study.series[0].modality.display == "Computed Radiography"
 
-    doctor = login(live_server, "doctor")
+    doctor = headers_for(live_server, "doctor")
     doctor = {k: v for k, v in doctor.items() if not k.startswith("X-")}
     classified = requests.post(live_server.fhir(f"ImagingStudy/{study.id}/$classify"),
                                headers=doctor, timeout=120)
@@ -111,9 +101,9 @@ def _image_id(live, study_id: str) -> str:
     "RG1_J2KI.dcm",  # the chest radiograph, JPEG 2000 lossy
 ])
 def test_sample_files_upload_as_imaging_studies_matching_their_headers(live_server, name):
-    data = sample(name)
+    data = dicom_sample(name)
     header = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
-    patient = login(live_server, "patient", mrn=str(header.PatientID) or None)
+    patient = headers_for(live_server, "patient", mrn=str(header.PatientID) or None)
     response = upload(live_server, patient, data)
     assert response.status_code == 201, response.text
     check_against_header(parse_fhir(response.content, "ImagingStudy"), data)
@@ -134,11 +124,11 @@ def unsupported_transfer_syntax() -> bytes:
     ("MPEG2 transfer syntax", 415, "1.2.840.10008.1.2.4.100"),
 ])
 def test_bad_dicom_gets_its_4xx_and_nothing_is_stored(live_server, case, status, words):
-    data = {"no pixel data": lambda: sample("rtplan.dcm"),
-            "truncated": lambda: sample("RG1_UNCR.dcm")[:3_000_000],
+    data = {"no pixel data": lambda: dicom_sample("rtplan.dcm"),
+            "truncated": lambda: dicom_sample("RG1_UNCR.dcm")[:3_000_000],
             "not DICOM, named .dcm": lambda: b"DICM? no, plain text.\n" * 50,
             "MPEG2 transfer syntax": unsupported_transfer_syntax}[case]()
-    patient = login(live_server, "patient")
+    patient = headers_for(live_server, "patient")
     before = stored(live_server.app)
     response = upload(live_server, patient, data, name="image.dcm")
     assert response.status_code == status, response.text
@@ -147,14 +137,14 @@ def test_bad_dicom_gets_its_4xx_and_nothing_is_stored(live_server, case, status,
 
 
 def test_patient_id_mismatch_and_second_upload_of_a_study_are_409(live_server):
-    data = sample("CT_small.dcm")
-    other = login(live_server, "patient", mrn="SOMEONE-ELSE")
+    data = dicom_sample("CT_small.dcm")
+    other = headers_for(live_server, "patient", mrn="SOMEONE-ELSE")
     before = stored(live_server.app)
     mismatch = upload(live_server, other, data)
     assert mismatch.status_code == 409
     assert parse_fhir(mismatch.content, "OperationOutcome").issue[0].details.text == \
         "patient-mismatch"
-    owner = login(live_server, "patient", mrn="1CT1")
+    owner = headers_for(live_server, "patient", mrn="1CT1")
     assert upload(live_server, owner, data).status_code == 201
     after_first = stored(live_server.app)
     again = upload(live_server, owner, data)

@@ -7,7 +7,14 @@ import json
 import requests
 from fhirpy import SyncFHIRClient
 
-from tests.factories import make_scan, make_user, medication_request, parse_fhir
+from tests.factories import (
+    login,
+    make_login,
+    make_scan,
+    make_user,
+    medication_request,
+    parse_fhir,
+)
 
 
 def plain(value) -> dict:  # noqa: ANN001 - fhirpy resources and raw AttrDicts
@@ -18,12 +25,8 @@ def plain(value) -> dict:  # noqa: ANN001 - fhirpy resources and raw AttrDicts
 
 
 def client_for(live, role: str) -> SyncFHIRClient:
-    with live.app.app_context():
-        user, password = make_user(role)
-        email = user.email
-    token = requests.post(f"{live.url}/auth/token", json={"username": email,
-                          "password": password}, timeout=30).json()["access_token"]
-    return SyncFHIRClient(f"{live.url}/fhir", authorization=f"Bearer {token}")
+    headers = login(live, make_login(live.app, role))
+    return SyncFHIRClient(f"{live.url}/fhir", authorization=headers["Authorization"])
 
 
 def test_fhirpy_pages_reads_includes_and_creates(live_server):

@@ -16,7 +16,7 @@ import requests
 from pypdf import PdfReader
 
 from csss_fhir.reports.content import AI_NOTICE
-from tests.factories import make_user, medication_request, parameters, parse_fhir, xray_png
+from tests.factories import make_login, medication_request, parameters, parse_fhir, xray_png
 
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
 
@@ -59,15 +59,11 @@ def login(server, email: str, password: str, otp: str | None = None) -> requests
 
 def users(server) -> dict[str, tuple[str, str, str | None]]:
     """One user per role: role -> (email, password, patient id)."""
-    made = {}
-    with server.app.app_context():
-        for role in ("patient", "doctor", "pharmacist", "admin"):
-            extra = {"birth_date": date(1990, 5, 17),
-                     "gender": "female"} if role == "patient" else {}
-            name = "Þórdís Ñúñez-Åkesson" if role == "patient" else None
-            user, password = make_user(role, name=name, **extra)
-            made[role] = (user.email, password, user.patient_id)
-    return made
+    patient = {"name": "Þórdís Ñúñez-Åkesson", "birth_date": date(1990, 5, 17),
+               "gender": "female"}
+    made = {role: make_login(server.app, role, **(patient if role == "patient" else {}))
+            for role in ("patient", "doctor", "pharmacist", "admin")}
+    return {role: (user.email, user.password, user.patient_id) for role, user in made.items()}
 
 
 def code_from(message) -> str:

@@ -8,11 +8,14 @@ import dataclasses
 import io
 import json
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from csss_fhir import create_app
-from tests.factories import auth_headers, make_scan, make_user, xray_png
+from tests.factories import login, make_login, make_scan, make_user, xray_png
+
+pytestmark = pytest.mark.slow  # hundreds of requests per test
 
 BUDGET = settings(max_examples=120, derandomize=True, deadline=None, database=None,
                   suppress_health_check=list(HealthCheck))
@@ -80,11 +83,8 @@ def test_workflow_operations_never_fail_with_500(settings):
     with app.app_context():
         scans = {state: make_scan(state)[0] for state in
                  ("PENDING_AI", "AI_ANALYZED", "DOCTOR_VERIFIED", "PHARMACIST_COMPLETED")}
-        callers = {}
-        for role in ("doctor", "pharmacist", "admin", "patient"):
-            user, password = make_user(role)
-            callers[role] = (user.email, password)
-    headers = {role: auth_headers(client, app, *login, role) for role, login in callers.items()}
+    headers = {role: login(client, make_login(app, role))
+               for role in ("doctor", "pharmacist", "admin", "patient")}
 
     @BUDGET
     @given(role=st.sampled_from(sorted(headers)),
@@ -109,10 +109,7 @@ def test_workflow_operations_never_fail_with_500(settings):
 def test_upload_never_fails_with_500(settings):
     app = _app(settings)
     client = app.test_client()
-    with app.app_context():
-        user, password = make_user("patient")
-        email = user.email
-    headers = auth_headers(client, app, email, password, "patient")
+    headers = login(client, make_login(app, "patient"))
     png = xray_png(64)
 
     @BUDGET

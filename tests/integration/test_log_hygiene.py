@@ -9,35 +9,32 @@ import re
 
 import requests
 
-from tests.factories import make_user, medication_request, parameters, xray_png
+from tests.factories import login, make_login, medication_request, parameters, xray_png
 
 TEST_SIDE = ("urllib3", "mail.log", "requests")
-
-
-def _token(server, email: str, password: str, otp: str | None = None) -> str:
-    body = {"username": email, "password": password, **({"otp": otp} if otp else {})}
-    response = requests.post(f"{server.url}/auth/token", json=body, timeout=30)
-    assert response.status_code == 200, response.text
-    return response.json()["access_token"]
 
 
 def test_no_secret_or_name_reaches_the_logs(live_server, smtp_server, caplog):
     caplog.set_level(logging.DEBUG)
     app = live_server.app
-    with app.app_context():
-        people = {role: make_user(role, **({"name": "Zenobia Quillfeather"}
-                                           if role == "patient" else {}))
-                  for role in ("patient", "doctor", "pharmacist", "admin")}
-        logins = {role: (user.email, password) for role, (user, password) in people.items()}
-        patient_id = people["patient"][0].patient_id
+    people = {role: make_login(app, role, **({"name": "Zenobia Quillfeather"}
+                                             if role == "patient" else {}))
+              for role in ("patient", "doctor", "pharmacist", "admin")}
+    patient_id = people["patient"].patient_id
     secrets = {"Zenobia", "Quillfeather"}
-    for email, password in logins.values():
-        secrets |= {email, password}
+    for person in people.values():
+        secrets |= {person.email, person.password}
+
+    def code_by_mail(email: str) -> str:
+        code = re.search(r"\b(\d{6})\b", smtp_server.to(email)[-1].get_body(
+            ("plain",)).get_content()).group(1)
+        secrets.add(code)
+        return code
 
     def headers(role: str) -> dict[str, str]:
-        token = _token(live_server, *logins[role])
-        secrets.add(token)
-        return {"Authorization": f"Bearer {token}"}
+        found = login(live_server, people[role], one_time_code=code_by_mail)
+        secrets.add(found["Authorization"].removeprefix("Bearer "))
+        return found
 
     patient = headers("patient")
     upload = requests.post(live_server.fhir("ImagingStudy/$upload"), headers=patient,
@@ -60,16 +57,10 @@ def test_no_secret_or_name_reaches_the_logs(live_server, smtp_server, caplog):
     assert requests.post(live_server.fhir(f"ImagingStudy/{study}/$pharmacy-review"),
                          headers=pharmacist, json=parameters(note="Checked."), timeout=30
                          ).status_code == 200
-    admin_email, admin_password = logins["admin"]
-    assert requests.post(f"{live_server.url}/auth/otp", timeout=30, json={
-        "username": admin_email, "password": admin_password}).status_code == 202
-    code = re.search(r"\b(\d{6})\b", smtp_server.to(admin_email)[-1].get_body(
-        ("plain",)).get_content()).group(1)
-    secrets.add(code)
-    admin_token = _token(live_server, admin_email, admin_password, code)
-    secrets.add(admin_token)
+    admin = headers("admin")
+    admin_email, admin_password = people["admin"].email, people["admin"].password
     approve = requests.post(live_server.fhir(f"ImagingStudy/{study}/$approve"),
-                            headers={"Authorization": f"Bearer {admin_token}"}, timeout=60)
+                            headers=admin, timeout=60)
     assert approve.status_code == 201, approve.text
     # Mistakes people make: a password typed as the username, a wrong code, a bad token.
     requests.post(f"{live_server.url}/auth/token", timeout=30, json={
@@ -77,7 +68,7 @@ def test_no_secret_or_name_reaches_the_logs(live_server, smtp_server, caplog):
     requests.post(f"{live_server.url}/auth/token", timeout=30, json={
         "username": admin_email, "password": admin_password, "otp": "12345x"})
     requests.get(live_server.fhir("Patient"), timeout=30,
-                 headers={"Authorization": f"Bearer {admin_token}x"})
+                 headers={"Authorization": f"{admin['Authorization']}x"})
     requests.post(f"{live_server.url}/auth/logout", headers=patient, timeout=30)
 
     # The test's own HTTP client and SMTP server log what they send and receive; they are

@@ -16,7 +16,7 @@ from csss_fhir.extensions import services
 from csss_fhir.mail import deliveries, outbox
 from csss_fhir.models import MailMessage, Report, Scan, db, utcnow
 from tests import factories
-from tests.integration.conftest import Inbox, free_port
+from tests.servers import Inbox, free_port
 
 
 class RefusingInbox(Inbox):

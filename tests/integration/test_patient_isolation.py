@@ -21,7 +21,6 @@ from csss_fhir.models import (
 from csss_fhir.resources import SERVED
 from tests.factories import (
     actor_for,
-    auth_headers,
     make_scan,
     make_user,
     medication_request,
@@ -34,13 +33,12 @@ INCLUDES = ("_include=ImagingStudy:patient", "_include=DiagnosticReport:result",
             "_revinclude=DiagnosticReport:result")
 
 
-def _other_patients_data(app, client) -> tuple[dict[str, list[str]], str]:
+def _other_patients_data(app, client, as_role) -> tuple[dict[str, list[str]], str]:
     """Patient B's scan taken to REPORT_READY with a prescription; B's ids by FHIR type."""
     with app.app_context():
         scan_id, other = make_scan("DOCTOR_VERIFIED")
-        pharmacist, password = make_user("pharmacist")
-        email, other_patient = pharmacist.email, other.patient_id
-    headers = auth_headers(client, app, email, password, "pharmacist")
+        other_patient = other.patient_id
+    headers = as_role("pharmacist")
     assert client.post("/fhir/MedicationRequest", headers=headers,
                        json=medication_request(other_patient, scan_id)).status_code == 201
     with app.app_context():
@@ -64,7 +62,7 @@ def _other_patients_data(app, client) -> tuple[dict[str, list[str]], str]:
             "Binary": [scan.image_id, report.pdf_id],
         }
     # Staff looked at B's data, so B has audit events too.
-    doctor_headers = _login(app, client, "doctor")
+    doctor_headers = as_role("doctor")
     assert client.get(f"/fhir/ImagingStudy/{scan_id}", headers=doctor_headers
                       ).status_code == 200
     with app.app_context():
@@ -74,19 +72,9 @@ def _other_patients_data(app, client) -> tuple[dict[str, list[str]], str]:
     return ids, other_patient
 
 
-def _login(app, client, role: str) -> dict[str, str]:
-    with app.app_context():
-        user, password = make_user(role)
-        email = user.email
-    return auth_headers(client, app, email, password, role)
-
-
-def test_a_patient_reads_nothing_of_another_patient(app, client):
-    ids, other_patient = _other_patients_data(app, client)
-    with app.app_context():
-        me, password = make_user("patient")
-        email = me.email
-    mine = auth_headers(client, app, email, password, "patient")
+def test_a_patient_reads_nothing_of_another_patient(app, client, as_role):
+    ids, other_patient = _other_patients_data(app, client, as_role)
+    mine = as_role("patient")
     secret_ids = {i for values in ids.values() for i in values}
     leaks: list[str] = []
 

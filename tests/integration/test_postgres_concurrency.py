@@ -22,12 +22,12 @@ import requests
 
 from tests import factories
 from tests.conftest import TEST_DATABASE_URL
-from tests.factories import auth_headers, make_scan, make_user, parameters, parse_fhir
-from tests.integration.conftest import free_port
+from tests.factories import login, make_login, make_scan, parameters, parse_fhir
+from tests.servers import free_port
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     TEST_DATABASE_URL is None,
-    reason="needs PostgreSQL: set CSSS_TEST_DATABASE_URL (bash scripts/with-postgres.sh ...)")
+    reason="needs PostgreSQL: set CSSS_TEST_DATABASE_URL (bash scripts/with-postgres.sh ...)")]
 
 ROOT = Path(__file__).resolve().parents[2]
 SCANS = 20
@@ -172,9 +172,8 @@ def test_fifty_clients_racing_every_step_on_gunicorn_leave_each_scan_consistent(
             scan_ids.append(scan_id)
             patients[scan_id] = patient.email
         firsts = [make_scan("PENDING_AI")[0] for _ in range(FIRSTS)]
-        staff = {role: [make_user(role) for _ in range(3)]
+        staff = {role: [make_login(app, role) for _ in range(3)]
                  for role in ("doctor", "pharmacist", "admin")}
-        credentials = {role: [(u.email, p) for u, p in users] for role, users in staff.items()}
         db.session.remove()
         db.engine.dispose()
 
@@ -182,8 +181,8 @@ def test_fifty_clients_racing_every_step_on_gunicorn_leave_each_scan_consistent(
     try:
         server.wait_ready()
         client = app.test_client()  # tokens: the same keys and database as the server
-        tokens = {role: [auth_headers(client, app, e, p, role) for e, p in pairs]
-                  for role, pairs in credentials.items()}
+        tokens = {role: [login(client, user) for user in users]
+                  for role, users in staff.items()}
         # Different scans at once never conflict, not even when they are the first ones the
         # model classifies (all of them create its Device row).
         firsts_done = first_classifications(server.url, firsts, tokens["doctor"][0])

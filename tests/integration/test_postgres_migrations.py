@@ -8,9 +8,9 @@ from sqlalchemy import create_engine, inspect
 
 from tests.conftest import TEST_DATABASE_URL
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     TEST_DATABASE_URL is None,
-    reason="needs PostgreSQL: set CSSS_TEST_DATABASE_URL (bash scripts/with-postgres.sh ...)")
+    reason="needs PostgreSQL: set CSSS_TEST_DATABASE_URL (bash scripts/with-postgres.sh ...)")]
 
 
 def schema(url: str) -> dict[str, dict]:

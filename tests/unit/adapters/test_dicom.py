@@ -12,16 +12,9 @@ from pydicom.data import get_testdata_file
 from adapters import dicom
 from adapters.images import ImageTooLargeError
 from csss_fhir.errors import UnsupportedMediaError
+from tests.factories import dicom_sample
 
 LIMIT = 50_000_000
-
-
-def sample(name: str) -> bytes:
-    path = get_testdata_file(name, download=False)
-    if path is None:
-        pytest.skip(f"{name} is not installed (pip install pydicom-data); no download in tests")
-    with open(path, "rb") as handle:
-        return handle.read()
 
 
 @pytest.mark.parametrize("name, modality, size", [
@@ -34,20 +27,20 @@ def sample(name: str) -> bytes:
     ("examples_palette.dcm", "US", (350, 800)),
 ])
 def test_compressed_and_uncompressed_files_render_to_8_bit_rgb(name, modality, size):
-    image = dicom.read_dicom(sample(name), max_pixels=LIMIT)
+    image = dicom.read_dicom(dicom_sample(name), max_pixels=LIMIT)
     assert image.rgb.dtype == np.uint8 and image.rgb.shape == (*size, 3)
     assert image.rgb.max() > image.rgb.min()  # not a blank frame
     assert image.metadata.modality == modality
 
 
 def test_lossless_codecs_decode_to_the_same_pixels_as_the_uncompressed_file():
-    plain = dicom.read_dicom(sample("MR_small.dcm"), max_pixels=LIMIT).rgb
+    plain = dicom.read_dicom(dicom_sample("MR_small.dcm"), max_pixels=LIMIT).rgb
     for name in ("MR_small_jpeg_ls_lossless.dcm", "MR_small_RLE.dcm"):
-        assert np.array_equal(dicom.read_dicom(sample(name), max_pixels=LIMIT).rgb, plain)
+        assert np.array_equal(dicom.read_dicom(dicom_sample(name), max_pixels=LIMIT).rgb, plain)
 
 
 def test_chest_radiograph_is_inverted_monochrome1_with_its_header():
-    data = sample("RG1_UNCR.dcm")
+    data = dicom_sample("RG1_UNCR.dcm")
     image = dicom.read_dicom(data, max_pixels=LIMIT)
     header = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
     meta = image.metadata
@@ -64,15 +57,15 @@ def test_chest_radiograph_is_inverted_monochrome1_with_its_header():
 
 
 def test_jpeg_2000_variants_of_the_radiograph_match_the_uncompressed_one():
-    plain = dicom.read_dicom(sample("RG1_UNCR.dcm"), max_pixels=LIMIT).rgb.astype(int)
-    lossless = dicom.read_dicom(sample("RG1_J2KR.dcm"), max_pixels=LIMIT).rgb.astype(int)
-    lossy = dicom.read_dicom(sample("RG1_J2KI.dcm"), max_pixels=LIMIT).rgb.astype(int)
+    plain = dicom.read_dicom(dicom_sample("RG1_UNCR.dcm"), max_pixels=LIMIT).rgb.astype(int)
+    lossless = dicom.read_dicom(dicom_sample("RG1_J2KR.dcm"), max_pixels=LIMIT).rgb.astype(int)
+    lossy = dicom.read_dicom(dicom_sample("RG1_J2KI.dcm"), max_pixels=LIMIT).rgb.astype(int)
     assert np.abs(lossless - plain).max() <= 1
     assert np.abs(lossy - plain).mean() < 3
 
 
 def test_multi_frame_renders_the_middle_frame():
-    image = dicom.read_dicom(sample("emri_small.dcm"), max_pixels=LIMIT)
+    image = dicom.read_dicom(dicom_sample("emri_small.dcm"), max_pixels=LIMIT)
     assert image.metadata.frames == 10 and image.frame_index == 5
     frames = pydicom.dcmread(get_testdata_file("emri_small.dcm", download=False)).pixel_array
     middle = frames[5].astype(float)
@@ -82,19 +75,19 @@ def test_multi_frame_renders_the_middle_frame():
 
 def test_file_without_pixel_data_is_refused_as_unprocessable():
     with pytest.raises(dicom.NoPixelDataError, match="Pixel Data"):
-        dicom.read_dicom(sample("rtplan.dcm"), max_pixels=LIMIT)
+        dicom.read_dicom(dicom_sample("rtplan.dcm"), max_pixels=LIMIT)
 
 
 @pytest.mark.parametrize("cut", [0.5, 0.999])
 def test_truncated_file_is_refused_as_corrupt(cut):
-    data = sample("RG1_UNCR.dcm")
+    data = dicom_sample("RG1_UNCR.dcm")
     with pytest.raises(dicom.CorruptDicomError):
         dicom.read_dicom(data[:int(len(data) * cut)], max_pixels=LIMIT)
 
 
 def test_header_cut_short_is_refused_as_corrupt():
     with pytest.raises(dicom.CorruptDicomError, match="truncated"):
-        dicom.read_dicom(sample("CT_small.dcm")[:1000], max_pixels=LIMIT)
+        dicom.read_dicom(dicom_sample("CT_small.dcm")[:1000], max_pixels=LIMIT)
 
 
 def test_unsupported_transfer_syntax_is_415_naming_the_uid_and_the_accepted_ones():
@@ -116,17 +109,17 @@ def test_non_dicom_bytes_are_unsupported_media():
 
 def test_dimensions_are_checked_before_decoding():
     with pytest.raises(ImageTooLargeError):
-        dicom.read_dicom(sample("RG1_UNCR.dcm"), max_pixels=1_000_000)
+        dicom.read_dicom(dicom_sample("RG1_UNCR.dcm"), max_pixels=1_000_000)
 
 
 def test_undecodable_pixel_data_is_refused_as_corrupt():
     # A 12-bit JPEG Extended file that neither libjpeg nor Pillow can decode.
     with pytest.raises(dicom.CorruptDicomError, match="1.2.840.10008.1.2.4.51"):
-        dicom.read_dicom(sample("JPEG-lossy.dcm"), max_pixels=LIMIT)
+        dicom.read_dicom(dicom_sample("JPEG-lossy.dcm"), max_pixels=LIMIT)
 
 
 def test_stripping_removes_names_and_birth_date_but_keeps_ids_and_pixels():
-    data = sample("MR_small.dcm")
+    data = dicom_sample("MR_small.dcm")
     stripped = pydicom.dcmread(io.BytesIO(dicom.strip_identifying(data)))
     original = pydicom.dcmread(io.BytesIO(data))
     assert "PatientName" in original
@@ -137,7 +130,7 @@ def test_stripping_removes_names_and_birth_date_but_keeps_ids_and_pixels():
 
 
 def test_reading_never_logs_or_warns_with_patient_names(caplog, recwarn):
-    data = sample("MR_small.dcm")
+    data = dicom_sample("MR_small.dcm")
     name = str(pydicom.dcmread(io.BytesIO(data)).PatientName)
     caplog.set_level("DEBUG")
     dicom.read_dicom(data, max_pixels=LIMIT)

@@ -45,7 +45,7 @@ def test_a_lapsed_claim_is_taken_over_with_the_same_message_id(session):
 def test_temporary_failures_wait_then_fail_after_the_last_attempt(session, settings):
     from dataclasses import replace
 
-    from tests.integration.conftest import free_port
+    from tests.servers import free_port
 
     closed = SmtpBackend(replace(settings, smtp_host="127.0.0.1", smtp_port=free_port(),
                                  smtp_security="none", smtp_timeout_seconds=2.0))

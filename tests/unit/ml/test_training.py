@@ -27,6 +27,8 @@ from ml.training import TrainingConfig, _keep_better, fit_phase, train  # noqa: 
 
 from .conftest import CLASSES, make_image, write_dataset  # noqa: E402
 
+pytestmark = pytest.mark.slow  # real (tiny) Keras training and TFLite export: ~50 s in all
+
 TINY = {"input_size": (32, 32), "alpha": 0.35, "batch_size": 8, "verbose": 0}
 
 

@@ -1,0 +1,88 @@
+"""Real servers on loopback for the integration and browser suites: the app (werkzeug,
+threaded) and an SMTP server (aiosmtpd). One place starts and stops them, so both suites
+serve the app the same way."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+
+from werkzeug.serving import make_server
+
+from csss_fhir.settings import Settings
+
+
+def free_port() -> int:
+    """A loopback TCP port that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class LiveServer:
+    """The app served on loopback: `server("/login")` and `server.fhir("Patient")` are URLs."""
+
+    app: object
+    url: str
+
+    def __call__(self, path: str) -> str:
+        return f"{self.url}{path}"
+
+    def fhir(self, path: str) -> str:
+        return f"{self.url}/fhir/{path.lstrip('/')}"
+
+
+@contextmanager
+def serve_app(settings: Settings) -> Iterator[LiveServer]:
+    """Build the app from `settings` and serve it on a free loopback port until the block ends;
+    then stop the server and close the app's database connections."""
+    from csss_fhir import create_app
+    from csss_fhir.models import db
+
+    app = create_app(settings)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield LiveServer(app=app, url=f"http://127.0.0.1:{server.server_port}")
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        with app.app_context():
+            db.engine.dispose()
+
+
+@dataclass
+class Inbox:
+    """An aiosmtpd handler that keeps every message it receives."""
+
+    messages: list[EmailMessage] = field(default_factory=list)
+    port: int = 0
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd API
+        self.messages.append(BytesParser(policy=policy.default).parsebytes(envelope.content))
+        return "250 OK"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.messages if m["To"] == address]
+
+
+@contextmanager
+def serve_smtp() -> Iterator[Inbox]:
+    """An SMTP server on a free loopback port; its Inbox collects what it receives."""
+    from aiosmtpd.controller import Controller
+
+    inbox = Inbox(port=free_port())
+    controller = Controller(inbox, hostname="127.0.0.1", port=inbox.port)
+    controller.start()
+    try:
+        yield inbox
+    finally:
+        controller.stop()
