@@ -249,7 +249,8 @@ def make_scan(state: str = "PENDING_AI", *, patient=None, image: bytes | None = 
     """
     from csss_fhir import workflow
     from csss_fhir.extensions import services
-    from csss_fhir.models import ScanState, db
+    from csss_fhir.models import db
+    from csss_fhir.workflow.states import ScanState
 
     order = list(ScanState)
     target = order.index(ScanState(state))

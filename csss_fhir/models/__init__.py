@@ -7,14 +7,12 @@
 - `records`: resource versions (vread) and the audit trail;
 - `mail`: the e-mail outbox.
 
-Import from the package (`from csss_fhir.models import Scan`): it re-exports every model,
+Import from the package (`from csss_fhir.models import Scan`): it re-exports every model
+(`ScanState` lives in `workflow.states` and `Role` in `security.access`, beside their rules),
 and importing it registers every table on `db.metadata`, which Alembic compares against.
 """
 
 from __future__ import annotations
-
-import importlib
-from typing import TYPE_CHECKING, Any
 
 from csss_fhir.models.accounts import (
     ApiClient,
@@ -40,25 +38,10 @@ from csss_fhir.models.records import AuditRecord, ResourceVersion
 from csss_fhir.models.scans import Blob, Scan, Task, WorkflowEvent
 from csss_fhir.security.access import Role
 
-if TYPE_CHECKING:
-    from csss_fhir.workflow.states import ScanState
-
-
-def __getattr__(name: str) -> Any:
-    """Re-export `ScanState` from `workflow.states`, where its rules live, on first use.
-
-    Importing it here eagerly would be a cycle: `csss_fhir.workflow` runs its `__init__`,
-    which imports `workflow.commands`, which imports this package.
-    """
-    if name == "ScanState":
-        return importlib.import_module("csss_fhir.workflow.states").ScanState
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 __all__ = [
     "NAMING", "AiPrediction", "ApiClient", "AuditRecord", "AuthThrottle", "Base", "Blob",
     "DoctorReview", "MailMessage", "ModelDevice", "OtpCode", "Patient", "PharmacyReview",
     "Prescription", "Report", "ReportAmendment", "ResourceVersion", "RevokedToken", "Role",
-    "Scan", "ScanState", "Task", "TotpCredential", "UTCDateTime", "User", "Versioned",
+    "Scan", "Task", "TotpCredential", "UTCDateTime", "User", "Versioned",
     "WorkflowEvent", "db", "new_id", "utcnow",
 ]

@@ -15,10 +15,11 @@ from csss_fhir import accounts, registration, workflow
 from csss_fhir.errors import InvalidInputError
 from csss_fhir.extensions import services
 from csss_fhir.mail import deliveries, outbox
-from csss_fhir.models import Role, ScanState, User, db
+from csss_fhir.models import Role, User, db
 from csss_fhir.security import audit, authentication
 from csss_fhir.security.errors import NotAuthenticatedError, OtpInvalidError, OtpRequiredError
 from csss_fhir.web import dashboards, errors, worklists
+from csss_fhir.workflow.states import ScanState
 
 bp = Blueprint("web_admin", __name__, url_prefix="/admin")
 

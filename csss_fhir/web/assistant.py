@@ -10,8 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from csss_fhir.models import ScanState
-from csss_fhir.workflow.states import DESCRIPTIONS
+from csss_fhir.workflow.states import DESCRIPTIONS, ScanState
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,11 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from csss_fhir import registration, workflow
 from csss_fhir.errors import ResourceNotFoundError
 from csss_fhir.extensions import services
-from csss_fhir.models import ScanState, db
+from csss_fhir.models import db
 from csss_fhir.reports import scan_images
 from csss_fhir.security import access
 from csss_fhir.web import dashboards, errors, session, worklists
+from csss_fhir.workflow.states import ScanState
 
 bp = Blueprint("web_doctor", __name__)
 

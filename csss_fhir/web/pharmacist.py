@@ -8,8 +8,9 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from adapters.fhir.medication_request import PrescriptionData
 from csss_fhir import workflow
 from csss_fhir.errors import InvalidInputError
-from csss_fhir.models import ScanState, db
+from csss_fhir.models import db
 from csss_fhir.web import dashboards, errors, worklists
+from csss_fhir.workflow.states import ScanState
 
 bp = Blueprint("web_pharmacist", __name__, url_prefix="/pharmacist")
 

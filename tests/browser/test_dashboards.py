@@ -9,7 +9,8 @@ from datetime import date
 import pytest
 from playwright.sync_api import expect
 
-from csss_fhir.models import Blob, Scan, ScanState, db
+from csss_fhir.models import Blob, Scan, db
+from csss_fhir.workflow.states import ScanState
 from tests import factories
 from tests.browser.conftest import screenshot, sign_in
 

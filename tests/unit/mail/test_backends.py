@@ -11,7 +11,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from csss_fhir.mail import outbox
 from csss_fhir.mail.backends import SmtpBackend, smtp_connection
-from tests.integration.conftest import Inbox, free_port
+from tests.servers import Inbox, free_port
 
 
 class Logins:
