@@ -134,7 +134,7 @@ def _read(data: bytes, *, stop_before_pixels: bool = False) -> Dataset:
 def _text(dataset: Dataset, keyword: str, limit: int) -> str | None:
     try:
         value = dataset.get(keyword)
-    except Exception:  # noqa: BLE001 - a malformed optional element is treated as absent
+    except Exception:
         return None
     if value is None:
         return None

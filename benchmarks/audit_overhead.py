@@ -15,9 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from csss_fhir import create_app, migrate  # noqa: E402
-from csss_fhir.security import audit  # noqa: E402
-from tests import factories  # noqa: E402
+from csss_fhir import create_app, migrate
+from csss_fhir.security import audit
+from tests import factories
 
 REQUESTS = 200
 

@@ -145,7 +145,7 @@ class Database:
             self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
 
-def seed(settings) -> dict:  # noqa: ANN001
+def seed(settings) -> dict:
     """Migrate, then a patient with 20 scans, a doctor; returns ids and credentials."""
     from csss_fhir import create_app, migrate
     from csss_fhir.models import db
@@ -171,7 +171,7 @@ def token(url: str, email: str, password: str) -> str:
     return response.json()["access_token"]
 
 
-def start_gunicorn(settings, workdir: Path, workers: int) -> tuple[subprocess.Popen, str]:  # noqa: ANN001
+def start_gunicorn(settings, workdir: Path, workers: int) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
     env.update({

@@ -18,11 +18,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pypdf import PdfReader  # noqa: E402
+from pypdf import PdfReader
 
-from csss_fhir.reports.pdf import render_pdf  # noqa: E402
-from csss_fhir.reports.sample import sample_content  # noqa: E402
-from tests.factories import xray_png  # noqa: E402
+from csss_fhir.reports.pdf import render_pdf
+from csss_fhir.reports.sample import sample_content
+from tests.factories import xray_png
 
 
 def main() -> None:

@@ -35,7 +35,7 @@ def main() -> int:
         from csss_fhir.classifier import ClassifierProvider
 
         overlay = gradcam_overlay(ClassifierProvider(None), image)
-    except Exception as err:  # noqa: BLE001 - a preview without Grad-CAM is still useful
+    except Exception as err:
         print(f"no Grad-CAM overlay: {err}", file=sys.stderr)
         overlay = None
     pdf = args.out / "report.pdf"

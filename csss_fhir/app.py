@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from flask import Flask
 from flask_jwt_extended import JWTManager
@@ -121,7 +122,7 @@ def _engine_options(url: str, settings: Settings) -> dict:
 
 
 @event.listens_for(Engine, "connect")
-def _sqlite_pragmas(dbapi_connection, connection_record) -> None:  # noqa: ANN001
+def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     """SQLite: enforce foreign keys; WAL so readers never wait for the one writer."""
     module = type(dbapi_connection).__module__
     if "sqlite" not in module:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import sys
-from datetime import date
+from datetime import date, datetime
 
 import click
 from flask import current_app
@@ -61,7 +61,7 @@ def users_group() -> None:
 @click.option("--gender", type=click.Choice(GENDERS))
 @click.option("--mrn")
 @with_appcontext
-def users_create(email: str, role: str, name: str, birth_date, gender: str | None,  # noqa: ANN001
+def users_create(email: str, role: str, name: str, birth_date: datetime | None, gender: str | None,
                  mrn: str | None) -> None:
     """Create a user; the password comes from CSSS_PASSWORD or a prompt."""
     from csss_fhir.extensions import services

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alembic import command
 from alembic.config import Config
@@ -10,10 +11,13 @@ from flask import Flask
 
 from csss_fhir.models import db
 
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
-def _config(connection) -> Config:  # noqa: ANN001
+def _config(connection: Connection | None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection

@@ -57,14 +57,14 @@ control_socket_disable = True
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
 
-def post_worker_init(worker) -> None:  # noqa: ANN001 - gunicorn's hook signature
+def post_worker_init(worker: object) -> None:
     """Load the classifier once in this worker before it takes requests."""
     if os.environ.get("GUNICORN_PRELOAD_MODEL", "1") == "0":
         return  # lazily on first use instead
     services = worker.wsgi.extensions["csss"]
     try:
         services.classifier.get()
-    except Exception:  # noqa: BLE001 - /readyz reports the model; keep serving reads
+    except Exception:
         logging.getLogger("gunicorn.error").exception(
             "worker %s could not load the model; /readyz will say so", worker.pid)
     else:

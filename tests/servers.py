@@ -66,7 +66,7 @@ class Inbox:
     messages: list[EmailMessage] = field(default_factory=list)
     port: int = 0
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd API
+    async def handle_DATA(self, server, session, envelope):
         self.messages.append(BytesParser(policy=policy.default).parsebytes(envelope.content))
         return "250 OK"
 

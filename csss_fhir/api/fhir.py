@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from datetime import datetime
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from fhir.resources.R4B.binary import Binary
@@ -31,6 +32,9 @@ from csss_fhir.models import Blob, db
 from csss_fhir.security import access
 from csss_fhir.security.authentication import current_actor
 from csss_fhir.security.errors import AccessDeniedError
+
+if TYPE_CHECKING:
+    from csss_fhir.security.actor import Actor
 
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
 
@@ -208,7 +212,7 @@ def create(resource_type: str) -> Response:
     return fhir_response(resources.render(prescription), 201, location=True)
 
 
-def _binary(actor, binary_id: str) -> Response:  # noqa: ANN001
+def _binary(actor: Actor, binary_id: str) -> Response:
     """A stored file: raw bytes, or a FHIR Binary resource when the client asks for FHIR."""
     access.require_read(actor, "Binary")
     blob = db.session.get(Blob, binary_id)
@@ -232,7 +236,7 @@ def _binary(actor, binary_id: str) -> Response:  # noqa: ANN001
     return response
 
 
-def _may_read(actor, resource_type: str) -> bool:  # noqa: ANN001
+def _may_read(actor: Actor, resource_type: str) -> bool:
     """Whether _include/_revinclude may add rows of this type for this caller."""
     try:
         access.require_read(actor, resource_type)

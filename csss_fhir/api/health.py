@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, Response, jsonify
 from sqlalchemy import text
 
 from csss_fhir.extensions import services
@@ -12,22 +12,22 @@ bp = Blueprint("health", __name__)
 
 
 @bp.get("/healthz")
-def healthz():  # noqa: ANN201
+def healthz() -> Response:
     return jsonify(status="ok")
 
 
 @bp.get("/readyz")
-def readyz():  # noqa: ANN201
+def readyz() -> tuple[Response, int]:
     checks: dict[str, str] = {}
     try:
         db.session.execute(text("SELECT 1"))
         checks["database"] = "ok"
-    except Exception:  # noqa: BLE001 - any database failure means not ready
+    except Exception:
         checks["database"] = "unreachable"
     try:
         services().classifier.get()
         checks["model"] = "ok"
-    except Exception:  # noqa: BLE001 - a model that cannot load means not ready
+    except Exception:
         checks["model"] = "not loaded"
     ready = all(v == "ok" for v in checks.values())
     return jsonify(status="ready" if ready else "not ready", checks=checks), (

@@ -89,13 +89,13 @@ def _is_api_path() -> bool:
 
 def init_app(app: Flask) -> None:
     @app.errorhandler(CsssError)
-    def handle_refusal(error: CsssError):  # noqa: ANN202 - Flask handler
+    def handle_refusal(error: CsssError):
         if _is_api_path() or "web_error_handler" not in app.extensions:
             return refusal_outcome(error)
         return app.extensions["web_error_handler"](error)
 
     @app.errorhandler(HTTPException)
-    def handle_http(error: HTTPException):  # noqa: ANN202
+    def handle_http(error: HTTPException):
         if not _is_api_path():
             return error
         status = error.code or 500
@@ -107,7 +107,7 @@ def init_app(app: Flask) -> None:
         return response
 
     @app.errorhandler(Exception)
-    def handle_bug(error: Exception):  # noqa: ANN202
+    def handle_bug(error: Exception):
         log.exception("unhandled error", extra={"path": request.path})
         if _is_api_path():
             return outcome_response(500, "exception",

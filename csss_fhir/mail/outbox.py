@@ -73,7 +73,7 @@ def retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=min(MAX_RETRY_SECONDS, FIRST_RETRY_SECONDS * 2 ** (attempts - 1)))
 
 
-def _claimable(now: datetime):  # noqa: ANN202 - a SQL expression
+def _claimable(now: datetime):
     due = or_(MailMessage.next_attempt_at.is_(None), MailMessage.next_attempt_at <= now)
     lapsed = (MailMessage.status == SENDING) & (MailMessage.claimed_until < now)
     return ((MailMessage.status == PENDING) & due) | lapsed

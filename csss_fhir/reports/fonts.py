@@ -21,11 +21,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape
 
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.pdfmetrics import registerFontFamily
 from reportlab.pdfbase.ttfonts import TTFError, TTFont, shapeStr
+
+if TYPE_CHECKING:
+    from reportlab.pdfgen.canvas import Canvas
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +127,7 @@ class FontChain:
         return sum(_run_width(face.name(bold), run, size, face.shaped)
                    for face, run in self.runs(text))
 
-    def draw(self, canvas, x: float, y: float, text: str, size: float, *,  # noqa: ANN001
+    def draw(self, canvas: Canvas, x: float, y: float, text: str, size: float, *,
              bold: bool = False, align: str = "left") -> None:
         """Draw one line on a canvas, run by run (shaped runs carry their ActualText)."""
         if align == "right":
@@ -173,7 +177,7 @@ class _UnshapedFont(TTFont):
     `shapeFragWord` is told to leave a word alone.
     """
 
-    def hbFont(self, fontSize: float = 10):  # noqa: N802 - reportlab's name
+    def hbFont(self, fontSize: float = 10):
         raise AttributeError("this font is not shaped")
 
 
@@ -190,7 +194,7 @@ def _register(name: str, path: Path, subfont: int = 0, shaped: bool = False) -> 
 
 def _tamil_path() -> Path | None:
     try:
-        import fontpkg_noto_sans_tamil  # noqa: F401 - only to find its files
+        import fontpkg_noto_sans_tamil
 
         files = Path(fontpkg_noto_sans_tamil.__file__).parent / "files"
     except ImportError:

@@ -119,11 +119,11 @@ class _ProbabilityBar(Flowable):
 class _NumberedCanvas(Canvas):
     """Defers each page so that its footer can say "Page n of N"."""
 
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003 - reportlab's API
+    def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._pages: list[dict] = []
 
-    def showPage(self) -> None:  # noqa: N802 - reportlab's name
+    def showPage(self) -> None:
         self._pages.append(dict(self.__dict__))
         self._startPage()
 

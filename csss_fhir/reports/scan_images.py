@@ -45,6 +45,6 @@ def gradcam_overlay(provider: Any, image: bytes, class_name: str | None = None) 
         classifier = provider.get()
         heatmap = classifier.gradcam(image, class_name)
         return overlay_png(image, heatmap, max_side=384)
-    except Exception:  # noqa: BLE001 - any failure here only costs the picture
+    except Exception:
         log.warning("Grad-CAM overlay unavailable", exc_info=True)
         return None

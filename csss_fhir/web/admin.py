@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import io
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from sqlalchemy.engine import make_url
@@ -20,6 +21,9 @@ from csss_fhir.security import audit, authentication
 from csss_fhir.security.errors import NotAuthenticatedError, OtpInvalidError, OtpRequiredError
 from csss_fhir.web import dashboards, errors, worklists
 from csss_fhir.workflow.states import ScanState
+
+if TYPE_CHECKING:
+    from csss_fhir.security.actor import Actor
 
 bp = Blueprint("web_admin", __name__, url_prefix="/admin")
 
@@ -38,7 +42,7 @@ def dashboard() -> str:
 
 # --- approval ---------------------------------------------------------------------------
 
-def _scan_page(actor, study_id: str, *, status: int = 200,  # noqa: ANN001
+def _scan_page(actor: Actor, study_id: str, *, status: int = 200,
                error: str | None = None, notice: str | None = None) -> tuple[str, int]:
     scan = worklists.scan(db.session, actor, study_id)
     minutes = services().settings.otp_step_up_minutes
@@ -119,7 +123,7 @@ def _new_user_form() -> dict[str, str]:
     return {k: request.form.get(k, "").strip() for k in NEW_USER_FIELDS}
 
 
-def _users_page(actor, *, status: int = 200, error: str | None = None,  # noqa: ANN001
+def _users_page(actor: Actor, *, status: int = 200, error: str | None = None,
                 enrolment: dict | None = None, form: dict | None = None) -> tuple[str, int]:
     text, role = request.args.get("q", "")[:100], request.args.get("role", "")
     from csss_fhir.security import totp
@@ -133,7 +137,7 @@ def _users_page(actor, *, status: int = 200, error: str | None = None,  # noqa: 
                            form=form or {}, genders=registration.GENDERS), status
 
 
-def _users_page_refused(actor, *, status: int, error: str,  # noqa: ANN001
+def _users_page_refused(actor: Actor, *, status: int, error: str,
                         user_id: str | None = None) -> tuple[str, int]:
     """The users page after a refused form: a new account's fields stay as typed; a form
     about one row (`user_id`) has none of them to keep."""
@@ -162,7 +166,7 @@ def create_user() -> Response:
     return redirect(url_for("web_admin.users"))
 
 
-def _date(text: str):  # noqa: ANN202
+def _date(text: str):
     if not text:
         return None
     try:
@@ -257,7 +261,7 @@ def system() -> str:
                  "version": metadata.get("version", "unknown"),
                  "classes": ", ".join(metadata.get("classes", [])),
                  "sha256": str(metadata.get("sha256", ""))[:16]}
-    except Exception as err:  # noqa: BLE001 - the page reports a broken model, not a 500
+    except Exception as err:
         model_error = type(err).__name__
     url = make_url(str(db.engine.url))
     return render_template(

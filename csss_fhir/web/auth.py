@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 
 from csss_fhir import accounts
@@ -12,6 +14,9 @@ from csss_fhir.models import db
 from csss_fhir.security import authentication
 from csss_fhir.security.errors import NotAuthenticatedError, OtpInvalidError, OtpRequiredError
 from csss_fhir.web import dashboards, errors, session
+
+if TYPE_CHECKING:
+    from csss_fhir.security.actor import Actor
 
 bp = Blueprint("web_auth", __name__)
 
@@ -97,7 +102,7 @@ def password_form() -> str:
     return render_template("web/password.html")
 
 
-def _password_page(actor, *, status: int, error: str) -> tuple[str, int]:  # noqa: ANN001
+def _password_page(actor: Actor, *, status: int, error: str) -> tuple[str, int]:
     return render_template("web/password.html", error=error), status
 
 

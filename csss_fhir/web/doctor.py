@@ -7,6 +7,8 @@ security/access.py like /fhir/Binary and /fhir/Observation do.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 
 from csss_fhir import registration, workflow
@@ -17,6 +19,9 @@ from csss_fhir.reports import scan_images
 from csss_fhir.security import access
 from csss_fhir.web import dashboards, errors, session, worklists
 from csss_fhir.workflow.states import ScanState
+
+if TYPE_CHECKING:
+    from csss_fhir.security.actor import Actor
 
 bp = Blueprint("web_doctor", __name__)
 
@@ -41,7 +46,7 @@ def worklist() -> str:
                            uncertain=uncertain)
 
 
-def _scan_page(actor, study_id: str, *, status: int = 200,  # noqa: ANN001
+def _scan_page(actor: Actor, study_id: str, *, status: int = 200,
                error: str | None = None) -> tuple[str, int]:
     scan = worklists.scan(db.session, actor, study_id)
     prediction = scan.prediction

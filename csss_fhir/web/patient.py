@@ -3,6 +3,8 @@ released report, ask the help assistant. It never shows a preliminary AI result.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -12,13 +14,16 @@ from csss_fhir.extensions import services
 from csss_fhir.models import db
 from csss_fhir.web import assistant, dashboards, errors, worklists
 
+if TYPE_CHECKING:
+    from csss_fhir.security.actor import Actor
+
 bp = Blueprint("web_patient", __name__, url_prefix="/patient")
 bp.register_error_handler(RequestEntityTooLarge, errors.too_large)
 
 ACCEPT = ".jpg,.jpeg,.png,.dcm,image/jpeg,image/png,application/dicom"
 
 
-def _page(actor, *, status: int = 200, error: str | None = None,  # noqa: ANN001
+def _page(actor: Actor, *, status: int = 200, error: str | None = None,
           question: str = "") -> tuple[str, int]:
     scans = worklists.own_scans(db.session, actor)
     reply = None

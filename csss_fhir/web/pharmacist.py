@@ -3,6 +3,8 @@ structured prescriptions, and completing the review."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 
 from adapters.fhir.medication_request import PrescriptionData
@@ -11,6 +13,9 @@ from csss_fhir.errors import InvalidInputError
 from csss_fhir.models import db
 from csss_fhir.web import dashboards, errors, worklists
 from csss_fhir.workflow.states import ScanState
+
+if TYPE_CHECKING:
+    from csss_fhir.security.actor import Actor
 
 bp = Blueprint("web_pharmacist", __name__, url_prefix="/pharmacist")
 
@@ -30,7 +35,7 @@ def _prescription_form() -> dict[str, str]:
     return {name: request.form.get(name, "").strip() for name in PRESCRIPTION_FIELDS}
 
 
-def _scan_page(actor, study_id: str, *, status: int = 200,  # noqa: ANN001
+def _scan_page(actor: Actor, study_id: str, *, status: int = 200,
                error: str | None = None) -> tuple[str, int]:
     scan = worklists.scan(db.session, actor, study_id)
     return render_template(

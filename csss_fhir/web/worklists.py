@@ -7,6 +7,7 @@ gets AccessDeniedError, and a patient only ever sees their own compartment.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -26,6 +27,9 @@ from csss_fhir.security import access
 from csss_fhir.security.actor import Actor
 from csss_fhir.workflow.states import DESCRIPTIONS
 
+if TYPE_CHECKING:
+    from sqlalchemy import Select
+
 LIMIT = 200
 
 
@@ -44,13 +48,13 @@ class ScanRow:
         return DESCRIPTIONS.get(self.state, self.state)
 
 
-def _rows(session: Session, statement) -> list[ScanRow]:  # noqa: ANN001 - a Select
+def _rows(session: Session, statement: Select) -> list[ScanRow]:
     rows = session.execute(statement.limit(LIMIT)).all()
     return [ScanRow(scan=scan, state=state, patient=patient, prediction=prediction,
                     report=report) for scan, state, patient, prediction, report in rows]
 
 
-def _base():  # noqa: ANN202
+def _base():
     return (select(Scan, Task.state, Patient, AiPrediction, Report)
             .join(Task, Task.scan_id == Scan.id)
             .join(Patient, Patient.id == Scan.patient_id)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -25,6 +26,9 @@ from adapters.images import validate_raster
 from csss_fhir.errors import ConflictError, InvalidInputError
 from csss_fhir.models import Patient, Scan
 from csss_fhir.settings import Settings
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -111,7 +115,7 @@ def refuse_duplicate(session: Session, upload: CheckedUpload) -> None:
             f"ImagingStudy/{existing}; each study is uploaded once", details="duplicate-study")
 
 
-def classifier_input(data: bytes, source_format: str, settings: Settings):  # noqa: ANN201
+def classifier_input(data: bytes, source_format: str, settings: Settings) -> bytes | np.ndarray:
     """What `Classifier.predict` takes: the encoded JPEG/PNG, or the DICOM rendered to RGB."""
     if source_format != "dicom":
         return data

@@ -37,7 +37,7 @@ def _unavailable() -> str | None:
     return None
 
 
-def pytest_collection_modifyitems(config, items):  # noqa: ANN001, ANN201 - pytest hook
+def pytest_collection_modifyitems(config, items):
     reason = _unavailable()
     if reason is None:
         return

@@ -30,7 +30,7 @@ def upload(live, headers: dict[str, str], data: bytes, name: str = "scan.dcm",
                          files={"file": (name, data, "application/dicom")}, timeout=60)
 
 
-def fhir_number(value) -> int:  # noqa: ANN001 - a pydicom IS value or None
+def fhir_number(value) -> int:
     """What a DICOM IS number becomes in FHIR (unsignedInt): absent or negative gives 1."""
     return int(value) if value not in (None, "") and int(value) >= 0 else 1
 

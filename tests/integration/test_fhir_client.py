@@ -17,7 +17,7 @@ from tests.factories import (
 )
 
 
-def plain(value) -> dict:  # noqa: ANN001 - fhirpy resources and raw AttrDicts
+def plain(value) -> dict:
     """JSON data of what fhirpy returned, for parse_fhir."""
     if hasattr(value, "serialize"):
         return value.serialize()

@@ -20,7 +20,7 @@ from tests.servers import Inbox, free_port
 
 
 class RefusingInbox(Inbox):
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         return "550 5.1.1 mailbox unavailable"
 
 

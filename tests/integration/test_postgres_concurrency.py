@@ -79,7 +79,7 @@ class Gunicorn:
             return self.process.wait()
 
 
-def gunicorn_environment(settings) -> dict[str, str]:  # noqa: ANN001
+def gunicorn_environment(settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH")}
     env.update({
@@ -96,7 +96,7 @@ def gunicorn_environment(settings) -> dict[str, str]:  # noqa: ANN001
     return env
 
 
-def race(url_for, scan_ids: list[str], headers: list[dict], body) -> dict[str, list]:  # noqa: ANN001
+def race(url_for, scan_ids: list[str], headers: list[dict], body) -> dict[str, list]:
     """CLIENTS threads start together; each takes the step on every scan in its own order.
     Returns the (status, body) of every response, by scan."""
     barrier = threading.Barrier(CLIENTS)

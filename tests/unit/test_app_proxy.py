@@ -10,11 +10,11 @@ from flask import request
 from csss_fhir import create_app
 
 
-def remote_address(settings, headers: dict) -> str:  # noqa: ANN001
+def remote_address(settings, headers: dict) -> str:
     app = create_app(settings)
 
     @app.get("/_test/remote")
-    def remote():  # noqa: ANN202
+    def remote():
         return {"address": request.remote_addr, "scheme": request.scheme}
 
     response = app.test_client().get("/_test/remote", headers=headers,

@@ -14,7 +14,7 @@ from csss_fhir.cli import cli
 from tests import factories
 
 
-def run_check(settings):  # noqa: ANN001
+def run_check(settings):
     """`csss check` on an app built from `settings` as the command line would build it."""
     result = CliRunner().invoke(cli, args=["check"],
                                 obj=ScriptInfo(create_app=lambda: create_app(settings)))
@@ -64,7 +64,7 @@ def test_storage_that_cannot_be_written_fails(settings, tmp_path):
 
 def test_smtp_backend_is_reached_and_refusal_is_reported(settings):
     class Accept:
-        async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd API
+        async def handle_DATA(self, server, session, envelope):
             return "250 OK"
 
     port = _closed_port()

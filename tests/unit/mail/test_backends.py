@@ -20,7 +20,7 @@ class Logins:
     def __init__(self) -> None:
         self.seen: list[tuple[bytes, bytes]] = []
 
-    def __call__(self, server, session, envelope, mechanism, auth_data):  # noqa: ANN001, ANN204
+    def __call__(self, server, session, envelope, mechanism, auth_data):
         assert isinstance(auth_data, LoginPassword)
         self.seen.append((auth_data.login, auth_data.password))
         accepted = auth_data.login == b"mailer" and auth_data.password == b"pw"
@@ -37,7 +37,7 @@ def server():
     controller.stop()
 
 
-def smtp_settings(settings, port: int, **overrides):  # noqa: ANN001, ANN201
+def smtp_settings(settings, port: int, **overrides):
     return replace(settings, **{"mail_backend": "smtp", "smtp_host": "127.0.0.1",
                                 "smtp_port": port, "smtp_security": "none",
                                 "smtp_timeout_seconds": 5.0, **overrides})

@@ -14,18 +14,18 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-import keras  # noqa: E402  (after the importorskip)
-from click.testing import CliRunner  # noqa: E402
+import keras
+from click.testing import CliRunner
 
-from ml import gradcam  # noqa: E402
-from ml.cli import evaluate, predict  # noqa: E402
-from ml.data import read_manifest  # noqa: E402
-from ml.export import export  # noqa: E402
-from ml.infer import Classifier  # noqa: E402
-from ml.model import build_classifier, serving_model  # noqa: E402
-from ml.training import TrainingConfig, _keep_better, fit_phase, train  # noqa: E402
+from ml import gradcam
+from ml.cli import evaluate, predict
+from ml.data import read_manifest
+from ml.export import export
+from ml.infer import Classifier
+from ml.model import build_classifier, serving_model
+from ml.training import TrainingConfig, _keep_better, fit_phase, train
 
-from .conftest import CLASSES, make_image, write_dataset  # noqa: E402
+from .conftest import CLASSES, make_image, write_dataset
 
 pytestmark = pytest.mark.slow  # real (tiny) Keras training and TFLite export: ~50 s in all
 

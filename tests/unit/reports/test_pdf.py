@@ -38,7 +38,7 @@ def actual_texts(pdf: bytes) -> list[str]:
     """The /ActualText of marked-content spans: what a viewer copies for shaped text."""
     found: list[str] = []
 
-    def visit(operator, operands, cm, tm):  # noqa: ANN001 - pypdf's visitor signature
+    def visit(operator, operands, cm, tm):
         if operator == b"BDC" and len(operands) == 2 and "/ActualText" in operands[1]:
             found.append(str(operands[1]["/ActualText"]))
 
