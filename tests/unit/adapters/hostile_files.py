@@ -99,3 +99,30 @@ def deeply_nested(depth: int) -> bytes:
         struct.pack("<HHI", 0xFFFE, 0xE000, 0xFFFFFFFF)
     close_one = struct.pack("<HHI", 0xFFFE, 0xE00D, 0) + struct.pack("<HHI", 0xFFFE, 0xE0DD, 0)
     return _meta(ExplicitVRLittleEndian) + head + open_one * depth + close_one * depth
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + \
+        struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def png(width: int, height: int, *, bits: int = 8, colour: int = 0,
+        rows: int | None = None) -> bytes:
+    """A PNG whose IHDR claims width x height (colour type 0 gray, 2 RGB), with `rows` rows of
+    zero pixels in its data (all of them by default): fewer rows is a file whose data stops."""
+    channels = {0: 1, 2: 3}[colour]
+    row = b"\x00" + bytes(width * channels * bits // 8)
+    compressor = zlib.compressobj(9)
+    data = b"".join(compressor.compress(row) for _ in range(height if rows is None else rows))
+    ihdr = struct.pack(">IIBBBBB", width, height, bits, colour, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr)
+            + _png_chunk(b"IDAT", data + compressor.flush()) + _png_chunk(b"IEND", b""))
+
+
+def jpeg_header_claiming(width: int, height: int, components: int = 3) -> bytes:
+    """A JPEG whose baseline frame header (SOF0) claims width x height, and nothing else."""
+    sof = struct.pack(">BHHB", 8, height, width, components) + \
+        b"".join(bytes([index + 1, 0x11, 0]) for index in range(components))
+    app0 = b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+    return (b"\xff\xd8" + b"\xff\xe0" + struct.pack(">H", len(app0) + 2) + app0
+            + b"\xff\xc0" + struct.pack(">H", len(sof) + 2) + sof + b"\xff\xd9")
