@@ -7,6 +7,7 @@ security/access.py like /fhir/Binary and /fhir/Observation do.
 
 from __future__ import annotations
 
+import numpy as np
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 
 from csss_fhir import patients, workflow
@@ -17,6 +18,7 @@ from csss_fhir.security import access
 from csss_fhir.security.errors import AccessDeniedError, NotAuthenticatedError
 from csss_fhir.services import services
 from csss_fhir.web import dashboards, errors, session, worklists
+from csss_fhir.workflow import ingest
 from csss_fhir.workflow.errors import StepNotAllowedError
 
 bp = Blueprint("web_doctor", __name__)
@@ -103,8 +105,9 @@ def image(study_id: str) -> Response:
         raise ResourceNotFoundError(f"ImagingStudy/{study_id} has no image you may see")
     data = services().store.get(scan.image.sha256)
     content_type = scan.image.content_type
-    if content_type not in ("image/jpeg", "image/png"):
-        data, content_type = _as_png(data), "image/png"
+    if content_type not in ("image/jpeg", "image/png"):  # DICOM: show what was classified
+        pixels = ingest.classifier_input(data, scan.source_format, services().settings)
+        data, content_type = _as_png(pixels), "image/png"
     return _image_response(data, content_type)
 
 
@@ -119,7 +122,8 @@ def gradcam(study_id: str) -> Response:
     from ml.gradcam import overlay_png
 
     classifier = services().classifier.get()
-    data = services().store.get(scan.image.sha256)
+    data = ingest.classifier_input(services().store.get(scan.image.sha256),
+                                   scan.source_format, services().settings)
     try:
         heatmap = classifier.gradcam(data, class_name=scan.prediction.top_class)
     except ValueError as err:  # the model in use no longer knows the predicted class
@@ -128,12 +132,9 @@ def gradcam(study_id: str) -> Response:
     return _image_response(overlay_png(data, heatmap), "image/png")
 
 
-def _as_png(data: bytes) -> bytes:
+def _as_png(pixels: np.ndarray) -> bytes:
     import cv2
 
-    from ml.preprocessing import decode_image
-
-    pixels = decode_image(data)
     ok, encoded = cv2.imencode(".png", pixels[..., ::-1] if pixels.ndim == 3 else pixels)
     return encoded.tobytes()
 

@@ -202,3 +202,21 @@ def test_admin_sees_a_failed_delivery_and_sends_it_again(app, signed_in):
     assert response.status_code == 302
     with app.app_context():
         assert db.session.get(MailMessage, mail_id).status == "sent"
+
+
+def test_staff_image_page_of_a_dicom_scan_is_the_rendered_png(app, signed_in):
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    dataset = pydicom.dcmread(get_testdata_file("CT_small.dcm", download=False))
+    del dataset.PatientID  # belongs to whichever patient uploads it
+    buffer = io.BytesIO()
+    dataset.save_as(buffer)
+    browser, _, _ = signed_in("doctor")
+    with app.app_context():
+        scan_id, _ = factories.make_scan("AI_ANALYZED", image=buffer.getvalue())
+    for page in ("image", "gradcam"):
+        response = browser.client.get(f"/scans/{scan_id}/{page}")
+        assert response.status_code == 200, (page, response.get_data(as_text=True)[:300])
+        assert response.content_type == "image/png"
+        assert response.data.startswith(b"\x89PNG")
