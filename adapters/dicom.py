@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+import struct
 import warnings
 import zlib
 from dataclasses import dataclass
@@ -28,12 +29,13 @@ from typing import Any
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
+from pydicom.encaps import get_frame
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut, get_decoder
 from pydicom.uid import UID, AllTransferSyntaxes
 
 from adapters import dicom_stream
-from adapters.images import ImageTooLargeError, check_dimensions, max_decoded_bytes
+from adapters.images import ImageTooLargeError, check_dimensions, max_decoded_bytes, read_header
 from csss_fhir.errors import InvalidInputError, UnprocessableContentError, UnsupportedMediaError
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,8 @@ log = logging.getLogger(__name__)
 DICOM_CONTENT_TYPE = "application/dicom"
 _UID = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
 _CODE_STRING = re.compile(r"^[A-Z0-9 _]{1,16}$")
+
+_J2K_SIZ = b"\xff\x4f\xff\x51"  # JPEG 2000 codestream: SOC, then the image and tile size marker
 
 # Room for everything but the pixels in an inflated data set (overlays, icons, private data).
 _HEADER_ALLOWANCE = 4 * 1024 * 1024
@@ -302,6 +306,7 @@ def read_dicom(data: bytes, *, max_pixels: int) -> DicomImage:
     metadata = _metadata(dataset)
     _check_decodable(dataset, metadata, max_pixels)
     index = metadata.frames // 2
+    _check_frame_size(dataset, metadata, index)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -316,6 +321,45 @@ def read_dicom(data: bytes, *, max_pixels: int) -> DicomImage:
             "the DICOM pixel data is truncated or corrupt and cannot be decoded "
             f"(transfer syntax {metadata.transfer_syntax})") from err
     return DicomImage(metadata=metadata, rgb=rgb, frame_index=index)
+
+
+def _check_frame_size(dataset: Dataset, metadata: DicomMetadata, index: int) -> None:
+    """Compare a compressed frame's own dimensions with Rows and Columns before decoding it.
+
+    JPEG and JPEG 2000 decoders allocate what the codestream declares, not what the DICOM
+    header says: a frame claiming 40,000 x 40,000 inside a 64 x 64 image would be decoded
+    in full before pydicom notices the mismatch.
+
+    Raises:
+        CorruptDicomError: the frame cannot be found, or its size differs from the header's.
+    """
+    if not UID(metadata.transfer_syntax).is_encapsulated:
+        return
+    try:
+        frame = get_frame(dataset.PixelData, index, number_of_frames=metadata.frames)
+        size = _codestream_size(frame)
+    except (ValueError, KeyError, IndexError, InvalidInputError) as err:
+        raise CorruptDicomError(
+            f"frame {index + 1} of the encapsulated Pixel Data (7FE0,0010) is missing or its "
+            "header is cut short; the file is truncated or corrupt") from err
+    if size is not None and size != (metadata.width, metadata.height):
+        raise CorruptDicomError(
+            f"frame {index + 1} is encoded as {size[0]}x{size[1]} pixels but the header says "
+            f"{metadata.width}x{metadata.height} (Columns x Rows, 0028,0011 / 0028,0010); the "
+            "file is corrupt")
+
+
+def _codestream_size(frame: bytes) -> tuple[int, int] | None:
+    """(width, height) from a JPEG frame header or a JPEG 2000 SIZ marker; None for other
+    encodings (RLE frames carry no size: their decoder allocates from Rows and Columns)."""
+    if frame.startswith(b"\xff\xd8"):
+        header = read_header(frame, "jpeg")
+        return header.width, header.height
+    start = frame.find(_J2K_SIZ, 0, 1024)  # a bare codestream, or one in a JP2 box
+    if start < 0:
+        return None
+    width, height, left, top = struct.unpack_from(">IIII", frame, start + 8)
+    return width - left, height - top
 
 
 def _to_uint8(values: np.ndarray) -> np.ndarray:

@@ -35,8 +35,9 @@ BYTES_PER_PIXEL = 2
 # Channels a decoder holds for each PNG colour type (palette images decode to RGB, and
 # libpng expands RGBA before the alpha is dropped).
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}
-# JPEG start-of-frame markers (ITU T.81 B.1.1.3): every SOFn except DHT (C4), JPG (C8), DAC (CC).
-_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+# JPEG start-of-frame markers (ITU T.81 B.1.1.3): every SOFn except DHT (C4), JPG (C8), DAC
+# (CC), and JPEG-LS's SOF55 (F7, ITU T.87), which DICOM files use.
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC} | {0xF7}
 
 
 class ImageTooLargeError(InvalidInputError):

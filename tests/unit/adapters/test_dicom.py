@@ -202,3 +202,22 @@ def test_nesting_within_the_limit_is_read():
     data = hostile_files.deeply_nested(dicom_stream.MAX_SEQUENCE_DEPTH)
     with pytest.raises(dicom.NoPixelDataError):  # read in full; it just has no image
         dicom.read_dicom(data, max_pixels=LIMIT)
+
+
+@pytest.mark.parametrize("name", ["JPEG2000.dcm", "SC_rgb_jpeg_dcmtk.dcm",
+                                  "MR_small_jpeg_ls_lossless.dcm"])
+def test_compressed_frame_larger_than_its_header_is_refused_before_decoding(name):
+    dataset = pydicom.dcmread(get_testdata_file(name, download=False))
+    dataset.Rows, dataset.Columns = 16, 16  # the codestream inside is larger
+    buffer = io.BytesIO()
+    dataset.save_as(buffer)
+    with pytest.raises(dicom.CorruptDicomError, match="header says 16x16"):
+        dicom.read_dicom(buffer.getvalue(), max_pixels=LIMIT)
+
+
+def test_jpeg_2000_codestream_claiming_40000_squared_is_refused():
+    data = bytearray(sample("JPEG2000.dcm"))
+    siz = data.index(b"\xff\x4f\xff\x51")
+    data[siz + 8:siz + 16] = (40_000).to_bytes(4, "big") * 2  # Xsiz, Ysiz
+    with pytest.raises(dicom.CorruptDicomError, match="40000x40000"):
+        dicom.read_dicom(bytes(data), max_pixels=LIMIT)
