@@ -1,7 +1,10 @@
 """DICOM Part 10 files: validate, describe and render them for the classifier (pydicom).
 
 What a file is comes from its bytes. A file is accepted only when its pixel data decodes
-completely; the dimensions are checked against the limits before any pixel is decoded.
+completely. Every decoder's output is bounded before it runs: `adapters.dicom_stream` walks the
+raw bytes first (a deflated data set is inflated with a cap, sequence nesting is limited, a
+truncated file is told from one without pixels), and the pixel memory that the header declares
+(rows x columns x frames x samples x bytes) is checked before any pixel is decoded.
 Compressed pixel data is decoded by pydicom's plugins (pylibjpeg with its libjpeg and
 openjpeg backends: JPEG, JPEG-LS, JPEG 2000; pydicom itself: RLE, deflate, uncompressed), so
 the transfer syntaxes we accept are exactly those with a decoder available here.
@@ -16,7 +19,9 @@ from __future__ import annotations
 import io
 import logging
 import re
+import struct
 import warnings
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -24,11 +29,13 @@ from typing import Any
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
+from pydicom.encaps import get_frame
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut, get_decoder
 from pydicom.uid import UID, AllTransferSyntaxes
 
-from adapters.images import check_dimensions
+from adapters import dicom_stream
+from adapters.images import ImageTooLargeError, check_dimensions, max_decoded_bytes, read_header
 from csss_fhir.errors import InvalidInputError, UnprocessableContentError, UnsupportedMediaError
 
 log = logging.getLogger(__name__)
@@ -36,6 +43,11 @@ log = logging.getLogger(__name__)
 DICOM_CONTENT_TYPE = "application/dicom"
 _UID = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
 _CODE_STRING = re.compile(r"^[A-Z0-9 _]{1,16}$")
+
+_J2K_SIZ = b"\xff\x4f\xff\x51"  # JPEG 2000 codestream: SOC, then the image and tile size marker
+
+# Room for everything but the pixels in an inflated data set (overlays, icons, private data).
+_HEADER_ALLOWANCE = 4 * 1024 * 1024
 
 # Attributes removed from the stored copy when identifying tags are stripped (a subset of the
 # PS3.15 Annex E Basic Profile: the direct identifiers of the patient and the staff). The
@@ -113,22 +125,39 @@ def is_dicom(data: bytes) -> bool:
     return len(data) >= 132 and data[128:132] == b"DICM"
 
 
-def _read(data: bytes, *, stop_before_pixels: bool = False) -> Dataset:
+def _read(data: bytes, *, max_pixels: int) -> tuple[Dataset, dicom_stream.Outline]:
+    """Parse the file with pydicom once its raw element stream is known to be bounded.
+
+    A deflated data set may inflate to no more than the largest pixel data we accept plus
+    `_HEADER_ALLOWANCE`: anything larger would be refused by the pixel-memory check anyway.
+    """
     if not is_dicom(data):
         raise UnsupportedMediaError(
             "the file is not a DICOM Part 10 file (no 'DICM' marker at byte 128; judged from "
             "its content, not its name); send DICOM, JPEG or PNG")
+    meta = dicom_stream.file_meta(data)
+    body, offset = data, meta.data_set_offset
+    if dicom_stream.is_deflated(meta.transfer_syntax):
+        try:
+            body = dicom_stream.inflate(
+                data[offset:], limit=max_decoded_bytes(max_pixels) + _HEADER_ALLOWANCE)
+        except zlib.error as err:
+            raise CorruptDicomError("the deflated DICOM data set is truncated or corrupt and "
+                                    "cannot be inflated") from err
+        offset = 0
+    outline = dicom_stream.outline(body, offset, meta.transfer_syntax)
+    del body  # pydicom inflates again below, now known to stay under the cap
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # pydicom's warnings may quote element values
-            dataset = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=stop_before_pixels)
+            dataset = pydicom.dcmread(io.BytesIO(data))
             dataset.file_meta  # noqa: B018 - touch the meta group: a broken one fails here
     except InvalidDicomError as err:
         raise UnsupportedMediaError(f"the DICOM file cannot be read: {err}") from err
     except (EOFError, OSError, ValueError, KeyError, TypeError, NotImplementedError) as err:
         raise CorruptDicomError("the DICOM file is truncated or corrupt and cannot be read"
                                 ) from err
-    return dataset
+    return dataset, outline
 
 
 def _text(dataset: Dataset, keyword: str, limit: int) -> str | None:
@@ -215,10 +244,6 @@ def _has_pixels(dataset: Dataset) -> bool:
 
 
 def _check_decodable(dataset: Dataset, metadata: DicomMetadata, max_pixels: int) -> None:
-    if not _has_pixels(dataset):
-        raise NoPixelDataError(
-            "the DICOM file has no Pixel Data (7FE0,0010): it is not an image (SOP Class "
-            f"{metadata.sop_class_uid or 'unknown'}); send an image such as CR, DX, CT or MR")
     if metadata.transfer_syntax not in SUPPORTED_TRANSFER_SYNTAXES:
         name = UID(metadata.transfer_syntax).name if metadata.transfer_syntax else "(none)"
         accepted = "; ".join(f"{uid} ({label})"
@@ -227,11 +252,30 @@ def _check_decodable(dataset: Dataset, metadata: DicomMetadata, max_pixels: int)
             f"transfer syntax {metadata.transfer_syntax or '(missing)'} ({name}) in "
             f"(0002,0010) is not supported; send one of: {accepted}")
     check_dimensions(metadata.width, metadata.height, max_pixels)
+    _check_pixel_memory(dataset, metadata, max_pixels)
 
 
-def describe(data: bytes) -> DicomMetadata:
-    """Read the header only (no pixel decoding)."""
-    return _metadata(_read(data, stop_before_pixels=True))
+def _check_pixel_memory(dataset: Dataset, metadata: DicomMetadata, max_pixels: int) -> None:
+    """Refuse pixel data whose declared size (all frames) exceeds what one image may take.
+
+    Raises:
+        ImageTooLargeError: rows x columns x frames x samples x bytes per sample is above
+            `max_decoded_bytes(max_pixels)` (400).
+    """
+    samples = _int(dataset, "SamplesPerPixel") or 1
+    bits = _int(dataset, "BitsAllocated") or 8
+    if not 1 <= samples <= 4 or not 1 <= bits <= 64:
+        raise CorruptDicomError(
+            f"the DICOM header declares {samples} samples per pixel (0028,0002) and {bits} bits "
+            "allocated (0028,0100); expected 1 or 3 samples of 1 to 64 bits")
+    declared = metadata.width * metadata.height * metadata.frames * samples * -(-bits // 8)
+    limit = max_decoded_bytes(max_pixels)
+    if declared > limit:
+        raise ImageTooLargeError(
+            f"the DICOM pixel data declares {metadata.frames} frame(s) of {metadata.width}x"
+            f"{metadata.height} pixels, {samples} sample(s) of {bits} bits (0028,0008 / 0011 / "
+            f"0010 / 0002 / 0100): {declared:,} bytes decoded; the limit is {limit:,} bytes. "
+            "Send a single frame or a downscaled copy.")
 
 
 def read_dicom(data: bytes, *, max_pixels: int) -> DicomImage:
@@ -244,19 +288,25 @@ def read_dicom(data: bytes, *, max_pixels: int) -> DicomImage:
     Raises:
         UnsupportedMediaError: not DICOM; DicomNotDecodableError: transfer syntax without a
             decoder (415). NoPixelDataError: not an image (422). CorruptDicomError: truncated
-            or undecodable (400). ImageTooLargeError: dimensions above the limits (400).
+            or undecodable (400). ImageTooLargeError: dimensions or pixel memory above the
+            limits (400). InflatedTooLargeError: a deflate bomb (413). NestedTooDeepError:
+            sequences nested too deep (422).
     """
-    dataset = _read(data)
-    if not _has_pixels(dataset) and ("Rows" in dataset or any(
-            k not in dataset for k in ("SOPInstanceUID", "StudyInstanceUID",
-                                       "SeriesInstanceUID"))):
-        # pydicom stops quietly at the end of the bytes: an image header without its pixels,
-        # or a header cut short before the UIDs every object carries, is a truncated file.
-        raise CorruptDicomError("the DICOM file is truncated: it ends before its Pixel Data "
-                                "(7FE0,0010)")
+    dataset, outline = _read(data, max_pixels=max_pixels)
+    if not outline.complete:
+        # pydicom stops quietly at the end of the bytes; the raw walk knows it ended inside
+        # an element or an open sequence.
+        raise CorruptDicomError("the DICOM file is truncated: its bytes end inside an element "
+                                "(before the end of its data set); send the complete file")
+    if not _has_pixels(dataset):
+        raise NoPixelDataError(
+            "the DICOM file has no Pixel Data (7FE0,0010): it is not an image (SOP Class "
+            f"{_text(dataset, 'SOPClassUID', 64) or 'unknown'}); send an image such as CR, DX, "
+            "CT or MR")
     metadata = _metadata(dataset)
     _check_decodable(dataset, metadata, max_pixels)
     index = metadata.frames // 2
+    _check_frame_size(dataset, metadata, index)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -271,6 +321,45 @@ def read_dicom(data: bytes, *, max_pixels: int) -> DicomImage:
             "the DICOM pixel data is truncated or corrupt and cannot be decoded "
             f"(transfer syntax {metadata.transfer_syntax})") from err
     return DicomImage(metadata=metadata, rgb=rgb, frame_index=index)
+
+
+def _check_frame_size(dataset: Dataset, metadata: DicomMetadata, index: int) -> None:
+    """Compare a compressed frame's own dimensions with Rows and Columns before decoding it.
+
+    JPEG and JPEG 2000 decoders allocate what the codestream declares, not what the DICOM
+    header says: a frame claiming 40,000 x 40,000 inside a 64 x 64 image would be decoded
+    in full before pydicom notices the mismatch.
+
+    Raises:
+        CorruptDicomError: the frame cannot be found, or its size differs from the header's.
+    """
+    if not UID(metadata.transfer_syntax).is_encapsulated:
+        return
+    try:
+        frame = get_frame(dataset.PixelData, index, number_of_frames=metadata.frames)
+        size = _codestream_size(frame)
+    except (ValueError, KeyError, IndexError, InvalidInputError) as err:
+        raise CorruptDicomError(
+            f"frame {index + 1} of the encapsulated Pixel Data (7FE0,0010) is missing or its "
+            "header is cut short; the file is truncated or corrupt") from err
+    if size is not None and size != (metadata.width, metadata.height):
+        raise CorruptDicomError(
+            f"frame {index + 1} is encoded as {size[0]}x{size[1]} pixels but the header says "
+            f"{metadata.width}x{metadata.height} (Columns x Rows, 0028,0011 / 0028,0010); the "
+            "file is corrupt")
+
+
+def _codestream_size(frame: bytes) -> tuple[int, int] | None:
+    """(width, height) from a JPEG frame header or a JPEG 2000 SIZ marker; None for other
+    encodings (RLE frames carry no size: their decoder allocates from Rows and Columns)."""
+    if frame.startswith(b"\xff\xd8"):
+        header = read_header(frame, "jpeg")
+        return header.width, header.height
+    start = frame.find(_J2K_SIZ, 0, 1024)  # a bare codestream, or one in a JP2 box
+    if start < 0:
+        return None
+    width, height, left, top = struct.unpack_from(">IIII", frame, start + 8)
+    return width - left, height - top
 
 
 def _to_uint8(values: np.ndarray) -> np.ndarray:
@@ -299,13 +388,13 @@ def _render(pixels: np.ndarray, dataset: Dataset, metadata: DicomMetadata) -> np
     return np.stack([gray, gray, gray], axis=-1)
 
 
-def strip_identifying(data: bytes) -> bytes:
+def strip_identifying(data: bytes, *, max_pixels: int) -> bytes:
     """A copy of the file without the patient's and staff's direct identifiers.
 
     The PatientID is kept (the Patient match is recorded by it) and so are the UIDs; private
     elements are removed, since their content is unknown.
     """
-    dataset = _read(data)
+    dataset, _ = _read(data, max_pixels=max_pixels)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for keyword in IDENTIFYING_KEYWORDS:

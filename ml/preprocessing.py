@@ -73,7 +73,8 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
         raise ImageDecodeError(
             f"image dtype {image.dtype} is not supported; pass uint8 (or 16-bit) pixels"
         )
-    low, high, _, _ = cv2.minMaxLoc(image)
+    # minMaxLoc takes one channel: view a colour image as one long column (no copy).
+    low, high, _, _ = cv2.minMaxLoc(image.reshape(-1))
     if high <= low:
         return np.zeros(image.shape, dtype=np.uint8)
     # round((x - low) * 255 / (high - low)) in one OpenCV pass: 7× faster than NumPy on a

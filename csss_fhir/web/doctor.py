@@ -18,6 +18,7 @@ from csss_fhir.models import db
 from csss_fhir.reports import scan_images
 from csss_fhir.security import access
 from csss_fhir.web import dashboards, errors, session, worklists
+from csss_fhir.workflow import ingest
 from csss_fhir.workflow.states import ScanState
 
 if TYPE_CHECKING:
@@ -110,7 +111,8 @@ def gradcam(study_id: str) -> Response:
     from ml.gradcam import overlay_png
 
     classifier = services().classifier.get()
-    data = services().store.get(scan.image.sha256)
+    data = ingest.classifier_input(services().store.get(scan.image.sha256),
+                                   scan.source_format, services().settings)
     try:
         heatmap = classifier.gradcam(data, class_name=scan.prediction.top_class)
     except ValueError as err:  # the model in use no longer knows the predicted class

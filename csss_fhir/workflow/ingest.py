@@ -61,7 +61,8 @@ def check_file(data: bytes, settings: Settings) -> CheckedUpload:
         return CheckedUpload(stored=data, content_type=info.content_type,
                              source_format=info.format, width=info.width, height=info.height)
     image = dicom.read_dicom(data, max_pixels=settings.max_image_pixels)
-    stored = dicom.strip_identifying(data) if settings.dicom_strip_identifying else data
+    stored = (dicom.strip_identifying(data, max_pixels=settings.max_image_pixels)
+              if settings.dicom_strip_identifying else data)
     metadata = image.metadata
     return CheckedUpload(stored=stored, content_type=dicom.DICOM_CONTENT_TYPE,
                          source_format="dicom", width=metadata.width, height=metadata.height,

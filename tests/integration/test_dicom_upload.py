@@ -14,6 +14,7 @@ from pydicom.data import get_testdata_file
 from adapters.fhir.common import DCM, DICOM_UID, SNOMED
 from tests.factories import dicom_sample, login, make_login, parse_fhir
 from tests.integration.test_bad_uploads import stored
+from tests.unit.adapters import hostile_files
 
 FHIR = "application/fhir+json"
 
@@ -117,17 +118,34 @@ def unsupported_transfer_syntax() -> bytes:
     return buffer.getvalue()
 
 
+def without_pixel_data() -> bytes:
+    dataset = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    del dataset.PixelData  # Rows and Columns stay: the header still describes an image
+    buffer = io.BytesIO()
+    dataset.save_as(buffer)
+    return buffer.getvalue()
+
+
 @pytest.mark.parametrize("case, status, words", [
     ("no pixel data", 422, "Pixel Data"),
     ("truncated", 400, "truncated"),
     ("not DICOM, named .dcm", 415, "not"),
     ("MPEG2 transfer syntax", 415, "1.2.840.10008.1.2.4.100"),
+    ("image header without pixel data", 422, "Pixel Data"),
+    ("deflate bomb", 413, "inflates to more than"),
+    ("20,000 nested sequences", 422, "nests sequences"),
+    ("4096x4096 x 1000 frames", 400, "1000 frame"),
 ])
 def test_bad_dicom_gets_its_4xx_and_nothing_is_stored(live_server, case, status, words):
     data = {"no pixel data": lambda: dicom_sample("rtplan.dcm"),
             "truncated": lambda: dicom_sample("RG1_UNCR.dcm")[:3_000_000],
             "not DICOM, named .dcm": lambda: b"DICM? no, plain text.\n" * 50,
-            "MPEG2 transfer syntax": unsupported_transfer_syntax}[case]()
+            "MPEG2 transfer syntax": unsupported_transfer_syntax,
+            "image header without pixel data": without_pixel_data,
+            "deflate bomb": lambda: hostile_files.deflate_bomb(1 << 28),
+            "20,000 nested sequences": lambda: hostile_files.deeply_nested(20_000),
+            "4096x4096 x 1000 frames": lambda: hostile_files.declared_huge(4096, 4096, 1000),
+            }[case]()
     patient = headers_for(live_server, "patient")
     before = stored(live_server.app)
     response = upload(live_server, patient, data, name="image.dcm")

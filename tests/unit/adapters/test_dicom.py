@@ -9,12 +9,18 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
-from adapters import dicom
+from adapters import dicom, dicom_stream
 from adapters.images import ImageTooLargeError
-from csss_fhir.errors import UnsupportedMediaError
+from csss_fhir.errors import (
+    PayloadTooLargeError,
+    UnprocessableContentError,
+    UnsupportedMediaError,
+)
 from tests.factories import dicom_sample
+from tests.unit.adapters import hostile_files
 
 LIMIT = 50_000_000
+
 
 
 @pytest.mark.parametrize("name, modality, size", [
@@ -120,7 +126,7 @@ def test_undecodable_pixel_data_is_refused_as_corrupt():
 
 def test_stripping_removes_names_and_birth_date_but_keeps_ids_and_pixels():
     data = dicom_sample("MR_small.dcm")
-    stripped = pydicom.dcmread(io.BytesIO(dicom.strip_identifying(data)))
+    stripped = pydicom.dcmread(io.BytesIO(dicom.strip_identifying(data, max_pixels=LIMIT)))
     original = pydicom.dcmread(io.BytesIO(data))
     assert "PatientName" in original
     assert "PatientName" not in stripped and "PatientBirthDate" not in stripped
@@ -136,3 +142,76 @@ def test_reading_never_logs_or_warns_with_patient_names(caplog, recwarn):
     dicom.read_dicom(data, max_pixels=LIMIT)
     assert name not in caplog.text
     assert all(name not in str(w.message) for w in recwarn)
+
+
+def test_image_without_pixel_data_is_unprocessable_not_truncated():
+    dataset = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    del dataset.PixelData  # a complete file whose header still describes an image
+    buffer = io.BytesIO()
+    dataset.save_as(buffer)
+    with pytest.raises(dicom.NoPixelDataError, match="Pixel Data"):
+        dicom.read_dicom(buffer.getvalue(), max_pixels=LIMIT)
+
+
+def test_deflated_file_within_the_limit_renders():
+    image = dicom.read_dicom(dicom_sample("image_dfl.dcm"), max_pixels=LIMIT)
+    assert image.metadata.transfer_syntax == "1.2.840.10008.1.2.1.99"
+    assert image.rgb.max() > image.rgb.min()
+
+
+def test_deflate_bomb_is_refused_before_it_is_inflated():
+    bomb = hostile_files.deflate_bomb(64 * 1024 * 1024)
+    assert len(bomb) < 100_000
+    with pytest.raises(dicom_stream.InflatedTooLargeError, match="inflates to more") as refused:
+        dicom.read_dicom(bomb, max_pixels=1_000_000)  # cap: 2 MB of pixels + 4 MiB of header
+    assert isinstance(refused.value, PayloadTooLargeError)  # 413
+
+
+def test_deflated_data_set_cut_short_is_corrupt():
+    data = dicom_sample("image_dfl.dcm")
+    with pytest.raises(dicom.CorruptDicomError, match="inflated"):
+        dicom.read_dicom(data[:len(data) // 2], max_pixels=LIMIT)
+
+
+@pytest.mark.parametrize("rows, columns, frames, words", [
+    (65535, 65535, 1000, "65535x65535"),
+    (4096, 4096, 1000, "1000 frame"),
+])
+def test_declared_pixel_memory_is_refused_before_decoding(rows, columns, frames, words):
+    data = hostile_files.declared_huge(rows, columns, frames)
+    with pytest.raises(ImageTooLargeError, match=words):
+        dicom.read_dicom(data, max_pixels=LIMIT)
+
+
+def test_deep_sequence_nesting_is_refused_before_pydicom_recurses():
+    data = hostile_files.deeply_nested(20_000)
+    with pytest.raises(dicom_stream.NestedTooDeepError, match="more than 32 deep") as refused:
+        dicom.read_dicom(data, max_pixels=LIMIT)
+    assert isinstance(refused.value, UnprocessableContentError)  # 422
+    with pytest.raises(dicom_stream.NestedTooDeepError):
+        dicom.strip_identifying(data, max_pixels=LIMIT)
+
+
+def test_nesting_within_the_limit_is_read():
+    data = hostile_files.deeply_nested(dicom_stream.MAX_SEQUENCE_DEPTH)
+    with pytest.raises(dicom.NoPixelDataError):  # read in full; it just has no image
+        dicom.read_dicom(data, max_pixels=LIMIT)
+
+
+@pytest.mark.parametrize("name", ["JPEG2000.dcm", "SC_rgb_jpeg_dcmtk.dcm",
+                                  "MR_small_jpeg_ls_lossless.dcm"])
+def test_compressed_frame_larger_than_its_header_is_refused_before_decoding(name):
+    dataset = pydicom.dcmread(get_testdata_file(name, download=False))
+    dataset.Rows, dataset.Columns = 16, 16  # the codestream inside is larger
+    buffer = io.BytesIO()
+    dataset.save_as(buffer)
+    with pytest.raises(dicom.CorruptDicomError, match="header says 16x16"):
+        dicom.read_dicom(buffer.getvalue(), max_pixels=LIMIT)
+
+
+def test_jpeg_2000_codestream_claiming_40000_squared_is_refused():
+    data = bytearray(dicom_sample("JPEG2000.dcm"))
+    siz = data.index(b"\xff\x4f\xff\x51")
+    data[siz + 8:siz + 16] = (40_000).to_bytes(4, "big") * 2  # Xsiz, Ysiz
+    with pytest.raises(dicom.CorruptDicomError, match="40000x40000"):
+        dicom.read_dicom(bytes(data), max_pixels=LIMIT)

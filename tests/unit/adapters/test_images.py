@@ -5,11 +5,15 @@ from __future__ import annotations
 import struct
 import zlib
 
+import cv2
+import numpy as np
 import pytest
 
-from adapters.images import ImageTooLargeError, sniff_format, validate_raster
+from adapters.images import ImageTooLargeError, read_header, sniff_format, validate_raster
 from csss_fhir.errors import InvalidInputError, UnsupportedMediaError
+from ml.preprocessing import preprocess
 from tests.factories import xray_jpeg, xray_png
+from tests.unit.adapters import hostile_files
 
 LIMIT = 50_000_000
 
@@ -70,3 +74,36 @@ def test_sniffing_calls_dicom_what_the_dicom_adapter_reads(data):
 
     assert (sniff_format(data) == "dicom") is dicom.is_dicom(data)
     assert (sniff_format(data) == "dicom") is (data[128:132] == b"DICM")
+
+
+def test_sixteen_bit_colour_png_is_accepted_and_classifiable():
+    pixels = np.random.default_rng(0).integers(0, 65535, (64, 48, 3), dtype=np.uint16)
+    data = cv2.imencode(".png", pixels)[1].tobytes()
+    assert validate_raster(data, max_pixels=LIMIT).width == 48
+    batch = preprocess(data, (64, 48))  # what $classify runs (min-max scaled, no resize)
+    assert batch.shape == (64, 48, 3) and (batch.min(), batch.max()) == (0.0, 1.0)
+
+
+def test_png_whose_data_stops_after_one_row_is_refused():
+    data = hostile_files.png(64, 64, rows=1)
+    with pytest.raises(InvalidInputError, match="cannot be decoded for classification"):
+        validate_raster(data, max_pixels=LIMIT)
+    assert validate_raster(hostile_files.png(64, 64), max_pixels=LIMIT).height == 64
+
+
+def test_decoded_bytes_are_bounded_from_the_header_before_decoding():
+    # 6,000 x 6,000 is within the pixel limit, but as 16-bit RGB it decodes to 216 MB.
+    with pytest.raises(ImageTooLargeError, match="3 channel.s. of 16 bits"):
+        validate_raster(hostile_files.png(6_000, 6_000, bits=16, colour=2, rows=1),
+                        max_pixels=LIMIT)
+    with pytest.raises(ImageTooLargeError, match="9000x9000"):
+        validate_raster(hostile_files.jpeg_header_claiming(9_000, 9_000), max_pixels=LIMIT)
+
+
+def test_header_is_read_from_ihdr_and_sof():
+    png = read_header(hostile_files.png(30, 20, bits=16, colour=2), "png")
+    assert (png.width, png.height, png.channels, png.bytes_per_sample) == (30, 20, 3, 2)
+    jpeg = read_header(xray_jpeg(200), "jpeg")
+    assert (jpeg.width, jpeg.height, jpeg.channels, jpeg.bytes_per_sample) == (200, 200, 1, 1)
+    with pytest.raises(InvalidInputError, match="cut short"):
+        read_header(xray_jpeg(200)[:4], "jpeg")

@@ -213,3 +213,21 @@ def test_the_new_user_form_offers_exactly_the_patient_genders(signed_in):
     html = browser.client.get("/admin/users").get_data(as_text=True)
     gender_select = html.split('id="new-gender"', 1)[1].split("</select>", 1)[0]
     assert re.findall(r'<option value="([^"]*)"', gender_select) == ["", *GENDERS]
+
+
+def test_staff_image_page_of_a_dicom_scan_is_the_rendered_png(app, signed_in):
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    dataset = pydicom.dcmread(get_testdata_file("CT_small.dcm", download=False))
+    del dataset.PatientID  # belongs to whichever patient uploads it
+    buffer = io.BytesIO()
+    dataset.save_as(buffer)
+    browser, _, _ = signed_in("doctor")
+    with app.app_context():
+        scan_id, _ = factories.make_scan("AI_ANALYZED", image=buffer.getvalue())
+    for page in ("image", "gradcam"):
+        response = browser.client.get(f"/scans/{scan_id}/{page}")
+        assert response.status_code == 200, (page, response.get_data(as_text=True)[:300])
+        assert response.content_type == "image/png"
+        assert response.data.startswith(b"\x89PNG")
