@@ -1,4 +1,4 @@
-"""Command line: ``csss train | evaluate | export | predict``.
+"""Command line: ``csss train | evaluate | export | calibrate-assessability | predict``.
 
 Plain click commands (``COMMANDS``), added to the ``csss`` group without building the web app.
 TensorFlow is imported inside the commands that need it. Run standalone with
@@ -142,6 +142,61 @@ def export(model_path, out_dir, fp16, extra_metadata):
     click.echo(str(target))
 
 
+@click.command("calibrate-assessability")
+@click.option("--data", "data_dir", type=_existing_dir, required=True,
+              help="Folder-per-class image directory the model was trained on.")
+@click.option("--model", "model_path", type=_existing_path, default=None,
+              help="Model file or directory (default: MODEL_PATH, else the demo model).")
+@click.option("--manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="Split manifest (default: split.csv beside the model).")
+@click.option("--min-side", type=int, default=None,
+              help="Shorter side, in pixels, below which an image is too small "
+                   "(default: ml.assessability.DEFAULT_MIN_SIDE).")
+def calibrate_assessability(data_dir, model_path, manifest, min_side):
+    """Fit the "Not assessable" limits (image statistics, OOD threshold) and store them.
+
+    Means and covariance come from the training split, the OOD threshold from the validation
+    split. Writes <model>.assessability.npz and the `assessability` key of the metadata.
+    """
+    from tqdm import tqdm
+
+    from ml import assessability
+    from ml.data import read_manifest
+    from ml.export import metadata_path
+    from ml.infer import Classifier
+
+    classifier = Classifier.load(model_path)
+    manifest = manifest or classifier.path.parent / "split.csv"
+    if not manifest.is_file():
+        raise click.ClickException(f"split manifest {manifest} not found; pass --manifest")
+    splits = read_manifest(manifest)
+    index = {name: i for i, name in enumerate(classifier.classes)}
+
+    def observed(split):
+        for sample in tqdm(splits[split], desc=split, unit="img"):
+            rgb, features = classifier.model_input_and_features(
+                (data_dir / sample.path).read_bytes())
+            yield rgb, features, index[sample.label]
+
+    fitted = assessability.fit(
+        observed("train"), ((rgb, maps) for rgb, maps, _ in observed("val")),
+        min_side=min_side or assessability.DEFAULT_MIN_SIDE,
+    )
+    entry = fitted.limits.save(classifier.path)
+    entry["ood_score"] = ("class-conditional Mahalanobis distance (squared) of the pooled "
+                          "backbone features; shared covariance, Ledoit-Wolf shrinkage "
+                          f"{fitted.shrinkage:.4f}; fitted on the train split")
+    entry["ood_validation_pass_rate"] = fitted.validation_pass_rate
+    entry["ood_validation_distance_quantiles"] = fitted.validation_distance_quantiles
+    entry["statistics_validation_pass_rate"] = fitted.validation_statistics_pass_rate
+    target = metadata_path(classifier.path)
+    stored = json.loads(target.read_text())
+    stored["assessability"] = entry
+    target.write_text(json.dumps(stored, indent=2, ensure_ascii=False) + "\n")
+    click.echo(json.dumps(entry, indent=2))
+    click.echo(str(target))
+
+
 @click.command()
 @click.argument("image_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--model", "model_path", type=_existing_path, default=None)
@@ -165,10 +220,11 @@ def predict(image_file, model_path, threshold, gradcam_png):
         "label": prediction.label, "confidence": prediction.confidence,
         "top_class": prediction.top_class, "uncertain": prediction.uncertain,
         "threshold": prediction.threshold, "probabilities": prediction.probabilities,
+        "assessable": prediction.assessable, "reason": prediction.reason,
     }, indent=2))
 
 
-COMMANDS = [train, evaluate, export, predict]
+COMMANDS = [train, evaluate, export, calibrate_assessability, predict]
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
