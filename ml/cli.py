@@ -128,18 +128,55 @@ def evaluate(data_dir, model_path, out_dir, manifest, split, record):
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True)
 @click.option("--fp16/--fp32", default=True, show_default=True,
               help="Store weights as float16 (half the size) or float32.")
+@click.option("--int8", is_flag=True,
+              help="Post-training int8 quantisation (weights and activations), calibrated "
+                   "on training images from --calibration-data; overrides --fp16/--fp32.")
+@click.option("--calibration-data", type=_existing_dir, default=None,
+              help="Folder-per-class images for --int8; with the split.csv beside the model "
+                   "only its train split is used.")
+@click.option("--calibration-images", type=int, default=200, show_default=True,
+              help="How many images (drawn evenly from the classes, seeded) calibrate --int8.")
 @click.option("--extra-metadata", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="JSON merged into the metadata (sources, licenses, version).")
-def export(model_path, out_dir, fp16, extra_metadata):
+def export(model_path, out_dir, fp16, int8, calibration_data, calibration_images,
+           extra_metadata):
     """Export a trained model to LiteRT (.tflite) with its metadata JSON."""
     from ml.export import export as run_export
 
     extra = json.loads(extra_metadata.read_text()) if extra_metadata else None
+    calibration = None
+    if int8:
+        if calibration_data is None:
+            raise click.ClickException(
+                "--int8 needs --calibration-data DIR (the training images' folder)")
+        calibration = _calibration_images(model_path, calibration_data, calibration_images)
     try:
-        target = run_export(model_path, out_dir, fp16=fp16, extra_metadata=extra)
+        target = run_export(model_path, out_dir, fp16=fp16, int8_calibration=calibration,
+                            extra_metadata=extra)
     except FileNotFoundError as err:
         raise click.ClickException(str(err)) from err
     click.echo(str(target))
+
+
+def _calibration_images(model_path: Path, data_dir: Path, count: int) -> list[np.ndarray]:
+    """Up to ``count`` preprocessed training images, stratified by class, seed 0."""
+    from ml.data import discover, read_manifest
+    from ml.export import metadata_path
+    from ml.preprocessing import preprocess
+
+    manifest = model_path.parent / "split.csv"
+    samples = read_manifest(manifest)["train"] if manifest.is_file() else discover(data_dir)[1]
+    if not samples:
+        raise click.ClickException(f"no training images found in {data_dir}")
+    size = json.loads(metadata_path(model_path).read_text())["input_size"]
+    order = np.random.default_rng(0).permutation(len(samples))
+    by_class: dict[str, list] = {}
+    for index in order:
+        by_class.setdefault(samples[index].label, []).append(samples[index])
+    # Round-robin over the classes, so that a small count still sees every class.
+    chosen = [group[i] for i in range(max(map(len, by_class.values())))
+              for group in by_class.values() if i < len(group)]
+    return [preprocess((data_dir / s.path).read_bytes(), size) for s in chosen[:count]]
 
 
 @click.command("calibrate-assessability")
