@@ -116,7 +116,7 @@ class Classifier:
     def __init__(self, runner: Runner, metadata: dict, path: Path,
                  limits: Limits | None = None):
         self._runner = runner
-        self._limits = limits
+        self.limits = limits  # None: the metadata has no assessability limits
         self._metadata = metadata
         self._lock = threading.Lock()
         self.path = path
@@ -197,8 +197,8 @@ class Classifier:
         rgb = prepare_rgb(pixels, self.input_size)
         with self._lock:
             outputs = self._runner.run(scale_to_unit(rgb)[None])
-        reason = None if self._limits is None else self._limits.judge(pixels.shape, rgb,
-                                                                       outputs[1])
+        reason = None if self.limits is None else self.limits.judge(pixels.shape, rgb,
+                                                                     outputs[1])
         return outputs, reason
 
     def model_input_and_features(self, image: bytes | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
