@@ -7,7 +7,7 @@ import json
 import pytest
 
 from ml.infer import DEMO_MODEL, Classifier
-from ml.model_card import build_metadata, device_resource
+from ml.model_card import assessability_markdown, build_metadata, device_resource
 
 
 def test_device_carries_name_version_manufacturer_threshold_and_classes():
@@ -31,3 +31,12 @@ def test_demo_model_device_validates_as_fhir_r4():
     device = device_resource(Classifier.load(DEMO_MODEL).metadata)
     parsed = device_module.Device.model_validate(device)
     assert parsed.deviceName[0].name == "csss-cxr-mobilenetv2"
+
+
+def test_model_card_shows_the_demo_models_assessability_limits():
+    metadata = Classifier.load(DEMO_MODEL).metadata
+    table = assessability_markdown(metadata)
+    assert f"< {metadata['assessability']['min_side']} px" in table
+    card = (DEMO_MODEL.parent.parent / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert table in card, "ml/MODEL_CARD.md is out of date: paste assessability_markdown()"
+    assert assessability_markdown({"classes": ["A"]}) == ""
