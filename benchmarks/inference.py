@@ -5,9 +5,10 @@
 Measures: the model alone at batch 1 (for each LiteRT thread count asked for), decode →
 result (``Classifier.predict``) for a 1024×1024 PNG, a 2500×2000 JPEG and a 2048×2048 16-bit
 array (DICOM-sized), and throughput over 64 images (sequential ``predict_batch`` and 2 threads
-sharing one classifier). Test images are a real chest X-ray from ``../shared/data`` scaled up
-when it is there, else smooth synthetic noise: compressed sizes, hence decode times, are
-realistic either way. The seed paper reports 0.73 s per scan.
+sharing one classifier), and the "Not assessable" checks alone. Test images are a real chest
+X-ray from ``../shared/data`` scaled up when it is there, else smooth synthetic noise:
+compressed sizes, hence decode times, are realistic either way. The seed paper reports 0.73 s
+per scan.
 """
 
 from __future__ import annotations
@@ -101,6 +102,13 @@ def main() -> None:
     for label, image in cases.items():
         samples = time_calls(lambda i=image: classifier.predict(i), max(20, args.repeats // 4))
         print(f"{label:44s} {percentiles(samples)}")
+    if classifier.limits is not None:
+        rgb, features = classifier.model_input_and_features(png_1024)
+        samples = time_calls(lambda: classifier.limits.judge((1024, 1024), rgb, features),
+                             args.repeats)
+        verdict = classifier.predict(png_1024)
+        print(f"{'of which assessability checks:':44s} {percentiles(samples)}   "
+              f"(1024² PNG assessable: {verdict.assessable})")
     samples = time_calls(lambda: classifier.explain(png_1024), max(20, args.repeats // 4))
     print(f"{'predict + Grad-CAM heatmap, 1024² PNG:':44s} {percentiles(samples)}")
 

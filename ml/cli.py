@@ -1,4 +1,4 @@
-"""Command line: ``csss train | evaluate | export | predict``.
+"""Command line: ``csss train | evaluate | export | calibrate-assessability | predict``.
 
 Plain click commands (``COMMANDS``), added to the ``csss`` group without building the web app.
 TensorFlow is imported inside the commands that need it. Run standalone with
@@ -128,17 +128,109 @@ def evaluate(data_dir, model_path, out_dir, manifest, split, record):
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True)
 @click.option("--fp16/--fp32", default=True, show_default=True,
               help="Store weights as float16 (half the size) or float32.")
+@click.option("--int8", is_flag=True,
+              help="Post-training int8 quantisation (weights and activations), calibrated "
+                   "on training images from --calibration-data; overrides --fp16/--fp32.")
+@click.option("--calibration-data", type=_existing_dir, default=None,
+              help="Folder-per-class images for --int8; with the split.csv beside the model "
+                   "only its train split is used.")
+@click.option("--calibration-images", type=int, default=200, show_default=True,
+              help="How many images (drawn evenly from the classes, seeded) calibrate --int8.")
 @click.option("--extra-metadata", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="JSON merged into the metadata (sources, licenses, version).")
-def export(model_path, out_dir, fp16, extra_metadata):
+def export(model_path, out_dir, fp16, int8, calibration_data, calibration_images,
+           extra_metadata):
     """Export a trained model to LiteRT (.tflite) with its metadata JSON."""
     from ml.export import export as run_export
 
     extra = json.loads(extra_metadata.read_text()) if extra_metadata else None
+    calibration = None
+    if int8:
+        if calibration_data is None:
+            raise click.ClickException(
+                "--int8 needs --calibration-data DIR (the training images' folder)")
+        calibration = _calibration_images(model_path, calibration_data, calibration_images)
     try:
-        target = run_export(model_path, out_dir, fp16=fp16, extra_metadata=extra)
+        target = run_export(model_path, out_dir, fp16=fp16, int8_calibration=calibration,
+                            extra_metadata=extra)
     except FileNotFoundError as err:
         raise click.ClickException(str(err)) from err
+    click.echo(str(target))
+
+
+def _calibration_images(model_path: Path, data_dir: Path, count: int) -> list[np.ndarray]:
+    """Up to ``count`` preprocessed training images, stratified by class, seed 0."""
+    from ml.data import discover, read_manifest
+    from ml.export import metadata_path
+    from ml.preprocessing import preprocess
+
+    manifest = model_path.parent / "split.csv"
+    samples = read_manifest(manifest)["train"] if manifest.is_file() else discover(data_dir)[1]
+    if not samples:
+        raise click.ClickException(f"no training images found in {data_dir}")
+    size = json.loads(metadata_path(model_path).read_text())["input_size"]
+    order = np.random.default_rng(0).permutation(len(samples))
+    by_class: dict[str, list] = {}
+    for index in order:
+        by_class.setdefault(samples[index].label, []).append(samples[index])
+    # Round-robin over the classes, so that a small count still sees every class.
+    chosen = [group[i] for i in range(max(map(len, by_class.values())))
+              for group in by_class.values() if i < len(group)]
+    return [preprocess((data_dir / s.path).read_bytes(), size) for s in chosen[:count]]
+
+
+@click.command("calibrate-assessability")
+@click.option("--data", "data_dir", type=_existing_dir, required=True,
+              help="Folder-per-class image directory the model was trained on.")
+@click.option("--model", "model_path", type=_existing_path, default=None,
+              help="Model file or directory (default: MODEL_PATH, else the demo model).")
+@click.option("--manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="Split manifest (default: split.csv beside the model).")
+@click.option("--min-side", type=int, default=None,
+              help="Shorter side, in pixels, below which an image is too small "
+                   "(default: ml.assessability.DEFAULT_MIN_SIDE).")
+def calibrate_assessability(data_dir, model_path, manifest, min_side):
+    """Fit the "Not assessable" limits (image statistics, OOD threshold) and store them.
+
+    Means and covariance come from the training split, the OOD threshold from the validation
+    split. Writes <model>.assessability.npz and the `assessability` key of the metadata.
+    """
+    from tqdm import tqdm
+
+    from ml import assessability
+    from ml.data import read_manifest
+    from ml.export import metadata_path
+    from ml.infer import Classifier
+
+    classifier = Classifier.load(model_path)
+    manifest = manifest or classifier.path.parent / "split.csv"
+    if not manifest.is_file():
+        raise click.ClickException(f"split manifest {manifest} not found; pass --manifest")
+    splits = read_manifest(manifest)
+    index = {name: i for i, name in enumerate(classifier.classes)}
+
+    def observed(split):
+        for sample in tqdm(splits[split], desc=split, unit="img"):
+            rgb, features = classifier.model_input_and_features(
+                (data_dir / sample.path).read_bytes())
+            yield rgb, features, index[sample.label]
+
+    fitted = assessability.fit(
+        observed("train"), ((rgb, maps) for rgb, maps, _ in observed("val")),
+        min_side=min_side or assessability.DEFAULT_MIN_SIDE,
+    )
+    entry = fitted.limits.save(classifier.path)
+    entry["ood_score"] = ("class-conditional Mahalanobis distance (squared) of the pooled "
+                          "backbone features; shared covariance, Ledoit-Wolf shrinkage "
+                          f"{fitted.shrinkage:.4f}; fitted on the train split")
+    entry["ood_validation_pass_rate"] = fitted.validation_pass_rate
+    entry["ood_validation_distance_quantiles"] = fitted.validation_distance_quantiles
+    entry["statistics_validation_pass_rate"] = fitted.validation_statistics_pass_rate
+    target = metadata_path(classifier.path)
+    stored = json.loads(target.read_text())
+    stored["assessability"] = entry
+    target.write_text(json.dumps(stored, indent=2, ensure_ascii=False) + "\n")
+    click.echo(json.dumps(entry, indent=2))
     click.echo(str(target))
 
 
@@ -165,10 +257,11 @@ def predict(image_file, model_path, threshold, gradcam_png):
         "label": prediction.label, "confidence": prediction.confidence,
         "top_class": prediction.top_class, "uncertain": prediction.uncertain,
         "threshold": prediction.threshold, "probabilities": prediction.probabilities,
+        "assessable": prediction.assessable, "reason": prediction.reason,
     }, indent=2))
 
 
-COMMANDS = [train, evaluate, export, predict]
+COMMANDS = [train, evaluate, export, calibrate_assessability, predict]
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")

@@ -1,12 +1,14 @@
 """Metrics, the τ trade-off, plots and the markdown summary of an evaluation.
 
 ``compute_metrics`` is NumPy only (the tests compare it with scikit-learn); the plots import
-matplotlib when called.
+matplotlib when called, and are skipped (with a note in summary.md) where it is not
+installed: the base install evaluates ``.tflite`` models without the ``ml`` extra.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,6 +16,12 @@ import numpy as np
 
 from ml.calibration import expected_calibration_error, reliability_bins
 
+log = logging.getLogger(__name__)
+
+NO_PLOTS_NOTE = (
+    "Plots skipped: matplotlib is not installed. Install the `ml` extra "
+    "(`pip install 'csss-fhir[ml]'`) and evaluate again to get them."
+)
 TAU_GRID = (0.50, 0.55, 0.60, 0.65, 0.70, 0.75, 0.80, 0.85, 0.90, 0.95)
 
 
@@ -136,7 +144,8 @@ def write_report(
     """Write metrics.json, the PNG plots and summary.md to ``out_dir``; return the metrics.
 
     ``probabilities`` are the served (temperature-scaled) ones; ``uncalibrated`` (T = 1), if
-    given, adds ``ece_uncalibrated`` and a second reliability diagram.
+    given, adds ``ece_uncalibrated`` and a second reliability diagram. Without matplotlib the
+    plots are left out and summary.md says so; the metrics are the same.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -152,13 +161,19 @@ def write_report(
         metrics["per_class"][name]["roc_auc"] = aucs[name]
     metrics.update(extra or {})
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    _plot_confusion(np.array(metrics["confusion_matrix"]), classes, out / "confusion_matrix.png")
-    _plot_roc(y_true, probabilities, classes, out / "roc.png")
-    diagrams = {"served (temperature-scaled)": probabilities}
-    if uncalibrated is not None:
-        diagrams = {"uncalibrated (T = 1)": uncalibrated, **diagrams}
-    _plot_reliability(y_true, diagrams, out / "reliability.png")
-    (out / "summary.md").write_text(render_summary(metrics, title))
+    summary = render_summary(metrics, title)
+    if _pyplot() is None:
+        log.warning("matplotlib is not installed; evaluation plots skipped")
+        summary += f"\n{NO_PLOTS_NOTE}\n"
+    else:
+        _plot_confusion(np.array(metrics["confusion_matrix"]), classes,
+                        out / "confusion_matrix.png")
+        _plot_roc(y_true, probabilities, classes, out / "roc.png")
+        diagrams = {"served (temperature-scaled)": probabilities}
+        if uncalibrated is not None:
+            diagrams = {"uncalibrated (T = 1)": uncalibrated, **diagrams}
+        _plot_reliability(y_true, diagrams, out / "reliability.png")
+    (out / "summary.md").write_text(summary)
     return metrics
 
 
@@ -194,8 +209,11 @@ def render_summary(metrics: dict, title: str) -> str:
 
 
 def _pyplot():
-    import matplotlib
-
+    """matplotlib's pyplot on the file-only Agg backend, or None where it is not installed."""
+    try:
+        import matplotlib
+    except ImportError:
+        return None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

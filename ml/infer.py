@@ -1,8 +1,14 @@
 """Serve the classifier: ``Classifier.load(path).predict(image) -> Prediction``.
 
-This module is the only home of the decision rule: the arg-max class if its (temperature-
-scaled) probability is at least τ, else "Uncertain". It imports no TensorFlow: ``.tflite``
-models run on LiteRT; a ``.keras`` model imports TensorFlow when it is loaded.
+This module is the only home of the decision rule: "Not assessable" if the image is nothing
+the model can judge (``ml.assessability``: too small, not a radiograph, out of distribution,
+undecodable), else the arg-max class if its (temperature-scaled) probability is at least τ,
+else "Uncertain". It imports no TensorFlow: ``.tflite`` models run on LiteRT; a ``.keras``
+model imports TensorFlow when it is loaded.
+
+Bytes that cannot be decoded raise ``ImageDecodeError`` from ``predict`` and
+``predict_batch``, as they always did; pass ``undecodable="refuse"`` to get a not-assessable
+``Prediction`` (reason ``undecodable``) instead.
 
 ``Classifier.load`` resolves the model path (argument, else the ``MODEL_PATH`` environment
 variable, else the demo model in ``ml/demo_model``) and keeps one instance per resolved path,
@@ -17,28 +23,39 @@ import json
 import os
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from ml import gradcam
+from ml.assessability import UNDECODABLE, Limits
 from ml.calibration import softmax
 from ml.export import metadata_path, sha256_of
-from ml.preprocessing import ImageDecodeError, preprocess
+from ml.preprocessing import ImageDecodeError, decoded_pixels, prepare_rgb, scale_to_unit
 from ml.runtime import ModelLoadError, Runner, open_runner
 
-__all__ = ["DEMO_MODEL", "UNCERTAIN", "Classifier", "ImageDecodeError", "ModelLoadError",
-           "Prediction", "decide"]
+__all__ = ["DEMO_MODEL", "NOT_ASSESSABLE", "UNCERTAIN", "Classifier", "ImageDecodeError",
+           "ModelLoadError", "Prediction", "decide", "refuse"]
 
 UNCERTAIN = "Uncertain"
+NOT_ASSESSABLE = "Not assessable"
 DEMO_MODEL = Path(__file__).resolve().parent / "demo_model" / "model.tflite"
 _REQUIRED_METADATA = ("classes", "input_size", "threshold", "temperature")
 
 
 @dataclass(frozen=True)
 class Prediction:
-    """One image's result; ``label`` is ``top_class`` or "Uncertain" (below ``threshold``)."""
+    """One image's result; ``label`` is ``top_class``, "Uncertain" or "Not assessable".
+
+    ``label`` is a class only when the image is ``assessable`` and the top probability
+    reaches ``threshold``; ``uncertain`` is True whenever it is not a class, so callers that
+    only know ``uncertain`` never take a refused image's ``top_class`` for a finding. When not
+    assessable, ``reason`` is one of ``ml.assessability.REASONS``; ``probabilities`` and
+    ``top_class`` are still the model's (for transparency), except for an undecodable image,
+    which has none (``{}`` and "").
+    """
 
     label: str
     confidence: float
@@ -46,6 +63,8 @@ class Prediction:
     uncertain: bool
     threshold: float
     top_class: str
+    assessable: bool = True
+    reason: str | None = None
 
 
 def decide(probabilities: np.ndarray, classes: Sequence[str], threshold: float) -> Prediction:
@@ -61,6 +80,17 @@ def decide(probabilities: np.ndarray, classes: Sequence[str], threshold: float) 
         threshold=float(threshold),
         top_class=classes[top],
     )
+
+
+def refuse(prediction: Prediction, reason: str) -> Prediction:
+    """The same result declared not assessable for ``reason``: no class is the label."""
+    return replace(prediction, label=NOT_ASSESSABLE, uncertain=True, assessable=False,
+                   reason=reason)
+
+
+def _undecodable(threshold: float) -> Prediction:
+    return Prediction(label=NOT_ASSESSABLE, confidence=0.0, probabilities={}, uncertain=True,
+                      threshold=threshold, top_class="", assessable=False, reason=UNDECODABLE)
 
 
 def _resolve(path: str | Path | None) -> Path:
@@ -83,8 +113,10 @@ class Classifier:
     _instances: dict[Path, Classifier] = {}
     _instances_lock = threading.Lock()
 
-    def __init__(self, runner: Runner, metadata: dict, path: Path):
+    def __init__(self, runner: Runner, metadata: dict, path: Path,
+                 limits: Limits | None = None):
         self._runner = runner
+        self.limits = limits  # None: the metadata has no assessability limits
         self._metadata = metadata
         self._lock = threading.Lock()
         self.path = path
@@ -142,7 +174,13 @@ class Classifier:
                 f"{path} takes {runner.input_size} input but its metadata says "
                 f"{metadata['input_size']}"
             )
-        return cls(runner, metadata, path)
+        limits = None
+        if metadata.get("assessability"):
+            try:
+                limits = Limits.from_metadata(metadata["assessability"], path)
+            except (KeyError, ValueError) as err:
+                raise ModelLoadError(f"{meta_file}: assessability limits unusable: {err}") from err
+        return cls(runner, metadata, path, limits)
 
     @property
     def metadata(self) -> dict:
@@ -150,32 +188,77 @@ class Classifier:
         return copy.deepcopy(self._metadata)
 
     def _run(self, image: bytes | np.ndarray):
-        batch = preprocess(image, self.input_size)[None]
+        """Run the model; return its outputs and the reason the image is not assessable.
+
+        Raises:
+            ImageDecodeError: the bytes or array are not an image.
+        """
+        pixels = decoded_pixels(image)
+        rgb = prepare_rgb(pixels, self.input_size)
         with self._lock:
-            return self._runner.run(batch)
+            outputs = self._runner.run(scale_to_unit(rgb)[None])
+        reason = None if self.limits is None else self.limits.judge(pixels.shape, rgb,
+                                                                     outputs[1])
+        return outputs, reason
+
+    def model_input_and_features(self, image: bytes | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The model's uint8 RGB input and its feature maps (h×w×C) for one image.
+
+        These are what ``ml.assessability.fit`` fits the limits on.
+        """
+        rgb = prepare_rgb(image, self.input_size)
+        with self._lock:
+            _, features, _ = self._runner.run(scale_to_unit(rgb)[None])
+        return rgb, np.asarray(features)
 
     def logits(self, image: bytes | np.ndarray) -> np.ndarray:
         """Raw logits (before temperature) for one image, in class order."""
-        return np.asarray(self._run(image)[0], dtype=np.float64)
+        return np.asarray(self._run(image)[0][0], dtype=np.float64)
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """Temperature-scaled softmax of logits (any leading shape)."""
         return softmax(logits, self.temperature)
 
-    def predict(self, image: bytes | np.ndarray, threshold: float | None = None) -> Prediction:
+    def predict(
+        self,
+        image: bytes | np.ndarray,
+        threshold: float | None = None,
+        *,
+        undecodable: Literal["raise", "refuse"] = "raise",
+    ) -> Prediction:
         """Classify one image: encoded bytes (JPEG/PNG...) or an RGB / gray uint8 array.
 
+        An image the model cannot judge gets ``label`` "Not assessable" and a ``reason``
+        (limits from the model's metadata; a model without them judges every image).
+
         Raises:
-            ImageDecodeError: the bytes or array are not an image.
+            ImageDecodeError: the bytes or array are not an image, unless ``undecodable`` is
+                "refuse", which returns a not-assessable Prediction (reason "undecodable").
         """
         tau = self.threshold if threshold is None else float(threshold)
-        return decide(self.probabilities(self.logits(image)), self.classes, tau)
+        try:
+            (logits, _, _), reason = self._run(image)
+        except ImageDecodeError:
+            if undecodable == "refuse":
+                return _undecodable(tau)
+            raise
+        prediction = decide(self.probabilities(np.asarray(logits)), self.classes, tau)
+        return prediction if reason is None else refuse(prediction, reason)
 
     def predict_batch(
-        self, images: Iterable[bytes | np.ndarray], threshold: float | None = None
+        self,
+        images: Iterable[bytes | np.ndarray],
+        threshold: float | None = None,
+        *,
+        undecodable: Literal["raise", "refuse"] = "raise",
     ) -> list[Prediction]:
-        """Classify several images (one interpreter call each: batch 1 is LiteRT's best)."""
-        return [self.predict(image, threshold) for image in images]
+        """Classify several images (one interpreter call each: batch 1 is LiteRT's best).
+
+        Raises:
+            ImageDecodeError: as ``predict``; with ``undecodable="refuse"`` one bad image
+                yields its not-assessable Prediction and the others are still classified.
+        """
+        return [self.predict(image, threshold, undecodable=undecodable) for image in images]
 
     def explain(
         self, image: bytes | np.ndarray, threshold: float | None = None
@@ -186,9 +269,11 @@ class Classifier:
         image with ``ml.gradcam.overlay_png(image, heatmap)``.
         """
         tau = self.threshold if threshold is None else float(threshold)
-        logits, features, weights = self._run(image)
+        (logits, features, weights), reason = self._run(image)
         prediction = decide(self.probabilities(np.asarray(logits)), self.classes, tau)
         top = self.classes.index(prediction.top_class)
+        if reason is not None:
+            prediction = refuse(prediction, reason)
         heatmap = gradcam.closed_form(features, weights[:, top])
         return prediction, gradcam.upsample(heatmap, self.input_size)
 
@@ -198,7 +283,7 @@ class Classifier:
         Raises:
             ValueError: ``class_name`` is not one of the model's classes.
         """
-        logits, features, weights = self._run(image)
+        (logits, features, weights), _ = self._run(image)
         if class_name is None:
             index = int(np.argmax(logits))
         elif class_name in self.classes:

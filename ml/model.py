@@ -22,7 +22,6 @@ import keras
 from keras import layers, ops
 
 BACKBONE = "backbone"
-FEATURES_LAYER = "out_relu"  # inside the backbone: the last conv feature maps (Grad-CAM)
 # The fine-tune recipe unfreezes the 7×7 stage: blocks 14–16 and Conv_1. Its input is this
 # layer's output (block 14 has a residual connection, but onto this very tensor).
 FINETUNE_CUT = "block_13_project_BN"

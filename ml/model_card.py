@@ -27,6 +27,9 @@ LIMITATIONS = [
     "Several images of one patient may fall in different splits (patient ids were lost).",
     "Only the classes listed are known; any other finding is forced into one of them or "
     "answered 'Uncertain'.",
+    "Images it cannot judge (too small, not a radiograph, out of distribution, undecodable) "
+    "are answered 'Not assessable' only as far as the fitted limits reach: they were measured "
+    "on synthetic and transformed images, not on other body parts' radiographs.",
 ]
 
 
@@ -108,3 +111,31 @@ def device_resource(metadata: Mapping[str, Any], device_id: str | None = None) -
     if device_id is not None:
         resource["id"] = device_id
     return resource
+
+
+def assessability_markdown(metadata: dict) -> str:
+    """The "Not assessable" limits of a model's metadata as a markdown table (model card).
+
+    Returns "" for a model without limits. ``ml/MODEL_CARD.md`` embeds this table verbatim
+    (a test compares them), so the card cannot drift from ``model.json``.
+    """
+    entry = metadata.get("assessability")
+    if not entry:
+        return ""
+    quantiles = entry.get("ood_validation_distance_quantiles", {})
+    rows = [
+        ("too_small", f"shorter side < {entry['min_side']} px"),
+        ("not_radiograph", f"aspect ratio > {entry['max_aspect_ratio']:g}; colour spread > "
+                           f"{entry['max_colour']:.1f}; contrast (gray std) < "
+                           f"{entry['min_contrast']:.2f}; roughness > "
+                           f"{entry['max_roughness']:.3f}; layout < {entry['min_layout']:.3f}"),
+        ("out_of_distribution", f"squared Mahalanobis distance > {entry['ood_threshold']:.0f} "
+                                f"(validation median {quantiles.get('0.5', float('nan')):.0f}, "
+                                f"max {quantiles.get('1.0', float('nan')):.0f}; "
+                                f"{entry.get('ood_validation_pass_rate', float('nan')):.1%} "
+                                "of the validation split pass)"),
+        ("undecodable", "the bytes are not an image OpenCV can decode"),
+    ]
+    lines = ["| reason | refused when |", "|---|---|"]
+    lines += [f"| `{reason}` | {rule} |" for reason, rule in rows]
+    return "\n".join(lines) + "\n"

@@ -28,6 +28,7 @@ import numpy as np
 __all__ = [
     "ImageDecodeError",
     "decode_image",
+    "decoded_pixels",
     "prepare_rgb",
     "preprocess",
     "scale_to_unit",
@@ -95,6 +96,21 @@ def _check_array(image: np.ndarray) -> np.ndarray:
     )
 
 
+def decoded_pixels(image: bytes | np.ndarray) -> np.ndarray:
+    """Decode bytes, or check an array: uint8 HxW gray or HxWx3 RGB at the image's own size.
+
+    Raises:
+        ImageDecodeError: undecodable bytes or an array that is not an image.
+    """
+    if isinstance(image, bytes | bytearray | memoryview):
+        return decode_image(image)
+    if isinstance(image, np.ndarray):
+        return _check_array(image)
+    raise ImageDecodeError(
+        f"expected encoded image bytes or a numpy array, got {type(image).__name__}"
+    )
+
+
 def prepare_rgb(image: bytes | np.ndarray, size: Sequence[int]) -> np.ndarray:
     """Decode (if bytes), resize bilinearly to ``size`` (height, width), return uint8 RGB.
 
@@ -103,14 +119,7 @@ def prepare_rgb(image: bytes | np.ndarray, size: Sequence[int]) -> np.ndarray:
     Raises:
         ImageDecodeError: undecodable bytes or an array that is not an image.
     """
-    if isinstance(image, bytes | bytearray | memoryview):
-        pixels = decode_image(image)
-    elif isinstance(image, np.ndarray):
-        pixels = _check_array(image)
-    else:
-        raise ImageDecodeError(
-            f"expected encoded image bytes or a numpy array, got {type(image).__name__}"
-        )
+    pixels = decoded_pixels(image)
     height, width = int(size[0]), int(size[1])
     if pixels.shape[:2] != (height, width):
         pixels = cv2.resize(pixels, (width, height), interpolation=cv2.INTER_LINEAR)

@@ -23,6 +23,8 @@ from csss_fhir.settings import Settings
 TEST_SECRET = "test-secret-key-" + "x" * 40
 TEST_JWT_SECRET = "test-jwt-secret-" + "y" * 40
 _counter = itertools.count(1)
+RADIOGRAPH = Path(__file__).resolve().parent / "unit" / "ml" / "radiographs" / \
+    "Normal__sky_039a0dbbcfb0.jpg"
 
 
 def settings_for(instance: Path, database_url: str, **overrides: Any) -> Settings:
@@ -36,13 +38,15 @@ def settings_for(instance: Path, database_url: str, **overrides: Any) -> Setting
 
 
 def xray_png(size: int = 256, seed: int = 0) -> bytes:
-    """A synthetic chest-X-ray-like grayscale PNG (ribs and lungs, not a real patient)."""
+    """A real, public chest X-ray as a size×size grayscale PNG, with faint seed-dependent noise.
+
+    The demo model answers "Not assessable" for drawings, so the workflow needs a radiograph
+    it accepts: a Kermany 2018 image, CC BY 4.0 (see tests/unit/ml/radiographs/README.md).
+    """
     rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:size, 0:size] / size
-    lungs = np.exp(-(((x - 0.32) / 0.14) ** 2 + ((y - 0.5) / 0.3) ** 2)) + \
-        np.exp(-(((x - 0.68) / 0.14) ** 2 + ((y - 0.5) / 0.3) ** 2))
-    ribs = 0.15 * (np.sin(y * 40) > 0.6)
-    image = 200 - 140 * lungs + 60 * ribs + rng.normal(0, 6, (size, size))
+    with Image.open(RADIOGRAPH) as source:
+        image = np.asarray(source.convert("L").resize((size, size), Image.BILINEAR), float)
+    image = image + rng.normal(0, 2, (size, size))
     buffer = io.BytesIO()
     Image.fromarray(np.clip(image, 0, 255).astype(np.uint8), "L").save(buffer, "PNG")
     return buffer.getvalue()

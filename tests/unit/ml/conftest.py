@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 CLASSES = ("Alpha", "Beta", "Gamma")
+# Three real test-split radiographs (CC BY 4.0, see its README.md), one per pediatric class.
+RADIOGRAPHS = Path(__file__).resolve().parent / "radiographs"
 
 
 def make_image(label_index: int, rng: np.random.Generator, size: int = 32) -> np.ndarray:
@@ -48,3 +50,12 @@ def png_bytes() -> bytes:
     ok, encoded = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     assert ok
     return encoded.tobytes()
+
+
+@pytest.fixture
+def demo(monkeypatch: pytest.MonkeyPatch):
+    """The committed demo model, whatever MODEL_PATH the environment running the tests sets."""
+    from ml.infer import Classifier
+
+    monkeypatch.delenv("MODEL_PATH", raising=False)
+    return Classifier.load()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -77,3 +78,15 @@ def test_write_report_writes_metrics_plots_and_summary(tmp_path):
     for name in ("confusion_matrix.png", "roc.png", "reliability.png"):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
     assert "| accuracy |" in (tmp_path / "summary.md").read_text()
+
+
+def test_write_report_without_matplotlib_still_writes_metrics_and_summary(tmp_path,
+                                                                           monkeypatch):
+    # None in sys.modules makes `import matplotlib` raise ImportError, as on the base install.
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    metrics = write_report(tmp_path, Y_TRUE, PROBABILITIES, CLASSES, 0.75)
+    assert json.loads((tmp_path / "metrics.json").read_text())["accuracy"] == metrics["accuracy"]
+    summary = (tmp_path / "summary.md").read_text()
+    assert "| accuracy |" in summary and "matplotlib is not installed" in summary
+    assert not list(tmp_path.glob("*.png"))

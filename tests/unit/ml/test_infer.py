@@ -14,10 +14,19 @@ import cv2
 import numpy as np
 import pytest
 
+from ml.assessability import REASONS
 from ml.gradcam import overlay_png
-from ml.infer import DEMO_MODEL, Classifier, ImageDecodeError, ModelLoadError, Prediction, decide
+from ml.infer import (
+    DEMO_MODEL,
+    NOT_ASSESSABLE,
+    Classifier,
+    ImageDecodeError,
+    ModelLoadError,
+    Prediction,
+    decide,
+)
 
-from .conftest import make_image
+from .conftest import RADIOGRAPHS, make_image
 
 CLASSES = ("COVID", "Normal", "Viral_Pneumonia")
 
@@ -52,13 +61,6 @@ def test_importing_ml_infer_does_not_import_tensorflow_or_flask():
     subprocess.run([sys.executable, "-c", code], check=True, cwd=root)
 
 
-@pytest.fixture
-def demo(monkeypatch) -> Classifier:
-    """The committed demo model, whatever MODEL_PATH the environment running the tests sets."""
-    monkeypatch.delenv("MODEL_PATH", raising=False)
-    return Classifier.load()
-
-
 def test_demo_model_loads_by_default_and_once(demo):
     assert demo.path == DEMO_MODEL
     assert Classifier.load() is demo
@@ -82,15 +84,14 @@ def test_demo_model_metadata_is_complete_and_json(demo):
     assert "tampered" not in demo.metadata["classes"]
 
 
-def test_demo_model_predicts_a_generated_image(demo):
-    gray = cv2.resize(make_image(1, np.random.default_rng(0)), (256, 256))
-    jpeg = cv2.imencode(".jpg", gray)[1].tobytes()
+def test_demo_model_predicts_a_real_radiograph(demo):
+    jpeg = (RADIOGRAPHS / "Normal__sky_039a0dbbcfb0.jpg").read_bytes()
     prediction = demo.predict(jpeg)
     assert isinstance(prediction, Prediction)
+    assert prediction.assessable and prediction.reason is None
     assert list(prediction.probabilities) == list(demo.metadata["classes"])
     assert sum(prediction.probabilities.values()) == pytest.approx(1.0)
-    assert prediction.top_class in prediction.probabilities
-    assert prediction.label in (prediction.top_class, "Uncertain")
+    assert prediction.label == prediction.top_class == "Normal"
     assert prediction.threshold == 0.75
     # The decoded bytes as a gray array and as an RGB array are the same image.
     decoded = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
@@ -98,6 +99,15 @@ def test_demo_model_predicts_a_generated_image(demo):
         assert demo.predict(same).probabilities == pytest.approx(prediction.probabilities)
     assert demo.predict(jpeg, threshold=1.01).label == "Uncertain"
     assert demo.predict(jpeg, threshold=0.0).label == prediction.top_class
+
+
+def test_a_generated_pattern_is_not_assessable_but_keeps_its_probabilities(demo):
+    gray = cv2.resize(make_image(1, np.random.default_rng(0)), (256, 256))
+    prediction = demo.predict(cv2.imencode(".jpg", gray)[1].tobytes(), threshold=0.0)
+    assert not prediction.assessable and prediction.label == NOT_ASSESSABLE
+    assert prediction.uncertain and prediction.reason in REASONS
+    assert sum(prediction.probabilities.values()) == pytest.approx(1.0)
+    assert prediction.top_class in demo.classes
 
 
 def test_predict_batch_equals_predict(demo, png_bytes):

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from ml.infer import DEMO_MODEL, Classifier
-from ml.model_card import build_metadata, device_resource
+from ml.model_card import assessability_markdown, build_metadata, device_resource
 from tests.factories import schema_check
 
 
@@ -59,3 +59,12 @@ def test_the_served_device_is_the_model_cards_device_with_meta():
     assert served.pop("meta")["versionId"] == "3"
     card = json.loads(json.dumps(device_resource(metadata, device_id="model-1")))
     assert served == card
+
+
+def test_model_card_shows_the_demo_models_assessability_limits():
+    metadata = Classifier.load(DEMO_MODEL).metadata
+    table = assessability_markdown(metadata)
+    assert f"< {metadata['assessability']['min_side']} px" in table
+    card = (DEMO_MODEL.parent.parent / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert table in card, "ml/MODEL_CARD.md is out of date: paste assessability_markdown()"
+    assert assessability_markdown({"classes": ["A"]}) == ""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from click.testing import CliRunner
 
 from ml import gradcam
 from ml.cli import evaluate, predict
+from ml.cli import export as export_command
 from ml.data import read_manifest
 from ml.export import export
 from ml.infer import Classifier
@@ -194,6 +196,44 @@ def test_evaluate_command_writes_the_report(exported, tiny_dataset, tmp_path):
     assert metrics["n"] == 60 and set(metrics["per_class"]) == set(CLASSES)
     for name in ("confusion_matrix.png", "roc.png", "reliability.png", "summary.md"):
         assert (tmp_path / "eval" / name).is_file()
+
+
+def test_evaluate_without_matplotlib_still_writes_metrics_and_summary(
+    exported, tiny_dataset, tmp_path, monkeypatch
+):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` fails
+    result = CliRunner().invoke(
+        evaluate, ["--data", str(tiny_dataset), "--model", str(exported), "--out",
+                   str(tmp_path / "eval")])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["n"] == 60
+    assert "matplotlib is not installed" in (tmp_path / "eval" / "summary.md").read_text()
+    assert not list((tmp_path / "eval").glob("*.png"))
+
+
+def test_int8_export_is_calibrated_on_training_images_and_serves(trained, tiny_dataset,
+                                                                 tmp_path):
+    runner = CliRunner()
+    refused = runner.invoke(export_command, ["--model", str(trained.model_path), "--out",
+                                             str(tmp_path / "x"), "--int8"])
+    assert refused.exit_code != 0 and "--calibration-data" in refused.output
+    result = runner.invoke(export_command, [
+        "--model", str(trained.model_path), "--out", str(tmp_path / "int8"), "--int8",
+        "--calibration-data", str(tiny_dataset), "--calibration-images", "12"])
+    assert result.exit_code == 0, result.output
+    int8_path = tmp_path / "int8" / "model.tflite"
+    metadata = json.loads(int8_path.with_suffix(".json").read_text())
+    assert metadata["format"] == "tflite-int8"
+    assert metadata["quantization"]["calibration_images"] == 12
+    float_path = export(trained.model_path, tmp_path / "fp32", fp16=False)
+    assert int8_path.stat().st_size < 0.5 * float_path.stat().st_size
+    int8_model, float_model = Classifier.load(int8_path), Classifier.load(float_path)
+    images = [make_image(i % 3, np.random.default_rng(100 + i)) for i in range(12)]
+    quantised = np.array([int8_model.logits(image) for image in images])
+    reference = np.array([float_model.logits(image) for image in images])
+    # Quantisation moves the logits a little, and keeps them from being all equal.
+    assert np.abs(quantised - reference).max() < 0.25 * np.abs(reference).max() + 0.05
+    assert np.ptp(quantised) > 0
 
 
 def test_evaluate_refuses_classes_the_model_does_not_know(exported, tiny_dataset, tmp_path):
