@@ -17,7 +17,8 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def negative_log_likelihood(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0):
+def negative_log_likelihood(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0
+                            ) -> float:
     """Mean cross-entropy of integer ``labels`` under ``softmax(logits / temperature)``."""
     z = np.asarray(logits, dtype=np.float64) / float(temperature)
     z = z - z.max(axis=-1, keepdims=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -42,8 +43,9 @@ _existing_path = click.Path(exists=True, path_type=Path)
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
               help="Where to cache frozen features (default: OUT/cache).")
 @click.option("--seed", type=int, default=42, show_default=True)
-def train(data_dir, out_dir, backbone_weights, recipe, augment, epochs, finetune_epochs,
-          finetune_from, finetune_learning_rate, cache_dir, seed):
+def train(data_dir: Path, out_dir: Path, backbone_weights: Path, recipe: str, augment: str,
+          epochs: int, finetune_epochs: int, finetune_from: str, finetune_learning_rate: float,
+          cache_dir: Path | None, seed: int) -> None:
     """Train the classifier on a folder-per-class dataset."""
     from ml.training import TrainingConfig
     from ml.training import train as run_training
@@ -77,7 +79,8 @@ def train(data_dir, out_dir, backbone_weights, recipe, augment, epochs, finetune
               show_default=True)
 @click.option("--record", is_flag=True,
               help="Also store the metrics in the model's metadata JSON (its own test split).")
-def evaluate(data_dir, model_path, out_dir, manifest, split, record):
+def evaluate(data_dir: Path, model_path: Path | None, out_dir: Path, manifest: Path | None,
+             split: str, record: bool) -> None:
     """Evaluate a model on a folder-per-class directory (or one split of a manifest)."""
     from tqdm import tqdm
 
@@ -138,8 +141,9 @@ def evaluate(data_dir, model_path, out_dir, manifest, split, record):
               help="How many images (drawn evenly from the classes, seeded) calibrate --int8.")
 @click.option("--extra-metadata", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="JSON merged into the metadata (sources, licenses, version).")
-def export(model_path, out_dir, fp16, int8, calibration_data, calibration_images,
-           extra_metadata):
+def export(model_path: Path, out_dir: Path, fp16: bool, int8: bool,
+           calibration_data: Path | None, calibration_images: int,
+           extra_metadata: Path | None) -> None:
     """Export a trained model to LiteRT (.tflite) with its metadata JSON."""
     from ml.export import export as run_export
 
@@ -189,7 +193,8 @@ def _calibration_images(model_path: Path, data_dir: Path, count: int) -> list[np
 @click.option("--min-side", type=int, default=None,
               help="Shorter side, in pixels, below which an image is too small "
                    "(default: ml.assessability.DEFAULT_MIN_SIDE).")
-def calibrate_assessability(data_dir, model_path, manifest, min_side):
+def calibrate_assessability(data_dir: Path, model_path: Path | None, manifest: Path | None,
+                            min_side: int | None) -> None:
     """Fit the "Not assessable" limits (image statistics, OOD threshold) and store them.
 
     Means and covariance come from the training split, the OOD threshold from the validation
@@ -209,7 +214,7 @@ def calibrate_assessability(data_dir, model_path, manifest, min_side):
     splits = read_manifest(manifest)
     index = {name: i for i, name in enumerate(classifier.classes)}
 
-    def observed(split):
+    def observed(split: str) -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
         for sample in tqdm(splits[split], desc=split, unit="img"):
             rgb, features = classifier.model_input_and_features(
                 (data_dir / sample.path).read_bytes())
@@ -240,7 +245,8 @@ def calibrate_assessability(data_dir, model_path, manifest, min_side):
 @click.option("--threshold", type=float, default=None, help="τ (default: the model's).")
 @click.option("--gradcam", "gradcam_png", type=click.Path(path_type=Path), default=None,
               help="Also write the Grad-CAM overlay PNG here.")
-def predict(image_file, model_path, threshold, gradcam_png):
+def predict(image_file: Path, model_path: Path | None, threshold: float | None,
+            gradcam_png: Path | None) -> None:
     """Classify one image and print the result as JSON."""
     from ml.gradcam import overlay_png
     from ml.infer import Classifier, ImageDecodeError

@@ -11,10 +11,14 @@ import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ml.calibration import expected_calibration_error, reliability_bins
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 log = logging.getLogger(__name__)
 
@@ -236,7 +240,8 @@ def _plot_confusion(matrix: np.ndarray, classes: Sequence[str], path: Path) -> N
     plt.close(figure)
 
 
-def _plot_roc(y_true, probabilities, classes, path: Path) -> None:
+def _plot_roc(y_true: np.ndarray, probabilities: np.ndarray, classes: Sequence[str],
+              path: Path) -> None:
     plt = _pyplot()
     figure, axis = plt.subplots(figsize=(5.5, 5))
     for i, name in enumerate(classes):
@@ -252,7 +257,7 @@ def _plot_roc(y_true, probabilities, classes, path: Path) -> None:
     plt.close(figure)
 
 
-def _plot_reliability(y_true, diagrams: dict[str, np.ndarray], path: Path) -> None:
+def _plot_reliability(y_true: np.ndarray, diagrams: dict[str, np.ndarray], path: Path) -> None:
     plt = _pyplot()
     figure, axes = plt.subplots(1, len(diagrams), figsize=(5 * len(diagrams), 4.5), squeeze=False)
     for axis, (name, probabilities) in zip(axes[0], diagrams.items(), strict=True):

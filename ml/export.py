@@ -18,8 +18,12 @@ import logging
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import keras
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +43,7 @@ def metadata_path(model_path: str | Path) -> Path:
 
 
 def convert_to_tflite(
-    model, *, fp16: bool = True, int8_calibration: Iterable[np.ndarray] | None = None
+    model: keras.Model, *, fp16: bool = True, int8_calibration: Iterable[np.ndarray] | None = None
 ) -> bytes:
     """Convert a classifier (``ml.model.build_classifier``) to a serving ``.tflite``.
 

@@ -10,9 +10,13 @@ that the two agree.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
+
+if TYPE_CHECKING:
+    import keras
 
 
 def _normalise(cam: np.ndarray) -> np.ndarray:
@@ -32,7 +36,7 @@ def closed_form(features: np.ndarray, channel_weights: np.ndarray) -> np.ndarray
     return _normalise(cam)
 
 
-def autodiff(model, image: np.ndarray, class_index: int) -> np.ndarray:
+def autodiff(model: keras.Model, image: np.ndarray, class_index: int) -> np.ndarray:
     """Textbook Grad-CAM with TensorFlow: α_k = mean over positions of ∂logit_c / ∂A^k.
 
     ``model`` is a classifier from ``ml.model.build_classifier``; ``image`` one preprocessed

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import keras
 from keras import layers, ops
@@ -114,7 +115,7 @@ class GradCamWeights(layers.Layer):
         self._hidden = hidden
         self._logits = logits
 
-    def call(self, hidden_activations):
+    def call(self, hidden_activations: Any) -> Any:  # a backend tensor
         mask = ops.cast(ops.greater(hidden_activations, 0.0), hidden_activations.dtype)
         masked = ops.expand_dims(self._hidden.kernel, 0) * ops.expand_dims(mask, 1)
         return ops.matmul(masked, self._logits.kernel)

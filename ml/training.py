@@ -25,11 +25,16 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ml.data import Sample, class_weights, discover, stratified_split, summarize, write_manifest
 from ml.preprocessing import prepare_rgb
+
+if TYPE_CHECKING:
+    import keras
+    import tensorflow as tf
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +101,9 @@ def _augmenter(seed: int):
     )
 
 
-def _image_dataset(images, labels, batch_size, *, shuffle_seed=None, augmenter=None):
+def _image_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, *,
+                   shuffle_seed: int | None = None,
+                   augmenter: keras.layers.Layer | None = None) -> tf.data.Dataset:
     import tensorflow as tf
 
     ds = tf.data.Dataset.from_tensor_slices((images, labels))
@@ -110,7 +117,7 @@ def _image_dataset(images, labels, batch_size, *, shuffle_seed=None, augmenter=N
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def _best_model_saver(model, path: Path):
+def _best_model_saver(model: keras.Model, path: Path) -> keras.callbacks.Callback:
     """A Keras callback that saves ``model`` whenever val_loss improves on every earlier epoch.
 
     One instance serves all phases, so ``path`` ends up holding the best model of the run even
@@ -121,7 +128,7 @@ def _best_model_saver(model, path: Path):
     class BestModelSaver(keras.callbacks.Callback):
         best = np.inf
 
-        def on_epoch_end(self, epoch, logs=None):
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             loss = (logs or {}).get("val_loss", np.inf)
             if loss < self.best:
                 self.best = loss
@@ -130,8 +137,10 @@ def _best_model_saver(model, path: Path):
     return BestModelSaver()
 
 
-def fit_phase(trainable, x_train, y_train, validation, *, epochs, learning_rate, config,
-              weights, callbacks, phase):
+def fit_phase(trainable: keras.Model, x_train: np.ndarray | tf.data.Dataset,
+              y_train: np.ndarray | None, validation: tuple | tf.data.Dataset, *, epochs: int,
+              learning_rate: float, config: TrainingConfig, weights: np.ndarray | None,
+              callbacks: list, phase: str) -> dict:
     """Compile and fit one phase with Adam, cross-entropy and EarlyStopping(restore best).
 
     ``x_train`` is an array (with ``y_train``) or a ``tf.data`` dataset of (x, y) batches.
@@ -169,7 +178,7 @@ def fit_phase(trainable, x_train, y_train, validation, *, epochs, learning_rate,
     return {"epochs": epochs_run, "best_epoch": best + 1}
 
 
-def _keep_better(model, before: list, history: dict[str, dict]) -> None:
+def _keep_better(model: keras.Model, before: list, history: dict[str, dict]) -> None:
     """Undo fine-tuning if no fine-tune epoch beat the paper phase's best val_loss.
 
     EarlyStopping restores the best epoch *of its own run*; without this, a fine-tune run
@@ -193,7 +202,9 @@ def _cache_key(weights: Path | None, samples: Sequence[Sample], config: Training
     return digest.hexdigest()[:16]
 
 
-def _cut_features(model, images, samples, data_dir, config, weights_path):
+def _cut_features(model: keras.Model, images: np.ndarray, samples: Sequence[Sample],
+                  data_dir: Path, config: TrainingConfig, weights_path: Path | None
+                  ) -> np.ndarray:
     """Block-13 activations of every image, from the cache when present."""
     import keras
 
