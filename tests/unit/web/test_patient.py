@@ -104,7 +104,7 @@ def test_the_emergency_line_is_on_every_patient_page_and_not_on_staff_pages(app,
     for path in ("/patient", f"/patient/reports/{report_id}", "/account/password",
                  "/patient/reports/no-such-report"):
         page = browser.client.get(path).get_data(as_text=True)
-        assert 'id="emergency-line"' in page and "call <strong>119</strong>" in page, path
+        assert 'id="emergency-line"' in page and 'href="tel:119"><strong>119</strong>' in page, path
     staff, _, _ = signed_in("doctor")
     assert 'id="emergency-line"' not in staff.client.get("/doctor").get_data(as_text=True)
 
