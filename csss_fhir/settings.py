@@ -6,6 +6,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from csss_fhir.errors import ConfigurationError
 
@@ -50,6 +51,11 @@ class Settings:
     mail_from: str = "CSSS-FHIR <no-reply@localhost>"
     hospital_name: str = "CSSS-FHIR Demo Hospital"
     hospital_address: str = ""
+    # Shown to patients on every page, in the help assistant's emergency answer and in the
+    # report PDF: the public emergency number, and the hospital's number for questions.
+    emergency_number: str = "112"
+    hospital_phone: str = ""
+    hospital_timezone: str = "UTC"  # IANA name; the UI and the PDF show times in it
     base_url: str | None = None  # None: taken from each request
     bcrypt_rounds: int = 12
     dicom_strip_identifying: bool = False  # store DICOM uploads without names, birth dates...
@@ -113,6 +119,9 @@ class Settings:
             mail_from=text("MAIL_FROM") or cls.mail_from,
             hospital_name=text("HOSPITAL_NAME") or cls.hospital_name,
             hospital_address=text("HOSPITAL_ADDRESS") or cls.hospital_address,
+            emergency_number=text("EMERGENCY_NUMBER") or cls.emergency_number,
+            hospital_phone=text("HOSPITAL_PHONE") or cls.hospital_phone,
+            hospital_timezone=text("HOSPITAL_TIMEZONE") or cls.hospital_timezone,
             base_url=text("BASE_URL"),
             bcrypt_rounds=number("BCRYPT_ROUNDS", cls.bcrypt_rounds),
             dicom_strip_identifying=_flag(text("DICOM_STRIP_IDENTIFYING"),
@@ -164,6 +173,7 @@ class Settings:
             raise ConfigurationError(f"MAIL_BACKEND={self.mail_backend!r}; use 'file' or 'smtp'")
         if self.smtp_security not in SMTP_SECURITY:
             raise ConfigurationError(f"SMTP_SECURITY={self.smtp_security!r}; use {SMTP_SECURITY}")
+        _check_timezone(self.hospital_timezone)
         if self.production:
             for name, value in (("SECRET_KEY", self.secret_key),
                                 ("JWT_SECRET_KEY", self.jwt_secret_key)):
@@ -213,6 +223,16 @@ def _with_driver(url: str | None) -> str | None:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
     return url
+
+
+def _check_timezone(name: str) -> None:
+    """Refuse a HOSPITAL_TIMEZONE that is not an IANA zone name."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise ConfigurationError(
+            f"HOSPITAL_TIMEZONE={name!r} is not a time zone name; use an IANA name such as "
+            "'Europe/Berlin' or 'UTC'") from err
 
 
 def _flag(raw: str | None, name: str) -> bool:

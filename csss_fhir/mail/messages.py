@@ -8,6 +8,7 @@ caller delivers it (`outbox.deliver`) after it has committed.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from email.message import EmailMessage
 
 from flask import render_template
@@ -16,21 +17,24 @@ from sqlalchemy.orm import Session
 
 from csss_fhir.mail import outbox
 from csss_fhir.models import Patient, Report, User
+from csss_fhir.reports.times import report_filename
 from csss_fhir.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-def report_message(settings: Settings, *, recipient: str, patient_name: str, report_id: str,
-                   pdf: bytes) -> EmailMessage:
-    """The patient's "your report is ready" e-mail with the report's PDF attached."""
+def report_message(settings: Settings, *, recipient: str, patient_name: str,
+                   released: datetime, pdf: bytes) -> EmailMessage:
+    """The patient's "your report is ready" e-mail with the report's PDF attached, named
+    `report-YYYY-MM-DD.pdf` after the day this version was released (the hospital's day)."""
     context = {"name": patient_name, "hospital": settings.hospital_name}
     return outbox.compose(
         sender=settings.mail_from, recipient=recipient,
         subject=f"Your report from {settings.hospital_name} is ready",
         text=render_template("mail/report.txt", **context),
         html=render_template("mail/report.html", **context),
-        attachments=((f"report-{report_id}.pdf", "application/pdf", pdf),),
+        attachments=((report_filename(released, settings.hospital_timezone),
+                      "application/pdf", pdf),),
     )
 
 
@@ -55,6 +59,7 @@ def queue_report_mail(session: Session, settings: Settings, report: Report,
         log.warning("report not e-mailed: the patient has no e-mail address",
                     extra={"report_id": report.id})
         return None
+    # An amendment's new version is released when the row is updated, not at `issued`.
     message = report_message(settings, recipient=recipient, patient_name=patient.display_name,
-                             report_id=report.id, pdf=pdf)
+                             released=report.updated_at or report.issued, pdf=pdf)
     return outbox.enqueue(session, message, kind="report", report_id=report.id).id

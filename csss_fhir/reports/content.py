@@ -68,3 +68,12 @@ class ReportContent:
     status: str = "final"  # final | amended | corrected
     version: int = 1
     amendments: list[Amendment] = field(default_factory=list)
+    timezone: str = "UTC"  # HOSPITAL_TIMEZONE: every time in the PDF is shown in it
+    emergency_number: str = ""  # EMERGENCY_NUMBER, "" leaves the emergency line out
+    hospital_phone: str = ""  # HOSPITAL_PHONE
+
+    @property
+    def current_finding(self) -> str:
+        """The finding that stands: the latest amendment's correction, else the doctor's."""
+        corrected = [a.finding for a in self.amendments if a.finding]
+        return corrected[-1] if corrected else self.finding

@@ -27,8 +27,10 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from csss_fhir.reports import plain_language
 from csss_fhir.reports.content import AI_NOTICE, ReportContent
 from csss_fhir.reports.fonts import FontChain, chain
+from csss_fhir.reports.times import format_time
 
 # Images go into the PDF as binary Flate streams, not ASCII85 text: without reportlab's C
 # accelerator the pure-Python ASCII85 encoder took 75 % of the render time (benchmarks/pdf.py).
@@ -47,12 +49,12 @@ ACCENT = colors.HexColor("#1d4ed8")
 STATUS_WORDS = {"amended": "AMENDED", "corrected": "CORRECTED"}
 
 
-def _when(value: datetime) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC")
+def _when(value: datetime, content: ReportContent) -> str:
+    return format_time(value, content.timezone)
 
 
 def _words(name: str) -> str:
-    return name.replace("_", " ")
+    return plain_language.words(name)
 
 
 class _Styles:
@@ -75,6 +77,10 @@ class _Styles:
         self.banner = ParagraphStyle("banner", parent=self.body, fontName=base.bold,
                                      fontSize=10.5, textColor=colors.white, backColor=ALERT,
                                      borderPadding=(4, 6, 4, 6), spaceBefore=2, spaceAfter=6)
+        self.emergency = ParagraphStyle("emergency", parent=self.body, fontName=base.bold,
+                                        textColor=ALERT, borderColor=ALERT, borderWidth=0.8,
+                                        borderPadding=(4, 6, 4, 6), spaceBefore=6,
+                                        spaceAfter=6)
         self.caption = ParagraphStyle("caption", parent=self.small, fontSize=7.5, leading=9,
                                       textColor=MUTED, alignment=1)
 
@@ -187,21 +193,43 @@ def render_pdf(content: ReportContent) -> bytes:
 
 
 def _story(content: ReportContent, s: _Styles) -> list:
-    frame_width = WIDTH - 2 * MARGIN
-    story: list = [s.p("Chest X-ray report (AI-assisted)", s.title)]
+    """The report in the order a patient reads it: the doctor's finding and what it means
+    first, whom to call, the medicines, and only then the AI's proposal, as reviewed."""
+    story: list = [s.p("Chest X-ray report", s.title)]
     if content.status in STATUS_WORDS:
         story.append(s.p(f"{STATUS_WORDS[content.status]} REPORT — version {content.version}; "
                          "it replaces every earlier version.", s.banner))
     story.append(Spacer(1, 2 * mm))
+    story.append(_patient_table(content, s))
+    story += _finding(content, s)
+    story += _contact(content, s)
+    story += _pharmacy(content, s)
+    story += _ai_proposal(content, s)
+    approval = [s.p("Approval", s.heading), s.rich([
+        ("Approved for release by ", False), (content.approver_name, True),
+        (f", {_when(content.approved_at, content)}.", False)], s.body)]
+    story.append(KeepTogether(approval))
+    if content.amendments:
+        story.append(s.p("Amendments", s.heading))
+        for amendment in content.amendments:
+            parts = [(f"{_when(amendment.at, content)}, ", False), (amendment.author_name, True),
+                     (f" ({amendment.author_role}): ", False), (amendment.note, False)]
+            if amendment.finding:
+                parts += [(" Corrected finding: ", True), (_words(amendment.finding), False)]
+            story.append(s.rich(parts, s.body))
+    return story
 
+
+def _patient_table(content: ReportContent, s: _Styles) -> Table:
+    frame_width = WIDTH - 2 * MARGIN
     pairs = [
         ("Patient", content.patient_name), ("Patient id", content.patient_id),
         ("MRN", content.patient_mrn or "–"),
         ("Birth date", content.birth_date.isoformat() if content.birth_date else "–"),
         ("Sex", (content.sex or "–").capitalize()),
-        ("Scan", f"{content.modality}, {_when(content.scan_started)}"),
+        ("Scan", f"{content.modality}, {_when(content.scan_started, content)}"),
         ("Report id", content.report_id),
-        ("Released", _when(content.approved_at)),
+        ("Released", _when(content.approved_at, content)),
     ]
     rows = []
     for i in range(0, len(pairs), 2):
@@ -217,42 +245,54 @@ def _story(content: ReportContent, s: _Styles) -> list:
         ("BACKGROUND", (0, 0), (-1, -1), colors.HexColor("#f8fafc")),
         ("TOPPADDING", (0, 0), (-1, -1), 2.5), ("BOTTOMPADDING", (0, 0), (-1, -1), 2.5),
     ]))
-    story.append(patient)
-    story += _images(content, s)
+    return patient
 
-    story.append(s.p("AI result", s.heading))
-    if content.ai_uncertain:
-        story.append(s.p("Uncertain — reviewed by physician", s.banner))
-    story.append(s.rich([
-        ("Proposal: ", True), (_words(content.ai_label), False),
-        (f" (top class {_words(content.ai_top_class)}, confidence "
-         f"{content.ai_confidence:.1%}; decision threshold {content.threshold:.2f}). ", False),
-        ("Model: ", True), (f"{content.model_name}, version {content.model_version}.", False),
-    ], s.body))
-    story.append(Spacer(1, 2 * mm))
-    bar_width = 70 * mm
-    probability_rows = [[s.p("Class", s.cell_head), s.p("Probability", s.cell_head),
-                         s.p(f"(red line: threshold {content.threshold:.2f})", s.caption)]]
-    for name, value in sorted(content.ai_probabilities.items(), key=lambda kv: -kv[1]):
-        probability_rows.append([
-            s.p(_words(name), s.cell), s.p(f"{value:.1%}", s.cell),
-            _ProbabilityBar(value, content.threshold, name == content.ai_top_class, bar_width),
-        ])
-    probabilities = Table(probability_rows, colWidths=[45 * mm, 25 * mm, bar_width + 6 * mm],
-                          hAlign="LEFT")
-    probabilities.setStyle(_grid(header=True) + [("VALIGN", (2, 1), (2, -1), "MIDDLE")])
-    story.append(probabilities)
 
-    story.append(s.p("Physician's finding", s.heading))
-    agreement = "agrees with" if content.agree else "differs from"
-    story.append(s.rich([("Finding: ", True), (_words(content.finding), False),
-                         (f" — {agreement} the AI proposal.", False)], s.body))
-    story.append(s.rich([("Verified by ", False), (content.doctor_name, True),
-                         (f", {_when(content.verified_at)}.", False)], s.body))
-    story.append(Spacer(1, 1.5 * mm))
-    story.append(s.rich([("Notes: ", True), (content.doctor_note, False)], s.body))
+def _finding(content: ReportContent, s: _Styles) -> list:
+    """The doctor's finding (the corrected one, after an amendment), in plain language."""
+    finding = content.current_finding
+    explanation = plain_language.explain(finding)
+    parts = [("Finding: ", True), (explanation.name, False)]
+    if explanation.name.lower() != _words(finding).lower():
+        parts.append((f" ({_words(finding)})", False))
+    if finding != content.finding:
+        parts.append((" — corrected after release; see Amendments.", False))
+    flowables = [s.p("Doctor's finding", s.heading), s.rich(parts, s.body),
+                 s.rich([("What it means: ", True), (explanation.meaning, False)], s.body),
+                 s.rich([("Next steps: ", True), (explanation.next_steps, False)], s.body),
+                 Spacer(1, 1.5 * mm),
+                 s.rich([("Doctor's notes: ", True), (content.doctor_note, False)], s.body)]
+    agreement = "agreed with" if content.agree else "did not agree with"
+    flowables.append(s.rich([
+        ("Verified by ", False), (content.doctor_name, True),
+        (f", {_when(content.verified_at, content)}, who {agreement} the AI proposal "
+         "(below).", False)], s.body))
+    return flowables
 
-    story.append(s.p("Prescriptions", s.heading))
+
+def _contact(content: ReportContent, s: _Styles) -> list:
+    """Whom to call: the hospital for questions, the emergency number when worse."""
+    phone = f" on {content.hospital_phone}" if content.hospital_phone else ""
+    flowables = [s.p("Questions and help", s.heading), s.p(
+        f"Questions about this report: call {content.hospital_name}{phone}, or ask your "
+        "doctor. Do not stop or change a medicine without asking the pharmacist or your "
+        "doctor.", s.body)]
+    if content.emergency_number:
+        flowables.append(s.p(emergency_line(content.emergency_number), s.emergency))
+    return flowables
+
+
+def emergency_line(number: str) -> str:
+    """The emergency line of the report (the patient pages carry the same words)."""
+    return (f"Emergency: if you have trouble breathing, chest pain, blue or grey lips, "
+            f"faint, or cough up blood, call {number} now.")
+
+
+def _pharmacy(content: ReportContent, s: _Styles) -> list:
+    """The medicines and the pharmacist's review. A pharmacist's override of a dose
+    warning (issue 11, item 4) belongs at the end of this section, after the review line."""
+    frame_width = WIDTH - 2 * MARGIN
+    flowables: list = [s.p("Prescriptions", s.heading)]
     if content.prescriptions:
         header = ["Drug", "Dose", "Route", "Frequency", "Duration", "Notes"]
         rows = [[s.p(h, s.cell_head) for h in header]] + [
@@ -264,27 +304,56 @@ def _story(content: ReportContent, s: _Styles) -> list:
         widths.append(frame_width - sum(widths))
         table = Table(rows, colWidths=widths, hAlign="LEFT", repeatRows=1)
         table.setStyle(_grid(header=True))
-        story.append(table)
+        flowables.append(table)
     else:
-        story.append(s.p("No prescriptions.", s.body))
-    story.append(Spacer(1, 2 * mm))
-    story.append(s.rich([("Pharmacy review by ", False), (content.pharmacist_name, True),
-                         (f", {_when(content.pharmacy_reviewed_at)}: ", False),
-                         (content.pharmacy_note, False)], s.body))
+        flowables.append(s.p("No prescriptions.", s.body))
+    flowables.append(Spacer(1, 2 * mm))
+    flowables.append(s.rich([
+        ("Pharmacy review by ", False), (content.pharmacist_name, True),
+        (f", {_when(content.pharmacy_reviewed_at, content)}: ", False),
+        (content.pharmacy_note, False)], s.body))
+    return flowables
 
-    approval = [s.p("Approval", s.heading), s.rich([
-        ("Approved for release by ", False), (content.approver_name, True),
-        (f", {_when(content.approved_at)}.", False)], s.body)]
-    story.append(KeepTogether(approval))
-    if content.amendments:
-        story.append(s.p("Amendments", s.heading))
-        for amendment in content.amendments:
-            parts = [(f"{_when(amendment.at)}, ", False), (amendment.author_name, True),
-                     (f" ({amendment.author_role}): ", False), (amendment.note, False)]
-            if amendment.finding:
-                parts += [(" Corrected finding: ", True), (_words(amendment.finding), False)]
-            story.append(s.rich(parts, s.body))
-    return story
+
+def _ai_proposal(content: ReportContent, s: _Styles) -> list:
+    """The AI's proposal, second and labelled: the doctor reviewed it; it is not the result."""
+    flowables: list = [s.p("AI proposal (reviewed by the doctor)", s.heading), s.p(
+        "A computer program suggested a first reading to help the doctor. It is not the "
+        "result: the doctor's finding above is.", s.small), Spacer(1, 2.5 * mm)]
+    if content.ai_label == plain_language.NOT_ASSESSABLE:
+        explanation = plain_language.explain(content.ai_label)
+        flowables.append(s.rich([("Proposal: ", True), (f"{explanation.name}. ", False),
+                                 (explanation.meaning, False)], s.body))
+    else:
+        if content.ai_uncertain:
+            flowables.append(s.p("Uncertain — reviewed by physician", s.banner))
+        flowables.append(s.rich([
+            ("Proposal: ", True), (_words(content.ai_label), False),
+            (f" (top class {_words(content.ai_top_class)}, confidence "
+             f"{content.ai_confidence:.1%}; decision threshold {content.threshold:.2f}). ",
+             False)], s.body))
+    flowables.append(s.rich([("Model: ", True), (
+        f"{content.model_name}, version {content.model_version}.", False)], s.body))
+    flowables = [KeepTogether(flowables)]  # the heading never ends a page alone
+    flowables += _images(content, s)
+    if content.ai_probabilities:
+        flowables.append(Spacer(1, 2 * mm))
+        flowables.append(_probabilities(content, s))
+    return flowables
+
+
+def _probabilities(content: ReportContent, s: _Styles) -> Table:
+    bar_width = 70 * mm
+    rows = [[s.p("Class", s.cell_head), s.p("Probability", s.cell_head),
+             s.p(f"(red line: threshold {content.threshold:.2f})", s.caption)]]
+    for name, value in sorted(content.ai_probabilities.items(), key=lambda kv: -kv[1]):
+        rows.append([
+            s.p(_words(name), s.cell), s.p(f"{value:.1%}", s.cell),
+            _ProbabilityBar(value, content.threshold, name == content.ai_top_class, bar_width),
+        ])
+    table = Table(rows, colWidths=[45 * mm, 25 * mm, bar_width + 6 * mm], hAlign="LEFT")
+    table.setStyle(_grid(header=True) + [("VALIGN", (2, 1), (2, -1), "MIDDLE")])
+    return table
 
 
 def _images(content: ReportContent, s: _Styles) -> list:

@@ -57,4 +57,5 @@ def sample_content(*, patient_name: str = TAMIL_NAME, image: bytes | None = None
         pharmacy_note="No interactions with the patient's current medication (metformin).",
         approver_name="Ana-María Gonçalves", approved_at=approved,
         prescriptions=lines[:prescriptions], gradcam=gradcam,
+        timezone="Asia/Kolkata", emergency_number="112", hospital_phone="+91 422 000 0000",
     )

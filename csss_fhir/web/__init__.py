@@ -8,7 +8,11 @@ navigation. Refusals become pages in errors.py, the UI's one error handler.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import Flask
+
+from csss_fhir.reports.times import format_time
 
 
 def init_app(app: Flask) -> None:
@@ -18,3 +22,11 @@ def init_app(app: Flask) -> None:
         app.register_blueprint(blueprint)
     session.init_app(app)
     errors.init_app(app)
+    app.jinja_env.filters["hospital_time"] = hospital_time
+
+
+def hospital_time(value: datetime) -> str:
+    """A stored (UTC) time as the hospital reads it: in HOSPITAL_TIMEZONE, zone named."""
+    from csss_fhir.extensions import services
+
+    return format_time(value, services().settings.hospital_timezone)

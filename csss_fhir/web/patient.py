@@ -1,5 +1,7 @@
-"""The patient's dashboard: upload a scan, follow own scans in plain words, download the
-released report, ask the help assistant. It never shows a preliminary AI result."""
+"""The patient's pages: upload a scan, follow own scans in plain words, read a released
+report (the doctor's finding first, the AI's proposal second), download its PDF, and ask the
+help assistant. A preliminary AI result is never shown; what a report says is gathered by
+reports/reading.py, what the assistant answers is decided by assistant/."""
 
 from __future__ import annotations
 
@@ -8,11 +10,12 @@ from typing import TYPE_CHECKING
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from csss_fhir import workflow
+from csss_fhir import assistant, workflow
 from csss_fhir.errors import InvalidInputError, PayloadTooLargeError
 from csss_fhir.extensions import services
 from csss_fhir.models import db
-from csss_fhir.web import assistant, dashboards, errors, worklists
+from csss_fhir.reports import reading, times
+from csss_fhir.web import dashboards, errors, worklists
 
 if TYPE_CHECKING:
     from csss_fhir.security.actor import Actor
@@ -23,15 +26,24 @@ bp.register_error_handler(RequestEntityTooLarge, errors.too_large)
 ACCEPT = ".jpg,.jpeg,.png,.dcm,image/jpeg,image/png,application/dicom"
 
 
+def contacts() -> assistant.Contacts:
+    settings = services().settings
+    return assistant.Contacts(emergency_number=settings.emergency_number,
+                              hospital_phone=settings.hospital_phone,
+                              hospital_name=settings.hospital_name)
+
+
 def _page(actor: Actor, *, status: int = 200, error: str | None = None,
           question: str = "") -> tuple[str, int]:
+    settings = services().settings
     scans = worklists.own_scans(db.session, actor)
     reply = None
     if question.strip():
-        reply = assistant.answer(question[:500], [
-            assistant.ScanStatus(uploaded=row.scan.created_at, state=row.state)
-            for row in scans])
-    settings = services().settings
+        zone = settings.hospital_timezone
+        reply = assistant.answer(
+            question, [assistant.ScanStatus(uploaded=times.local(row.scan.created_at, zone),
+                                            state=row.state) for row in scans],
+            reading.active_medicines(db.session, actor), contacts())
     return render_template("web/patient.html", scans=scans, error=error, question=question,
                            reply=reply, max_upload_mb=settings.max_upload_mb,
                            accept=ACCEPT), status
@@ -52,6 +64,26 @@ def upload() -> Response:
         description=request.form.get("description", "").strip() or None))
     flash("Your scan was uploaded. We will e-mail you when the report is ready.", "success")
     return redirect(url_for("web_patient.dashboard"))
+
+
+@bp.get("/reports/<report_id>")
+def report(report_id: str) -> str:
+    actor = dashboards.signed_in_as("patient")
+    return render_template("web/patient_report.html",
+                           report=reading.released_report(db.session, actor, report_id))
+
+
+@bp.get("/reports/<report_id>/pdf")
+def report_pdf(report_id: str) -> Response:
+    """The report's current PDF as a download named `report-YYYY-MM-DD.pdf`."""
+    actor = dashboards.signed_in_as("patient")
+    found = reading.released_report(db.session, actor, report_id)
+    settings = services().settings
+    response = Response(services().store.get(found.pdf_sha256), content_type="application/pdf")
+    name = times.report_filename(found.released, settings.hospital_timezone)
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 def _read_file() -> bytes:

@@ -128,4 +128,7 @@ def init_app(app: Flask) -> None:
     def page_context() -> dict:
         from csss_fhir.extensions import services
 
-        return {"actor": g.get("actor"), "hospital_name": services().settings.hospital_name}
+        settings = services().settings
+        return {"actor": g.get("actor"), "hospital_name": settings.hospital_name,
+                "emergency_number": settings.emergency_number,
+                "hospital_phone": settings.hospital_phone}

@@ -106,4 +106,6 @@ def report_content(session: Session, svc: Services, scan: Scan, *, approver_name
         prescriptions=[PrescriptionLine(p.medication, p.dose, p.route, p.frequency, p.duration,
                                         p.note) for p in prescriptions],
         gradcam=gradcam_overlay(svc.classifier, image, prediction.top_class) if image else None,
+        timezone=svc.settings.hospital_timezone, emergency_number=svc.settings.emergency_number,
+        hospital_phone=svc.settings.hospital_phone,
     )

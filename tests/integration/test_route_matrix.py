@@ -77,6 +77,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("/account/password", "POST"): page(*HUMANS),
     ("/patient", "GET"): page("patient"),
     ("/patient/scans", "POST"): page("patient"),
+    ("/patient/reports/<report_id>", "GET"): page("patient"),
+    ("/patient/reports/<report_id>/pdf", "GET"): page("patient"),
     ("/doctor", "GET"): page("doctor"),
     ("/doctor/scans/<study_id>", "GET"): page("doctor"),
     ("/doctor/scans/<study_id>/classify", "POST"): page("doctor"),

@@ -52,3 +52,15 @@ def test_production_app_refuses_to_start_without_secrets(tmp_path):
 
     with pytest.raises(ConfigurationError, match="SECRET_KEY"):
         create_app(Settings(env="production", instance_path=tmp_path))
+
+
+def test_patient_safety_settings_are_read_and_the_time_zone_is_checked():
+    settings = Settings.from_environ({"EMERGENCY_NUMBER": "999",
+                                      "HOSPITAL_PHONE": "+44 20 7946 0000",
+                                      "HOSPITAL_TIMEZONE": "Europe/London"})
+    assert (settings.emergency_number, settings.hospital_phone, settings.hospital_timezone) == (
+        "999", "+44 20 7946 0000", "Europe/London")
+    assert Settings.from_environ({}).hospital_timezone == "UTC"
+    for bad in ("Mars/Olympus_Mons", "CET+1", "../etc/passwd"):
+        with pytest.raises(ConfigurationError, match="HOSPITAL_TIMEZONE=.*IANA name"):
+            Settings.from_environ({"HOSPITAL_TIMEZONE": bad})

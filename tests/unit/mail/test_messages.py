@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime
 from email import policy
 from email.parser import BytesParser
 
@@ -14,11 +16,13 @@ from tests.factories import make_scan
 def test_the_report_message_greets_the_patient_and_attaches_the_pdf(session):
     settings = services().settings
     message = messages.report_message(settings, recipient="p@test.local",
-                                      patient_name="Ada Lovelace", report_id="r1", pdf=b"%PDF-")
+                                      patient_name="Ada Lovelace",
+                                      released=datetime(2025, 3, 14, 23, 30, tzinfo=UTC),
+                                      pdf=b"%PDF-")
     assert message["Subject"] == f"Your report from {settings.hospital_name} is ready"
     assert "Hello Ada Lovelace" in message.get_body(("plain",)).get_content()
     [attachment] = message.iter_attachments()
-    assert attachment.get_filename() == "report-r1.pdf"
+    assert attachment.get_filename() == "report-2025-03-14.pdf"
     assert attachment.get_content() == b"%PDF-"
 
 
@@ -38,3 +42,14 @@ def test_no_report_mail_is_queued_without_any_address(session):
     session.get(Patient, report.patient_id).email = None
     user.patient_id = None  # no account speaks for this patient any more
     assert messages.queue_report_mail(session, services().settings, report, b"%PDF-") is None
+
+
+def test_the_attachment_is_named_after_the_hospitals_day(session):
+    """23:30 UTC on 14 March is already 15 March in Berlin (UTC+1)."""
+    settings = replace(services().settings, hospital_timezone="Europe/Berlin")
+    message = messages.report_message(settings, recipient="p@test.local", patient_name="A",
+                                      released=datetime(2025, 3, 14, 23, 30, tzinfo=UTC),
+                                      pdf=b"%PDF-")
+    [attachment] = message.iter_attachments()
+    assert attachment.get_filename() == "report-2025-03-15.pdf"
+    assert attachment["Content-Disposition"].startswith("attachment")

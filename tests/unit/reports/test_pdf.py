@@ -90,7 +90,7 @@ def test_latin_text_is_set_in_embedded_dejavu_sans(two_pages):
 
 
 def test_every_class_probability_threshold_and_model_are_printed(two_pages):
-    text = page_texts(two_pages)[0]
+    text = " ".join(page_texts(two_pages))
     for label, value in (("Lung Opacity", "47.2%"), ("Normal", "31.8%"),
                          ("Viral Pneumonia", "5.9%"), ("NIH MERGED", "5.8%"),
                          ("Sick", "5.2%"), ("COVID", "4.1%")):
@@ -105,9 +105,10 @@ def test_prescriptions_are_a_table_with_the_pharmacist_and_approval(two_pages):
     assert "Drug Dose Route Frequency Duration Notes" in text
     assert "Amoxicillin 500 mg oral three times a day 7 days Take with food" in text
     assert "Salbutamol inhaler 2 puffs inhaled" in text
-    assert "Pharmacy review by" in text and "2025-03-14 09:42 UTC" in text
-    assert "Approved for release by Ana-María Gonçalves, 2025-03-14 10:42 UTC." in text
-    assert "Verified by Dr." in text and "2025-03-14 07:42 UTC" in text
+    # Times in the hospital's zone (the sample's: Asia/Kolkata, UTC+05:30).
+    assert "Pharmacy review by" in text and "14 Mar 2025, 15:12 IST" in text
+    assert "Approved for release by Ana-María Gonçalves, 14 Mar 2025, 16:12 IST." in text
+    assert "Verified by Dr." in text and "14 Mar 2025, 13:12 IST" in text
 
 
 def test_a_confident_result_has_no_uncertain_banner():
@@ -138,3 +139,39 @@ def test_runs_keep_punctuation_with_their_script_and_split_at_script_changes():
     chain = tamil_font_chain()
     runs = [(face.script, text) for face, text in chain.runs(f"Mr. ({TAMIL_NAME}), 12 (x)")]
     assert runs == [("latin", "Mr. "), ("tamil", f"({TAMIL_NAME}), 12 "), ("latin", "(x)")]
+
+
+def test_the_doctors_finding_comes_first_then_help_medicines_and_the_ai_second(two_pages):
+    text = " ".join(page_texts(two_pages))
+    order = ["Doctor's finding", "Finding: An area of the lung that looks denser than normal",
+             "What it means:", "Next steps:", "Questions and help", "+91 422 000 0000",
+             "Emergency:", "call 112 now", "Prescriptions", "Pharmacy review by",
+             "AI proposal (reviewed by the doctor)", "Proposal: Uncertain", "Approval"]
+    at = text.find("Chest X-ray report")  # after the page header, which names the phone too
+    for part in order:
+        found = text.find(flat(part), at)
+        assert found > at, f"{part!r} is missing or comes too early"
+        at = found
+    assert text.find("AI proposal") > text.find("Doctor's finding") > 0
+
+
+def test_a_corrected_finding_is_the_one_explained_first():
+    amendment = Amendment("Dr. Kofi Mensah", "doctor", datetime(2025, 3, 15, 9, 0, tzinfo=UTC),
+                          "Recheck.", "Bacterial_Pneumonia")
+    content = replace(sample_content(long_notes=False), status="corrected", version=2,
+                      amendments=[amendment])
+    text = " ".join(page_texts(render_pdf(content)))
+    assert "Finding: Pneumonia caused by bacteria (Bacterial Pneumonia) — corrected" in text
+    assert text.find("Pneumonia caused by bacteria") < text.find("AI proposal")
+
+
+def test_a_not_assessable_proposal_is_explained_without_a_disease_or_probabilities():
+    content = replace(sample_content(long_notes=False, uncertain=False),
+                      ai_label="Not assessable", ai_probabilities={}, ai_uncertain=True)
+    text = " ".join(page_texts(render_pdf(content)))
+    assert "Proposal: The image could not be assessed." in text
+    assert "Probability" not in text and "Uncertain — reviewed" not in text
+
+
+def test_no_internal_class_codes_are_printed(two_pages):
+    assert "_" not in " ".join(page_texts(two_pages)).replace(flat(AI_NOTICE), "")
