@@ -13,8 +13,8 @@ from datetime import datetime
 
 from csss_fhir.assistant.intents import Intent, classify
 from csss_fhir.assistant.red_flags import normalise
+from csss_fhir.patient_reports import ACTIVE, Medicine
 from csss_fhir.reports import plain_language
-from csss_fhir.reports.reading import ACTIVE, Medicine
 from csss_fhir.workflow.states import DESCRIPTIONS, ScanState
 
 MAX_MESSAGE = 500  # characters read of one message

@@ -1,7 +1,7 @@
 """The patient's pages: upload a scan, follow own scans in plain words, read a released
 report (the doctor's finding first, the AI's proposal second), download its PDF, and ask the
 help assistant. A preliminary AI result is never shown; what a report says is gathered by
-reports/reading.py, what the assistant answers is decided by assistant/."""
+patient_reports.py, what the assistant answers is decided by assistant/."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from csss_fhir import assistant, workflow
+from csss_fhir import assistant, patient_reports, workflow
 from csss_fhir.errors import InvalidInputError, PayloadTooLargeError
 from csss_fhir.extensions import services
 from csss_fhir.models import db
-from csss_fhir.reports import reading, times
+from csss_fhir.reports import times
 from csss_fhir.web import dashboards, errors, worklists
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ def _page(actor: Actor, *, status: int = 200, error: str | None = None,
         reply = assistant.answer(
             question, [assistant.ScanStatus(uploaded=times.local(row.scan.created_at, zone),
                                             state=row.state) for row in scans],
-            reading.active_medicines(db.session, actor), contacts())
+            patient_reports.active_medicines(db.session, actor), contacts())
     return render_template("web/patient.html", scans=scans, error=error, question=question,
                            reply=reply, max_upload_mb=settings.max_upload_mb,
                            accept=ACCEPT), status
@@ -70,14 +70,14 @@ def upload() -> Response:
 def report(report_id: str) -> str:
     actor = dashboards.signed_in_as("patient")
     return render_template("web/patient_report.html",
-                           report=reading.released_report(db.session, actor, report_id))
+                           report=patient_reports.released_report(db.session, actor, report_id))
 
 
 @bp.get("/reports/<report_id>/pdf")
 def report_pdf(report_id: str) -> Response:
     """The report's current PDF as a download named `report-YYYY-MM-DD.pdf`."""
     actor = dashboards.signed_in_as("patient")
-    found = reading.released_report(db.session, actor, report_id)
+    found = patient_reports.released_report(db.session, actor, report_id)
     settings = services().settings
     response = Response(services().store.get(found.pdf_sha256), content_type="application/pdf")
     name = times.report_filename(found.released, settings.hospital_timezone)

@@ -13,7 +13,7 @@ import pytest
 
 from csss_fhir.assistant import Answer, Contacts, ScanStatus, answer
 from csss_fhir.assistant.answers import MENU, emergency_text
-from csss_fhir.reports.reading import Medicine
+from csss_fhir.patient_reports import Medicine
 
 CONTACTS = Contacts(emergency_number="999", hospital_phone="+44 20 7946 0000",
                     hospital_name="St. Test Hospital")
