@@ -29,6 +29,7 @@ from reportlab.platypus import (
 
 from csss_fhir.reports.content import AI_NOTICE, ReportContent
 from csss_fhir.reports.fonts import FontChain, chain
+from csss_fhir.wording import readable
 
 # Images go into the PDF as binary Flate streams, not ASCII85 text: without reportlab's C
 # accelerator the pure-Python ASCII85 encoder took 75 % of the render time (benchmarks/pdf.py).
@@ -52,7 +53,7 @@ def _when(value: datetime) -> str:
 
 
 def _words(name: str) -> str:
-    return name.replace("_", " ")
+    return readable(name)
 
 
 class _Styles:
