@@ -88,18 +88,18 @@ def verify(session: Session, actor: Actor, study_id: str, *, note: str, agree: b
     """
     require_step(actor, Step.VERIFY)
     note = required_note(note, "a clinical note is required to verify a scan")
-    if agree is None:
-        raise AgreementRequiredError(
-            "'agree' is required: say whether you agree with the AI's proposal "
-            "(true or false)", field="agree")
-    provisional = clean_finding(provisional_finding, field="provisionalFinding")
-    if blind_read and provisional is None:
-        raise FindingRequiredError(
-            "blind read is on: give your 'provisionalFinding', made before you saw the "
-            "AI proposal", field="provisionalFinding")
     scan = find_scan(session, study_id)
     with one_winner(session):
-        task = locked_task(session, scan, Step.VERIFY, if_match)
+        task = locked_task(session, scan, Step.VERIFY, if_match)  # a wrong state is 409 first
+        if agree is None:
+            raise AgreementRequiredError(
+                "'agree' is required: say whether you agree with the AI's proposal "
+                "(true or false)", field="agree")
+        provisional = clean_finding(provisional_finding, field="provisionalFinding")
+        if blind_read and provisional is None:
+            raise FindingRequiredError(
+                "blind read is on: give your 'provisionalFinding', made before you saw the "
+                "AI proposal", field="provisionalFinding")
         prediction = scan.prediction
         finding = clean_finding(finding)
         check_verification(prediction, agree=agree, finding=finding)
