@@ -148,3 +148,47 @@ def test_pages_show_words_not_codes(app, signed_in):
                      "Viral_Pneumonia", "Lung_Opacity"):
             assert code not in visible, (path, code)
         assert "Waiting for the doctor" in visible
+
+
+@pytest.fixture
+def blind_site(tmp_path, migrated_template):
+    import shutil
+
+    from csss_fhir import create_app
+
+    shutil.copy(migrated_template, tmp_path / "blind.db")
+    return create_app(factories.settings_for(
+        tmp_path / "instance", f"sqlite:///{tmp_path / 'blind.db'}", blind_read=True,
+        confidence_threshold=0.0))
+
+
+def test_blind_read_hides_the_ai_until_a_provisional_finding_and_keeps_both(blind_site):
+    from tests.unit.web.conftest import Browser
+
+    app = blind_site
+    with app.app_context():
+        study = factories.make_scan("AI_ANALYZED")[0]
+        user, password = factories.make_user("doctor")
+        email = user.email
+    browser = Browser(app, app.test_client())
+    browser.sign_in(email, password, "doctor")
+    page = f"/doctor/scans/{study}"
+    html = browser.client.get(page).get_data(as_text=True)
+    assert 'id="blind-read-note"' in html
+    assert 'id="ai-label"' not in html and "gradcam" not in html and 'id="verify"' not in html
+
+    refused = browser.post(f"{page}/blind-read", {"provisionalFinding": ""}, page=page)
+    assert refused.status_code == 400 and 'id="provisionalFinding-error"' in \
+        refused.get_data(as_text=True)
+    shown = browser.post(f"{page}/blind-read", {"provisionalFinding": "Lung opacity"},
+                         page=page).get_data(as_text=True)
+    assert 'id="ai-label"' in shown
+    assert '<input type="hidden" name="provisionalFinding" value="Lung opacity">' in shown
+
+    response = browser.post(f"{page}/verify", {
+        "provisionalFinding": "Lung opacity", "agree": "no", "finding": "Normal",
+        "note": "Clear on second look."}, page=page)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    with app.app_context():
+        review = db.session.get(Scan, study).review
+        assert (review.provisional_finding, review.finding) == ("Lung opacity", "Normal")
