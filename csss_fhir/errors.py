@@ -12,14 +12,19 @@ class ConfigurationError(Exception):
 
 
 class CsssError(Exception):
-    """Base of every refusal a client can cause. `details` is a machine-readable reason."""
+    """Base of every refusal a client can cause. `details` is a machine-readable reason;
+    `field` names the input (parameter or form field) at fault, when there is one."""
 
     details: str | None = None
+    field: str | None = None
 
-    def __init__(self, message: str, *, details: str | None = None) -> None:
+    def __init__(self, message: str, *, details: str | None = None,
+                 field: str | None = None) -> None:
         super().__init__(message)
         if details is not None:
             self.details = details
+        if field is not None:
+            self.field = field
 
 
 class InvalidInputError(CsssError):

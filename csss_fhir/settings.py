@@ -35,6 +35,8 @@ class Settings:
     storage_dir: Path | None = None  # None: <instance>/storage
     model_path: str | None = None  # None: the demo model shipped in ml/
     confidence_threshold: float = 0.75
+    # Blind read: the doctor records a provisional finding before the AI proposal is shown.
+    blind_read: bool = False
     max_upload_mb: int = 10
     max_image_pixels: int = 50_000_000  # refuse larger images before decoding (decompression bombs)
     otp_expire_minutes: int = 10
@@ -105,6 +107,7 @@ class Settings:
             storage_dir=Path(storage) if storage else None,
             model_path=text("MODEL_PATH"),
             confidence_threshold=number("CONFIDENCE_THRESHOLD", cls.confidence_threshold, float),
+            blind_read=_flag(text("BLIND_READ"), "BLIND_READ"),
             max_upload_mb=number("MAX_UPLOAD_MB", cls.max_upload_mb),
             otp_expire_minutes=number("OTP_EXPIRE_MINUTES", cls.otp_expire_minutes),
             otp_step_up_minutes=number("OTP_STEP_UP_MINUTES", cls.otp_step_up_minutes),

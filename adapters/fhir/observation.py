@@ -65,7 +65,24 @@ def to_fhir_ai_observation(prediction: Any) -> Observation:
 
 
 def to_fhir_doctor_observation(review: Any) -> Observation:
-    """The doctor's verified finding: final, derived from the AI Observation."""
+    """The doctor's verified finding: final, derived from the AI Observation.
+
+    A verification superseded by a send-back is `cancelled` (R4 has no "superseded"), its
+    note saying why; a blind read's provisional finding, made before the AI proposal was
+    shown, is a second component.
+    """
+    components: list[dict[str, Any]] = [{
+        "code": {"text": "Agrees with the AI proposal"},
+        "valueBoolean": review.agree,
+    }]
+    if review.provisional_finding:
+        components.append({
+            "code": {"text": "Provisional finding, before the AI proposal was shown"},
+            "valueCodeableConcept": finding_concept(review.provisional_finding),
+        })
+    notes = [{"text": review.note}]
+    if review.superseded_reason:
+        notes.append({"text": f"Superseded. {review.superseded_reason}"})
     return Observation.model_validate({
         "resourceType": "Observation",
         "id": review.id,
@@ -80,9 +97,6 @@ def to_fhir_doctor_observation(review: Any) -> Observation:
         "valueCodeableConcept": finding_concept(review.finding),
         "derivedFrom": [reference("Observation", review.prediction_id),
                         reference("ImagingStudy", review.scan_id)],
-        "component": [{
-            "code": {"text": "Agrees with the AI proposal"},
-            "valueBoolean": review.agree,
-        }],
-        "note": [{"text": review.note}],
+        "component": components,
+        "note": notes,
     })

@@ -8,9 +8,12 @@ from fhir.resources.R4B.operationoutcome import OperationOutcome
 
 
 def operation_outcome(code: str, diagnostics: str, *, severity: str = "error",
-                      details: str | None = None) -> OperationOutcome:
+                      details: str | None = None, field: str | None = None
+                      ) -> OperationOutcome:
     issue: dict[str, Any] = {"severity": severity, "code": code, "diagnostics": diagnostics}
     if details:
         issue["details"] = {"text": details}
+    if field:  # the operation parameter at fault
+        issue["expression"] = [field]
     return OperationOutcome.model_validate({"resourceType": "OperationOutcome",
                                             "issue": [issue]})

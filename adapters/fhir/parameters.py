@@ -62,11 +62,16 @@ class OperationParameters:
         return value
 
     def boolean(self, name: str, *, default: bool) -> bool:
+        value = self.optional_boolean(name)
+        return default if value is None else value
+
+    def optional_boolean(self, name: str) -> bool | None:
+        """True or false (also the strings "true", "false"); None when not given."""
         value = self._values.get(name)
         if value is None:
-            return default
+            return None
         if isinstance(value, bool):
             return value
         if isinstance(value, str) and value.lower() in ("true", "false"):
             return value.lower() == "true"
-        raise InvalidInputError(f"parameter {name!r} must be true or false")
+        raise InvalidInputError(f"parameter {name!r} must be true or false", field=name)

@@ -24,6 +24,9 @@ STEP_AGENT_TYPE = {
     "pharmacy-review": "performer",
     "approve": "attester",
     "amend": "author",  # a correction of a released report (workflow/amendments.py)
+    "return-to-patient": "performer",  # workflow/returns.py
+    "send-back": "performer",
+    "prioritize": "performer",
 }
 
 
@@ -69,6 +72,8 @@ def to_fhir_provenance(event: Any, chain: ResultChain | None = None) -> Provenan
         },
         "agent": agents,
     }
+    if getattr(event, "reason", None):
+        data["reason"] = [{"text": event.reason}]
     if chain.sources:
         data["entity"] = [{"role": "source", "what": {"reference": s}} for s in chain.sources]
     return Provenance.model_validate(data)

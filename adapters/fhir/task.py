@@ -14,7 +14,11 @@ TASK_STATUS = {
     "DOCTOR_VERIFIED": "in-progress",
     "PHARMACIST_COMPLETED": "in-progress",
     "REPORT_READY": "completed",
+    # Returned to the patient for a new image: the doctor declined to read this one.
+    "RETURNED": "rejected",
 }
+# Task.priority: FHIR's request-priority codes for the doctor's routine | urgent.
+TASK_PRIORITY = {"routine": "routine", "urgent": "urgent"}
 STATE_SYSTEM = "urn:csss-fhir:codesystem:scan-workflow-state"
 
 
@@ -27,12 +31,15 @@ def to_fhir_task(task: Any, *, report_id: str | None = None) -> FhirTask:
         "businessStatus": {"coding": [{"system": STATE_SYSTEM, "code": task.state}],
                            "text": task.state},
         "intent": "order",
+        "priority": TASK_PRIORITY[task.priority or "routine"],
         "code": {"text": "Review of an AI-assisted chest scan"},
         "focus": reference("ImagingStudy", task.scan_id),
         "for": reference("Patient", task.patient_id),
         "authoredOn": instant(task.created_at),
         "lastModified": instant(task.updated_at),
     }
+    if task.status_reason:
+        data["statusReason"] = {"text": task.status_reason}
     if report_id:
         data["output"] = [{"type": {"text": "DiagnosticReport"},
                            "valueReference": reference("DiagnosticReport", report_id)}]

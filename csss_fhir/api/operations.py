@@ -1,5 +1,6 @@
 """The workflow operations on ImagingStudy: $upload, $classify, $verify, $pharmacy-review,
-$approve. Each parses its inputs and calls one workflow command."""
+$approve, and the ones that undo or triage: $return-to-patient, $send-back, $prioritize.
+Each parses its inputs and calls one workflow command."""
 
 from __future__ import annotations
 
@@ -74,8 +75,10 @@ def verify(study_id: str) -> Response:
     review = workflow.verify(
         db.session, actor, study_id,
         note=params.required_string("note"),
-        agree=params.boolean("agree", default=True),
+        agree=params.optional_boolean("agree"),
         finding=params.optional_string("finding"),
+        provisional_finding=params.optional_string("provisionalFinding"),
+        blind_read=services().settings.blind_read,
         if_match=_if_match(),
     )
     return fhir_response(resources.render(review), 201, location=True)
@@ -97,3 +100,32 @@ def approve(study_id: str) -> Response:
     report = workflow.approve(db.session, services(), actor, study_id,
                               code=params.optional_string("otp"), if_match=_if_match())
     return fhir_response(resources.render(report), 201, location=True)
+
+
+@bp.post("/<study_id>/$return-to-patient")
+def return_to_patient(study_id: str) -> Response:
+    actor = current_actor()
+    params = _parameters()
+    task = workflow.return_to_patient(db.session, services(), actor, study_id,
+                                      reason=params.optional_string("reason"),
+                                      if_match=_if_match())
+    return fhir_response(resources.render(task), 200)
+
+
+@bp.post("/<study_id>/$send-back")
+def send_back(study_id: str) -> Response:
+    actor = current_actor()
+    params = _parameters()
+    task = workflow.send_back(db.session, actor, study_id,
+                              reason=params.optional_string("reason"), if_match=_if_match())
+    return fhir_response(resources.render(task), 200)
+
+
+@bp.post("/<study_id>/$prioritize")
+def prioritize(study_id: str) -> Response:
+    actor = current_actor()
+    params = _parameters()
+    task = workflow.prioritize(db.session, actor, study_id,
+                               priority=params.optional_string("priority"),
+                               if_match=_if_match())
+    return fhir_response(resources.render(task), 200)

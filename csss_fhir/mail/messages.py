@@ -63,3 +63,25 @@ def queue_report_mail(session: Session, settings: Settings, report: Report,
     message = report_message(settings, recipient=recipient, patient_name=patient.display_name,
                              released=report.updated_at or report.issued, pdf=pdf)
     return outbox.enqueue(session, message, kind="report", report_id=report.id).id
+
+
+def queue_return_mail(session: Session, settings: Settings, patient: Patient, *,
+                      reason: str, uploaded_at: str) -> str | None:
+    """Queue the e-mail that asks the patient for a new image of a returned scan.
+
+    Returns the outbox row's id, or None when the patient has no e-mail address (they see
+    the request on their page after signing in).
+    """
+    recipient = patient_address(session, patient)
+    if recipient is None:
+        log.warning("return not e-mailed: the patient has no e-mail address")
+        return None
+    context = {"name": patient.display_name, "hospital": settings.hospital_name,
+               "reason": reason, "uploaded_at": uploaded_at}
+    message = outbox.compose(
+        sender=settings.mail_from, recipient=recipient,
+        subject=f"{settings.hospital_name}: please send a new chest image",
+        text=render_template("mail/returned.txt", **context),
+        html=render_template("mail/returned.html", **context),
+    )
+    return outbox.enqueue(session, message, kind="returned").id

@@ -80,11 +80,15 @@ class AiPrediction(Versioned, db.Model):
 
 
 class DoctorReview(Versioned, db.Model):
-    """The doctor's verification: served as the final Observation."""
+    """The doctor's verification: served as the final Observation.
+
+    A scan sent back to the doctor keeps its earlier verification, `cancelled` with the
+    `superseded_reason`; the scan's current review is the one that is not cancelled.
+    """
 
     __tablename__ = "doctor_review"
 
-    scan_id: Mapped[str] = mapped_column(ForeignKey("scan.id"), nullable=False, unique=True)
+    scan_id: Mapped[str] = mapped_column(ForeignKey("scan.id"), nullable=False, index=True)
     patient_id: Mapped[str] = mapped_column(ForeignKey("patient.id"), nullable=False, index=True)
     prediction_id: Mapped[str] = mapped_column(ForeignKey("ai_prediction.id"), nullable=False)
     doctor_id: Mapped[str] = mapped_column(ForeignKey("user_account.id"), nullable=False)
@@ -92,6 +96,9 @@ class DoctorReview(Versioned, db.Model):
     agree: Mapped[bool] = mapped_column(Boolean, nullable=False)
     finding: Mapped[str] = mapped_column(String(100), nullable=False)
     note: Mapped[str] = mapped_column(Text, nullable=False)
+    # Blind-read mode: the doctor's finding before the AI proposal was shown.
+    provisional_finding: Mapped[str | None] = mapped_column(String(100))
+    superseded_reason: Mapped[str | None] = mapped_column(Text)
 
     prediction: Mapped[AiPrediction] = relationship()
     doctor: Mapped[User] = relationship()
@@ -121,9 +128,11 @@ class Prescription(Versioned, db.Model):
 
 
 class PharmacyReview(Versioned, db.Model):
+    """A completed pharmacy review; after a send-back the latest one counts."""
+
     __tablename__ = "pharmacy_review"
 
-    scan_id: Mapped[str] = mapped_column(ForeignKey("scan.id"), nullable=False, unique=True)
+    scan_id: Mapped[str] = mapped_column(ForeignKey("scan.id"), nullable=False, index=True)
     pharmacist_id: Mapped[str] = mapped_column(ForeignKey("user_account.id"), nullable=False)
     note: Mapped[str] = mapped_column(Text, nullable=False)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import JSON, ForeignKey, Integer, String
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from csss_fhir.models.base import UTCDateTime, Versioned, db, new_id, utcnow
@@ -61,8 +61,11 @@ class Scan(Versioned, db.Model):
     task: Mapped[Task] = relationship(back_populates="scan", uselist=False)
     prediction: Mapped[AiPrediction | None] = relationship(
         "AiPrediction", viewonly=True, uselist=False)
+    # The current verification: a superseded one (sent back) is cancelled.
     review: Mapped[DoctorReview | None] = relationship(
-        "DoctorReview", viewonly=True, uselist=False)
+        "DoctorReview", viewonly=True, uselist=False,
+        primaryjoin="and_(Scan.id == foreign(DoctorReview.scan_id), "
+                    "DoctorReview.status != 'cancelled')")
     report: Mapped[Report | None] = relationship("Report", viewonly=True, uselist=False)
 
 
@@ -78,6 +81,9 @@ class Task(Versioned, db.Model):
     scan_id: Mapped[str] = mapped_column(ForeignKey("scan.id"), nullable=False, unique=True)
     patient_id: Mapped[str] = mapped_column(ForeignKey("patient.id"), nullable=False, index=True)
     state: Mapped[str] = mapped_column(String(30), nullable=False, index=True)
+    priority: Mapped[str] = mapped_column(String(10), nullable=False, default="routine",
+                                          server_default="routine")  # routine | urgent
+    status_reason: Mapped[str | None] = mapped_column(Text)  # why the scan was returned
 
     scan: Mapped[Scan] = relationship(back_populates="task")
 
@@ -98,3 +104,4 @@ class WorkflowEvent(Versioned, db.Model):
     actor_reference: Mapped[str | None] = mapped_column(String(80))  # "Practitioner/<id>"
     targets: Mapped[list] = mapped_column(JSON, nullable=False)  # ["Observation/<id>", ...]
     device_id: Mapped[str | None] = mapped_column(ForeignKey("model_device.id"))
+    reason: Mapped[str | None] = mapped_column(Text)  # a return's or send-back's reason

@@ -31,6 +31,7 @@ from csss_fhir.reports import plain_language
 from csss_fhir.reports.content import AI_NOTICE, ReportContent
 from csss_fhir.reports.fonts import FontChain, chain
 from csss_fhir.reports.times import format_time
+from csss_fhir.wording import readable
 
 # Images go into the PDF as binary Flate streams, not ASCII85 text: without reportlab's C
 # accelerator the pure-Python ASCII85 encoder took 75 % of the render time (benchmarks/pdf.py).
@@ -54,7 +55,7 @@ def _when(value: datetime, content: ReportContent) -> str:
 
 
 def _words(name: str) -> str:
-    return plain_language.words(name)
+    return readable(name)
 
 
 class _Styles:

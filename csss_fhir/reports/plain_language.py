@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from csss_fhir.wording import readable
+
 NOT_ASSESSABLE = "Not assessable"  # the AI's label for an image it cannot judge (ml.infer)
 UNCERTAIN = "Uncertain"  # the AI's label below the confidence threshold (ml.infer)
 
@@ -92,9 +94,8 @@ def key(finding: str) -> str:
 
 
 def words(label: str) -> str:
-    """A class name as words, never the internal code: "Bacterial_Pneumonia" ->
-    "Bacterial Pneumonia"; free text from a doctor stays as written."""
-    return label.replace("_", " ")
+    """A class name as words, never the internal code (one rule: `wording.readable`)."""
+    return readable(label)
 
 
 def explain(finding: str) -> Explanation:

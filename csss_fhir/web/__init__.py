@@ -16,12 +16,14 @@ from csss_fhir.reports.times import format_time
 
 
 def init_app(app: Flask) -> None:
+    from csss_fhir import wording
     from csss_fhir.web import admin, auth, doctor, errors, patient, pharmacist, session
 
     for blueprint in (auth.bp, patient.bp, doctor.bp, pharmacist.bp, admin.bp):
         app.register_blueprint(blueprint)
     session.init_app(app)
     errors.init_app(app)
+    app.jinja_env.filters["readable"] = wording.readable  # no codes on any page
     app.jinja_env.filters["hospital_time"] = hospital_time
 
 

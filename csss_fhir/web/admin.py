@@ -37,7 +37,7 @@ def dashboard() -> str:
     released = worklists.staff_queue(db.session, actor, [ScanState.REPORT_READY],
                                      newest_first=True)[:20]
     return render_template("web/admin_dashboard.html", waiting=waiting, released=released,
-                           q=text)
+                           q=text, now=worklists.now())
 
 
 # --- approval ---------------------------------------------------------------------------
@@ -52,7 +52,9 @@ def _scan_page(actor: Actor, study_id: str, *, status: int = 200,
         prescriptions=worklists.prescriptions(db.session, actor, study_id),
         pharmacy=worklists.pharmacy_review(db.session, actor, study_id),
         fresh=authentication.second_factor_is_fresh(actor, minutes=minutes),
-        step_up_minutes=minutes,
+        step_up_minutes=minutes, reason=request.form.get("reason", ""),
+        superseded=worklists.superseded_reviews(db.session, actor, study_id),
+        returns=worklists.returns(db.session, actor, study_id),
         error=error, notice=notice), status
 
 
@@ -60,6 +62,15 @@ def _scan_page(actor: Actor, study_id: str, *, status: int = 200,
 def scan_page(study_id: str) -> tuple[str, int]:
     actor = dashboards.signed_in_as("admin")
     return _scan_page(actor, study_id)
+
+
+@bp.post("/scans/<study_id>/send-back")
+@errors.refusals_in_form(_scan_page)
+def send_back(study_id: str) -> Response:
+    actor = dashboards.signed_in_as("admin")
+    workflow.send_back(db.session, actor, study_id, reason=request.form.get("reason"))
+    flash("Scan sent back to the doctor with your reason.", "success")
+    return redirect(url_for("web_admin.dashboard"))
 
 
 @bp.post("/scans/<study_id>/code")

@@ -1,5 +1,7 @@
 """The doctor's dashboard: the worklist, a scan page (image with zoom and Grad-CAM overlay,
-the AI's probabilities against the threshold), run the AI, verify.
+the AI's probabilities against the threshold), run the AI, verify, return the scan to the
+patient, mark it urgent. In blind-read mode the AI's proposal stays hidden until the doctor
+has written a provisional finding.
 
 Also the scan image and Grad-CAM routes, which staff pages share: they read through
 security/access.py like /fhir/Binary and /fhir/Observation do.
@@ -9,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, g, redirect, render_template, request, url_for
 
 from csss_fhir import registration, workflow
 from csss_fhir.errors import ResourceNotFoundError
@@ -19,6 +21,7 @@ from csss_fhir.reports import scan_images
 from csss_fhir.security import access
 from csss_fhir.web import dashboards, errors, session, worklists
 from csss_fhir.workflow import ingest
+from csss_fhir.workflow.errors import AgreementRequiredError
 from csss_fhir.workflow.states import ScanState
 
 if TYPE_CHECKING:
@@ -44,7 +47,7 @@ def worklist() -> str:
     rows = worklists.staff_queue(db.session, actor, FILTERS[waiting], text=text,
                                  uncertain_only=uncertain)
     return render_template("web/doctor_worklist.html", rows=rows, waiting=waiting, q=text,
-                           uncertain=uncertain)
+                           uncertain=uncertain, now=worklists.now())
 
 
 def _scan_page(actor: Actor, study_id: str, *, status: int = 200,
@@ -54,9 +57,17 @@ def _scan_page(actor: Actor, study_id: str, *, status: int = 200,
     classes = []
     if prediction is not None:
         classes = sorted(prediction.probabilities.items(), key=lambda item: -item[1])
+    blind_read = services().settings.blind_read
+    provisional = request.form.get("provisionalFinding", "").strip()
+    # Blind read: while the scan waits for verification, the AI's proposal is hidden until
+    # the doctor has written a provisional finding (kept in the form, stored at $verify).
+    hide_ai = blind_read and scan.task.state == ScanState.AI_ANALYZED and not provisional
     return render_template(
         "web/doctor_scan.html", scan=scan, state=scan.task.state, prediction=prediction,
-        classes=classes, error=error, form=request.form,
+        classes=classes, error=error, form=request.form, hide_ai=hide_ai,
+        blind_read=blind_read, provisional=provisional,
+        superseded=worklists.superseded_reviews(db.session, actor, study_id),
+        returns=worklists.returns(db.session, actor, study_id),
         threshold=services().settings.confidence_threshold), status
 
 
@@ -74,16 +85,54 @@ def classify(study_id: str) -> Response:
     return redirect(url_for("web_doctor.scan_page", study_id=study_id))
 
 
+AGREE_CHOICES = {"yes": True, "no": False}
+
+
 @bp.post("/doctor/scans/<study_id>/verify")
-@errors.refusals_in_form(_scan_page)
+@errors.refusals_in_form(_scan_page, messages={
+    AgreementRequiredError: "Choose whether you agree with the AI's proposal: nothing is "
+                            "selected for you."})
 def verify(study_id: str) -> Response:
     actor = dashboards.signed_in_as("doctor")
     workflow.verify(db.session, actor, study_id,
                     note=request.form.get("note", ""),
-                    agree=request.form.get("agree", "yes") == "yes",
-                    finding=request.form.get("finding", "").strip() or None)
+                    agree=AGREE_CHOICES.get(request.form.get("agree", "")),
+                    finding=request.form.get("finding", "").strip() or None,
+                    provisional_finding=request.form.get("provisionalFinding"),
+                    blind_read=services().settings.blind_read)
     flash("Scan verified; it is now in the pharmacist's queue.", "success")
     return redirect(url_for("web_doctor.worklist"))
+
+
+@bp.post("/doctor/scans/<study_id>/blind-read")
+def blind_read(study_id: str) -> tuple[str, int]:
+    """Show the AI's proposal once a provisional finding is written (nothing is stored yet:
+    the provisional finding travels with the verify form and is stored with the verdict)."""
+    actor = dashboards.signed_in_as("doctor")
+    if not request.form.get("provisionalFinding", "").strip():
+        g.error_field = "provisionalFinding"
+        return _scan_page(actor, study_id, status=400,
+                          error="Write your provisional finding before the AI's proposal "
+                                "is shown.")
+    return _scan_page(actor, study_id)
+
+
+@bp.post("/doctor/scans/<study_id>/return")
+@errors.refusals_in_form(_scan_page)
+def return_to_patient(study_id: str) -> Response:
+    actor = dashboards.signed_in_as("doctor")
+    workflow.return_to_patient(db.session, services(), actor, study_id,
+                               reason=request.form.get("reason"))
+    flash("Scan returned: the patient is asked for a new image.", "success")
+    return redirect(url_for("web_doctor.worklist"))
+
+
+@bp.post("/doctor/scans/<study_id>/priority")
+@errors.refusals_in_form(_scan_page)
+def prioritize(study_id: str) -> Response:
+    actor = dashboards.signed_in_as("doctor")
+    workflow.prioritize(db.session, actor, study_id, priority=request.form.get("priority"))
+    return redirect(url_for("web_doctor.scan_page", study_id=study_id))
 
 
 @bp.get("/scans/<study_id>/image")

@@ -3,7 +3,8 @@
 Not signed in (or the session ended) -> the sign-in page; another role's page -> 403 page;
 unknown id -> 404 page; every other refusal -> an error page with the refusal's message and
 the status /fhir would give it (api/outcomes.py is the one status table). A view decorated
-with `refusals_in_form` shows those other refusals in its form instead.
+with `refusals_in_form` shows those other refusals in its form instead, and beside the
+field they are about when the refusal names one (`CsssError.field`, `error_field()`).
 """
 
 from __future__ import annotations
@@ -57,6 +58,12 @@ def too_large(error: RequestEntityTooLarge) -> tuple[str, int]:
 
 def init_app(app: Flask) -> None:
     app.extensions["web_error_handler"] = render_refusal
+    app.jinja_env.globals["error_field"] = error_field
+
+
+def error_field() -> str | None:
+    """The form field the refusal on this page is about (templates mark it invalid)."""
+    return g.get("error_field")
 
 
 def sentence(error: CsssError) -> str:
@@ -87,6 +94,7 @@ def refusals_in_form(page: Callable[..., tuple[str, int]], *,
                 if message is None and isinstance(error, PASS_THROUGH):
                     raise
                 db.session.rollback()
+                g.error_field = error.field
                 return page(session.signed_in(), status=int(status_of(error)),
                             error=message or sentence(error), **view_args)
         return view_with_form_refusals

@@ -1,5 +1,5 @@
 """The pharmacist's dashboard: the queue of verified scans, the doctor's finding and notes,
-structured prescriptions, and completing the review."""
+structured prescriptions, completing the review, or sending the scan back to the doctor."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def queue() -> str:
     actor = dashboards.signed_in_as("pharmacist")
     text = request.args.get("q", "")[:100]
     rows = worklists.staff_queue(db.session, actor, [ScanState.DOCTOR_VERIFIED], text=text)
-    return render_template("web/pharmacist_queue.html", rows=rows, q=text)
+    return render_template("web/pharmacist_queue.html", rows=rows, q=text, now=worklists.now())
 
 
 def _prescription_form() -> dict[str, str]:
@@ -41,7 +41,9 @@ def _scan_page(actor: Actor, study_id: str, *, status: int = 200,
     return render_template(
         "web/pharmacist_scan.html", scan=scan, state=scan.task.state, review=scan.review,
         prescriptions=worklists.prescriptions(db.session, actor, study_id), error=error,
-        form=_prescription_form()), status
+        form=_prescription_form(), reason=request.form.get("reason", ""),
+        superseded=worklists.superseded_reviews(db.session, actor, study_id),
+        returns=worklists.returns(db.session, actor, study_id)), status
 
 
 @bp.get("/scans/<study_id>")
@@ -74,4 +76,13 @@ def complete(study_id: str) -> Response:
     workflow.pharmacy_review(db.session, actor, study_id,
                              note=request.form.get("review_note", ""))
     flash("Pharmacy review completed; the scan waits for approval.", "success")
+    return redirect(url_for("web_pharmacist.queue"))
+
+
+@bp.post("/scans/<study_id>/send-back")
+@errors.refusals_in_form(_scan_page)
+def send_back(study_id: str) -> Response:
+    actor = dashboards.signed_in_as("pharmacist")
+    workflow.send_back(db.session, actor, study_id, reason=request.form.get("reason"))
+    flash("Scan sent back to the doctor with your reason.", "success")
     return redirect(url_for("web_pharmacist.queue"))

@@ -1,4 +1,5 @@
-"""The lists the dashboards show: each one query, oldest first where work waits.
+"""The lists the dashboards show: each one query; where work waits, urgent first, then the
+longest-waiting.
 
 Reads go through security/access.py first, as /fhir's do: a caller who may not read a type
 gets AccessDeniedError, and a patient only ever sees their own compartment.
@@ -7,14 +8,16 @@ gets AccessDeniedError, and a patient only ever sees their own compartment.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from csss_fhir import search
 from csss_fhir.models import (
     AiPrediction,
+    DoctorReview,
     MailMessage,
     Patient,
     PharmacyReview,
@@ -22,6 +25,8 @@ from csss_fhir.models import (
     Report,
     Scan,
     Task,
+    WorkflowEvent,
+    utcnow,
 )
 from csss_fhir.security import access
 from csss_fhir.security.actor import Actor
@@ -38,28 +43,50 @@ class ScanRow:
     """One scan as a list shows it."""
 
     scan: Scan
-    state: str
+    task: Task
     patient: Patient
     prediction: AiPrediction | None
     report: Report | None
+    review: DoctorReview | None  # the current verification
+
+    @property
+    def state(self) -> str:
+        return self.task.state
 
     @property
     def state_words(self) -> str:
         return DESCRIPTIONS.get(self.state, self.state)
 
+    @property
+    def waiting_since(self) -> datetime:
+        """When the scan reached its state: the wait of whoever works on it next."""
+        return self.task.updated_at
+
+    @property
+    def age(self) -> int | None:
+        """The patient's age in whole years today, None without a birth date."""
+        born = self.patient.birth_date
+        if born is None:
+            return None
+        today = date.today()
+        return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
 
 def _rows(session: Session, statement: Select) -> list[ScanRow]:
     rows = session.execute(statement.limit(LIMIT)).all()
-    return [ScanRow(scan=scan, state=state, patient=patient, prediction=prediction,
-                    report=report) for scan, state, patient, prediction, report in rows]
+    return [ScanRow(scan=scan, task=task, patient=patient, prediction=prediction,
+                    report=report, review=review)
+            for scan, task, patient, prediction, report, review in rows]
 
 
 def _base():
-    return (select(Scan, Task.state, Patient, AiPrediction, Report)
+    return (select(Scan, Task, Patient, AiPrediction, Report, DoctorReview)
             .join(Task, Task.scan_id == Scan.id)
             .join(Patient, Patient.id == Scan.patient_id)
             .outerjoin(AiPrediction, AiPrediction.scan_id == Scan.id)
-            .outerjoin(Report, Report.scan_id == Scan.id))
+            .outerjoin(Report, Report.scan_id == Scan.id)
+            .outerjoin(DoctorReview, and_(DoctorReview.scan_id == Scan.id,
+                                          DoctorReview.status != "cancelled")))
 
 
 def own_scans(session: Session, actor: Actor) -> list[ScanRow]:
@@ -74,8 +101,8 @@ def own_scans(session: Session, actor: Actor) -> list[ScanRow]:
 
 def staff_queue(session: Session, actor: Actor, states: list[str], *, text: str = "",
                 uncertain_only: bool = False, newest_first: bool = False) -> list[ScanRow]:
-    """Scans in `states`, oldest first (the longest-waiting on top), filtered by patient
-    name or MRN and, optionally, to the AI's Uncertain results."""
+    """Scans in `states`, urgent first, then oldest first (the longest-waiting on top),
+    filtered by patient name or MRN and, optionally, to the AI's Uncertain results."""
     access.require_read(actor, "ImagingStudy")
     access.require_read(actor, "Patient")
     statement = _base().where(Task.state.in_(states))
@@ -87,8 +114,10 @@ def staff_queue(session: Session, actor: Actor, states: list[str], *, text: str 
     if uncertain_only:
         access.require_read(actor, "Observation")
         statement = statement.where(AiPrediction.uncertain.is_(True))
-    order = Task.updated_at.desc() if newest_first else Task.updated_at.asc()
-    return _rows(session, statement.order_by(order))
+    if newest_first:
+        return _rows(session, statement.order_by(Task.updated_at.desc()))
+    urgent_first = case((Task.priority == "urgent", 0), else_=1)
+    return _rows(session, statement.order_by(urgent_first, Task.updated_at.asc()))
 
 
 def scan(session: Session, actor: Actor, study_id: str) -> Scan:
@@ -108,8 +137,32 @@ def prescriptions(session: Session, actor: Actor, study_id: str) -> list[Prescri
 
 
 def pharmacy_review(session: Session, actor: Actor, study_id: str) -> PharmacyReview | None:
+    """The latest pharmacy review (a scan sent back is reviewed again)."""
     access.require_read(actor, "Task")
-    return session.scalar(select(PharmacyReview).where(PharmacyReview.scan_id == study_id))
+    return session.scalar(select(PharmacyReview).where(PharmacyReview.scan_id == study_id)
+                          .order_by(PharmacyReview.created_at.desc()).limit(1))
+
+
+def superseded_reviews(session: Session, actor: Actor, study_id: str) -> list[DoctorReview]:
+    """Earlier verifications of a scan that was sent back, oldest first."""
+    access.require_read(actor, "Observation")
+    return list(session.scalars(select(DoctorReview).where(
+        DoctorReview.scan_id == study_id, DoctorReview.status == "cancelled")
+        .order_by(DoctorReview.created_at)))
+
+
+def returns(session: Session, actor: Actor, study_id: str) -> list[WorkflowEvent]:
+    """The scan's returns and send-backs, with their reasons, oldest first."""
+    access.require_read(actor, "Provenance")
+    return list(session.scalars(select(WorkflowEvent).where(
+        WorkflowEvent.scan_id == study_id,
+        WorkflowEvent.step.in_(("return-to-patient", "send-back")))
+        .order_by(WorkflowEvent.created_at)))
+
+
+def now() -> datetime:
+    """The time waits are measured to (UTC, like the stored times)."""
+    return utcnow()
 
 
 def report(session: Session, actor: Actor, report_id: str) -> Report:

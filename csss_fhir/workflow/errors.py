@@ -15,3 +15,7 @@ class WrongStateError(ConflictError):
 
 class FindingRequiredError(CsssError):
     """Verification needs an explicit finding (AI said Uncertain, or the doctor disagrees)."""
+
+
+class AgreementRequiredError(CsssError):
+    """Verification needs the doctor's explicit choice: agree or disagree with the AI."""

@@ -15,7 +15,7 @@ from ml.infer import UNCERTAIN
 MAX_LENGTH = 100  # DoctorReview.finding and ReportAmendment.finding are String(100)
 
 
-def clean_finding(finding: str | None) -> str | None:
+def clean_finding(finding: str | None, *, field: str = "finding") -> str | None:
     """The finding without surrounding blanks; None when none was given.
 
     Raises:
@@ -26,11 +26,13 @@ def clean_finding(finding: str | None) -> str | None:
     if finding is None:
         return None
     if finding.lower() == UNCERTAIN.lower():
-        raise FindingRequiredError("'Uncertain' is not a finding; name what the scan shows")
+        raise FindingRequiredError("'Uncertain' is not a finding; name what the scan shows",
+                                   field=field)
     if len(finding) > MAX_LENGTH:
         raise InvalidInputError(
             f"the finding is {len(finding)} characters long; it must be at most "
-            f"{MAX_LENGTH}: name what the scan shows and put the rest in the note")
+            f"{MAX_LENGTH}: name what the scan shows and put the rest in the note",
+            field=field)
     return finding
 
 
@@ -44,12 +46,12 @@ def check_verification(prediction: AiPrediction, *, agree: bool, finding: str | 
     """
     if prediction.uncertain and not finding:
         raise FindingRequiredError(
-            "the AI result is Uncertain: an explicit 'finding' is required to verify"
-        )
+            "the AI result is Uncertain: an explicit 'finding' is required to verify",
+            field="finding")
     if not agree and not finding:
-        raise FindingRequiredError("you disagree with the AI: give your 'finding'")
+        raise FindingRequiredError("you disagree with the AI: give your 'finding'",
+                                   field="finding")
     if agree and finding and not prediction.uncertain and finding != prediction.label:
         raise InvalidInputError(
             f"'agree' is true but the finding {finding!r} differs from the AI's "
-            f"{prediction.label!r}; set agree to false"
-        )
+            f"{prediction.label!r}; set agree to false", field="agree")

@@ -85,7 +85,9 @@ def report_content(session: Session, svc: Services, scan: Scan, *, approver_name
                    report_id: str, approved_at: datetime) -> ReportContent:
     """Everything the report PDF shows about `scan`, gathered from the steps' records."""
     prediction, review = scan.prediction, scan.review
-    pharmacy = session.scalar(select(PharmacyReview).where(PharmacyReview.scan_id == scan.id))
+    pharmacy = session.scalar(  # the latest: a scan sent back is reviewed again
+        select(PharmacyReview).where(PharmacyReview.scan_id == scan.id)
+        .order_by(PharmacyReview.created_at.desc()))
     prescriptions = session.scalars(select(Prescription).where(
         Prescription.scan_id == scan.id).order_by(Prescription.authored_on)).all()
     patient = scan.patient

@@ -20,6 +20,8 @@ class ScanState(enum.StrEnum):
     DOCTOR_VERIFIED = "DOCTOR_VERIFIED"
     PHARMACIST_COMPLETED = "PHARMACIST_COMPLETED"
     REPORT_READY = "REPORT_READY"
+    # The doctor returned the scan to the patient for a new image: the end of this scan.
+    RETURNED = "RETURNED"
 
 
 class Step(enum.StrEnum):
@@ -30,6 +32,9 @@ class Step(enum.StrEnum):
     PHARMACY_REVIEW = "pharmacy-review"
     APPROVE = "approve"
     AMEND = "amend"
+    RETURN_TO_PATIENT = "return-to-patient"
+    SEND_BACK = "send-back"
+    PRIORITIZE = "prioritize"
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,10 @@ class StepRule:
     from_state: ScanState | None  # None: the step creates the scan
     to_state: ScanState
     system_scope: str | None = None  # SMART scope a system client needs, None: not for clients
+    also_from: frozenset[ScanState] = frozenset()  # further states the step may start from
+
+    def starts_from(self, state: str) -> bool:
+        return state == self.from_state or state in self.also_from
 
 
 RULES: dict[Step, StepRule] = {
@@ -57,6 +66,18 @@ RULES: dict[Step, StepRule] = {
     # A correction of a released report: a new version with a new PDF; the state stays.
     Step.AMEND: StepRule(frozenset({Role.DOCTOR, Role.ADMIN}), ScanState.REPORT_READY,
                          ScanState.REPORT_READY),
+    # The image cannot be read: the patient is asked for a new one, this scan ends.
+    Step.RETURN_TO_PATIENT: StepRule(frozenset({Role.DOCTOR}), ScanState.AI_ANALYZED,
+                                     ScanState.RETURNED,
+                                     also_from=frozenset({ScanState.PENDING_AI})),
+    # The verification is in doubt: back to the doctor, the earlier one is superseded.
+    Step.SEND_BACK: StepRule(frozenset({Role.PHARMACIST, Role.ADMIN}),
+                             ScanState.DOCTOR_VERIFIED, ScanState.AI_ANALYZED,
+                             also_from=frozenset({ScanState.PHARMACIST_COMPLETED})),
+    # Marking a scan urgent or routine does not move it (no transition: to_state is unused).
+    Step.PRIORITIZE: StepRule(frozenset({Role.DOCTOR}), ScanState.AI_ANALYZED,
+                              ScanState.AI_ANALYZED,
+                              also_from=frozenset({ScanState.PENDING_AI})),
 }
 
 # Plain words for patients and staff, used by the UI and e-mails.
@@ -66,6 +87,7 @@ DESCRIPTIONS = {
     ScanState.DOCTOR_VERIFIED: "Reviewed by a doctor; waiting for the pharmacist",
     ScanState.PHARMACIST_COMPLETED: "Pharmacy review done; waiting for final approval",
     ScanState.REPORT_READY: "Report approved and released",
+    ScanState.RETURNED: "Returned: a new image is needed",
 }
 
 

@@ -18,6 +18,7 @@ from csss_fhir.extensions import Services
 from csss_fhir.models import AiPrediction, DoctorReview, PharmacyReview, Prescription, Scan, Task
 from csss_fhir.security.actor import Actor
 from csss_fhir.workflow import ingest
+from csss_fhir.workflow.errors import AgreementRequiredError, FindingRequiredError
 from csss_fhir.workflow.findings import check_verification, clean_finding
 from csss_fhir.workflow.states import Step
 from csss_fhir.workflow.tasks import (
@@ -71,26 +72,41 @@ def classify(session: Session, svc: Services, actor: Actor, study_id: str,
     return row
 
 
-def verify(session: Session, actor: Actor, study_id: str, *, note: str, agree: bool,
-           finding: str | None, if_match: str | None = None) -> DoctorReview:
+def verify(session: Session, actor: Actor, study_id: str, *, note: str, agree: bool | None,
+           finding: str | None, provisional_finding: str | None = None,
+           blind_read: bool = False, if_match: str | None = None) -> DoctorReview:
     """Record the doctor's finding (the rules on findings are in `findings`).
 
+    `agree` has no default: None (the doctor did not choose) is refused, so that nobody
+    accepts the AI's proposal by only typing a note. In blind-read mode a
+    `provisional_finding`, made before the AI proposal was shown, is required and kept.
+
     Raises:
+        AgreementRequiredError: `agree` is None.
         FindingRequiredError: the AI said Uncertain, or the doctor disagrees, and no finding
-            was given (or the finding is "Uncertain").
+            was given (or the finding is "Uncertain"); or blind read without a provisional one.
     """
     require_step(actor, Step.VERIFY)
     note = required_note(note, "a clinical note is required to verify a scan")
     scan = find_scan(session, study_id)
     with one_winner(session):
-        task = locked_task(session, scan, Step.VERIFY, if_match)
+        task = locked_task(session, scan, Step.VERIFY, if_match)  # a wrong state is 409 first
+        if agree is None:
+            raise AgreementRequiredError(
+                "'agree' is required: say whether you agree with the AI's proposal "
+                "(true or false)", field="agree")
+        provisional = clean_finding(provisional_finding, field="provisionalFinding")
+        if blind_read and provisional is None:
+            raise FindingRequiredError(
+                "blind read is on: give your 'provisionalFinding', made before you saw the "
+                "AI proposal", field="provisionalFinding")
         prediction = scan.prediction
         finding = clean_finding(finding)
         check_verification(prediction, agree=agree, finding=finding)
         review = DoctorReview(
             scan_id=scan.id, patient_id=scan.patient_id, prediction_id=prediction.id,
             doctor_id=actor.user_id, agree=agree and not prediction.uncertain,
-            finding=finding or prediction.label, note=note,
+            finding=finding or prediction.label, note=note, provisional_finding=provisional,
         )
         session.add(review)
         previous = transition(task, Step.VERIFY)

@@ -27,10 +27,10 @@ def require_step(actor: Actor, step: Step) -> None:
         raise StepNotAllowedError(f"the {actor.role} role may not {step.value} scans")
 
 
-def required_note(note: str | None, refusal: str) -> str:
+def required_note(note: str | None, refusal: str, *, field: str = "note") -> str:
     """The note without surrounding blanks; InvalidInputError(`refusal`) when it is empty."""
     if not note or not note.strip():
-        raise InvalidInputError(refusal)
+        raise InvalidInputError(refusal, field=field)
     return note.strip()
 
 
@@ -43,9 +43,10 @@ def find_scan(session: Session, study_id: str) -> Scan:
 
 
 def check_state(task: Task, step: Step) -> None:
-    """Raises WrongStateError (409) when the Task is not in the state `step` starts from."""
-    expected = RULES[step].from_state
-    if task.state != expected:
+    """Raises WrongStateError (409) when the Task is not in a state `step` starts from."""
+    rule = RULES[step]
+    if not rule.starts_from(task.state):
+        expected = " or ".join(sorted({rule.from_state, *rule.also_from}))
         raise WrongStateError(
             f"{step.value} needs the scan in state {expected}; it is in {task.state}",
             details=task.state,
@@ -96,13 +97,13 @@ def transition(task: Task, step: Step) -> str:
 
 def record_event(session: Session, actor: Actor, task: Task, step: Step,
                  from_state: str | None, targets: list[str],
-                 device_id: str | None = None) -> WorkflowEvent:
+                 device_id: str | None = None, reason: str | None = None) -> WorkflowEvent:
     """Add the WorkflowEvent (rendered as a Provenance) for a step on `targets`."""
     event = WorkflowEvent(
         scan_id=task.scan_id, patient_id=task.patient_id, task_id=task.id, step=step.value,
         from_state=from_state, to_state=task.state, actor_user_id=actor.user_id,
         actor_client=actor.client_id, actor_reference=actor.reference, targets=targets,
-        device_id=device_id,
+        device_id=device_id, reason=reason,
     )
     session.add(event)
     return event

@@ -70,6 +70,7 @@ def test_whole_chain_through_the_ui(chromium, site_factory, tmp_path):
     assert overlay.status == 200 and overlay.body()[:8] == b"\x89PNG\r\n\x1a\n"
     screenshot(doctor, "doctor-scan")
     doctor.fill("#note", "Lungs clear; no consolidation.")
+    doctor.check("#agree-yes")  # nothing is chosen for the doctor (issue 11)
     doctor.click("#verify")
     expect(doctor.locator(".flash-success")).to_contain_text("verified")
 

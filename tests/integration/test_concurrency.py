@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 
 import pytest
@@ -34,16 +35,26 @@ def race(url: str, headers: list[dict], body: dict | None) -> list[int]:
      parameters(note="Concurrent review.", agree=False, finding="Normal")),
     ("classify", "PENDING_AI", "doctor", None),
     ("pharmacy-review", "DOCTOR_VERIFIED", "pharmacist", parameters(note="Done.")),
+    ("return-to-patient", "AI_ANALYZED", "doctor", parameters(reason="Blurred image.")),
+    ("send-back", "DOCTOR_VERIFIED", "pharmacist", parameters(reason="Please review.")),
+    ("send-back", "PHARMACIST_COMPLETED", "admin", parameters(reason="Please review.")),
 ])
-def test_two_concurrent_calls_one_wins_one_409(live_server, step, state, role, body):
+def test_two_concurrent_calls_one_wins_one_409(live_server, smtp_server, step, state, role,
+                                               body):
     app = live_server.app
     client = app.test_client()
     with app.app_context():
         scans = [make_scan(state)[0] for _ in range(4)]
-    headers = [login(client, make_login(app, role)) for _ in range(2)]
+
+    def code_by_mail(email: str) -> str:  # an admin signs in with an e-mailed code
+        text = smtp_server.to(email)[-1].get_body(("plain",)).get_content()
+        return re.search(r"\b(\d{6})\b", text).group(1)
+
+    headers = [login(client, make_login(app, role), one_time_code=code_by_mail)
+               for _ in range(2)]
     for scan_id in scans:
         statuses = race(live_server.fhir(f"ImagingStudy/{scan_id}/${step}"), headers, body)
-        success = 200 if step == "pharmacy-review" else 201
+        success = 201 if step in ("verify", "classify") else 200
         assert statuses == sorted([success, 409]), statuses
     with app.app_context():
         from sqlalchemy import func, select

@@ -29,7 +29,9 @@ def test_metadata_is_a_capability_statement_without_auth(client):
             "MedicationRequest", "Provenance", "Practitioner", "Binary"} <= types
     imaging = next(r for r in statement.rest[0].resource if r.type == "ImagingStudy")
     assert {o.name for o in imaging.operation} == {"upload", "classify", "verify",
-                                                   "pharmacy-review", "approve"}
+                                                   "pharmacy-review", "approve",
+                                                   "return-to-patient", "send-back",
+                                                   "prioritize"}
 
 
 def test_create_read_vread_patient_with_version_headers(client, as_role):

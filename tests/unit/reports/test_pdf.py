@@ -91,9 +91,9 @@ def test_latin_text_is_set_in_embedded_dejavu_sans(two_pages):
 
 def test_every_class_probability_threshold_and_model_are_printed(two_pages):
     text = " ".join(page_texts(two_pages))
-    for label, value in (("Lung Opacity", "47.2%"), ("Normal", "31.8%"),
-                         ("Viral Pneumonia", "5.9%"), ("NIH MERGED", "5.8%"),
-                         ("Sick", "5.2%"), ("COVID", "4.1%")):
+    for label, value in (("Lung opacity", "47.2%"), ("Normal", "31.8%"),
+                         ("Viral pneumonia", "5.9%"), ("NIH MERGED", "5.8%"),
+                         ("Sick", "5.2%"), ("COVID-19", "4.1%")):
         assert f"{label} {value}" in text
     assert "decision threshold 0.75" in text
     assert "csss-mobilenetv2-demo, version 1.0.0" in text
@@ -115,7 +115,7 @@ def test_a_confident_result_has_no_uncertain_banner():
     pdf = render_pdf(sample_content(uncertain=False, long_notes=False, prescriptions=0))
     text = " ".join(page_texts(pdf))
     assert "Uncertain — reviewed by physician" not in text
-    assert "Proposal: Lung Opacity" in text
+    assert "Proposal: Lung opacity" in text
     assert "No prescriptions." in text
 
 
@@ -127,7 +127,7 @@ def test_an_amended_report_says_so_and_lists_the_correction():
     text = " ".join(page_texts(render_pdf(content)))
     assert "AMENDED REPORT — version 2" in text and "Version 2 · amended" in text
     assert "Effusion on the left was missed." in text
-    assert "Corrected finding: Viral Pneumonia" in text
+    assert "Corrected finding: Viral pneumonia" in text
 
 
 def test_an_image_reportlab_cannot_read_is_left_out_not_fatal():
@@ -161,7 +161,7 @@ def test_a_corrected_finding_is_the_one_explained_first():
     content = replace(sample_content(long_notes=False), status="corrected", version=2,
                       amendments=[amendment])
     text = " ".join(page_texts(render_pdf(content)))
-    assert "Finding: Pneumonia caused by bacteria (Bacterial Pneumonia) — corrected" in text
+    assert "Finding: Pneumonia caused by bacteria (Bacterial pneumonia) — corrected" in text
     assert text.find("Pneumonia caused by bacteria") < text.find("AI proposal")
 
 

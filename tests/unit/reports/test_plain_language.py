@@ -29,4 +29,4 @@ def test_a_doctors_own_words_are_kept_and_sent_to_the_doctor():
 
 
 def test_class_codes_become_words():
-    assert plain_language.words("Bacterial_Pneumonia") == "Bacterial Pneumonia"
+    assert plain_language.words("Bacterial_Pneumonia") == "Bacterial pneumonia"

@@ -30,7 +30,8 @@ def review(**fields):
     values = {"id": "obs-dr", "patient_id": "pat-1", "scan_id": "scan-1",
               "prediction_id": "obs-ai", "doctor_id": "doc-1", "status": "final",
               "created_at": CREATED, "finding": "Normal", "agree": False,
-              "note": "Clear lungs on review."}
+              "note": "Clear lungs on review.", "provisional_finding": None,
+              "superseded_reason": None}
     return row(**{**values, **fields})
 
 
@@ -85,6 +86,26 @@ def test_the_doctor_observation_is_final_clinician_asserted_and_derived_from_the
     assert "device" not in data
 
 
+def test_a_superseded_verification_is_cancelled_and_says_why():
+    data = emitted(to_fhir_doctor_observation(review(
+        status="cancelled", superseded_reason="Sent back to the doctor by the admin: why?")),
+        "Observation")
+    assert data["status"] == "cancelled"
+    assert data["note"][-1] == {"text": "Superseded. Sent back to the doctor by the admin: why?"}
+
+
+def test_a_blind_reads_provisional_finding_is_a_component_beside_the_final_one():
+    data = emitted(to_fhir_doctor_observation(review(provisional_finding="Lung_Opacity")),
+                   "Observation")
+    provisional = data["component"][1]
+    assert provisional["code"]["text"].startswith("Provisional finding")
+    assert provisional["valueCodeableConcept"]["text"] == "Lung Opacity"
+    assert data["valueCodeableConcept"]["text"] == "Normal"
+
+
 def test_observation_output_matches_the_hl7_schema(hl7_schema):
     hl7_schema(emitted(to_fhir_ai_observation(prediction()), "Observation"))
     hl7_schema(emitted(to_fhir_doctor_observation(review()), "Observation"))
+    hl7_schema(emitted(to_fhir_doctor_observation(review(
+        status="cancelled", provisional_finding="Normal", superseded_reason="x")),
+        "Observation"))

@@ -8,15 +8,17 @@ from adapters.fhir.task import STATE_SYSTEM, to_fhir_task
 from tests.factories import emitted, row
 
 
-def task(state: str = "AI_ANALYZED"):
-    return row(id="task-1", state=state, scan_id="scan-1", patient_id="pat-1",
-               created_at=datetime(2025, 3, 14, 8, tzinfo=UTC))
+def task(state: str = "AI_ANALYZED", **fields):
+    values = {"id": "task-1", "state": state, "scan_id": "scan-1", "patient_id": "pat-1",
+              "created_at": datetime(2025, 3, 14, 8, tzinfo=UTC), "priority": "routine",
+              "status_reason": None}
+    return row(**{**values, **fields})
 
 
 @pytest.mark.parametrize(("state", "status"), [
     ("PENDING_AI", "requested"), ("AI_ANALYZED", "in-progress"),
     ("DOCTOR_VERIFIED", "in-progress"), ("PHARMACIST_COMPLETED", "in-progress"),
-    ("REPORT_READY", "completed"),
+    ("REPORT_READY", "completed"), ("RETURNED", "rejected"),
 ])
 def test_the_workflow_state_is_the_business_status_and_maps_to_a_task_status(state, status):
     data = emitted(to_fhir_task(task(state)), "Task")
@@ -39,6 +41,17 @@ def test_a_finished_task_outputs_its_report():
                                "valueReference": {"reference": "DiagnosticReport/rep-1"}}]
 
 
+def test_a_returned_task_says_why_in_its_status_reason():
+    data = emitted(to_fhir_task(task("RETURNED", status_reason="The image is blurred.")), "Task")
+    assert data["status"] == "rejected"
+    assert data["statusReason"] == {"text": "The image is blurred."}
+
+
+def test_the_doctors_priority_is_the_task_priority():
+    assert emitted(to_fhir_task(task()), "Task")["priority"] == "routine"
+    assert emitted(to_fhir_task(task(priority="urgent")), "Task")["priority"] == "urgent"
+
+
 def test_an_unknown_state_is_a_bug_not_a_task():
     with pytest.raises(KeyError):
         to_fhir_task(task("LOST"))
@@ -46,3 +59,4 @@ def test_an_unknown_state_is_a_bug_not_a_task():
 
 def test_task_output_matches_the_hl7_schema(hl7_schema):
     hl7_schema(emitted(to_fhir_task(task("REPORT_READY"), report_id="rep-1"), "Task"))
+    hl7_schema(emitted(to_fhir_task(task("RETURNED", status_reason="Blurred.")), "Task"))

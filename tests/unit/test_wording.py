@@ -1,0 +1,35 @@
+"""Internal codes become words for people (issue 11 item 9)."""
+
+from __future__ import annotations
+
+import pytest
+
+from csss_fhir.wording import readable
+from csss_fhir.workflow.states import ScanState, Step
+
+
+@pytest.mark.parametrize(("code", "words"), [
+    ("Bacterial_Pneumonia", "Bacterial pneumonia"),
+    ("Viral_Pneumonia", "Viral pneumonia"),
+    ("Lung_Opacity", "Lung opacity"),
+    ("COVID", "COVID-19"),
+    ("Normal", "Normal"),
+    ("Uncertain", "Uncertain"),
+    ("Not_Assessable", "Not assessable"),
+    ("PENDING_AI", "Waiting for AI"),
+    ("RETURNED", "Returned for a new image"),
+    ("send-back", "Sent back to the doctor"),
+    ("110114", "Sign-in"),
+    ("R", "Read"),
+    ("urgent", "Urgent"),
+    ("Right lower lobe ARDS", "Right lower lobe ARDS"),
+    (None, "–"),
+])
+def test_codes_read_as_words(code, words):
+    assert readable(code) == words
+
+
+@pytest.mark.parametrize("code", [*ScanState, *Step])
+def test_every_state_and_step_has_words_of_its_own(code):
+    words = readable(code.value)
+    assert "_" not in words and words != code.value
