@@ -1,4 +1,11 @@
-"""Prescriptions <-> FHIR MedicationRequest."""
+"""Prescriptions <-> FHIR MedicationRequest.
+
+The dosage (`dosageInstruction`, `dispenseRequest`) is kept as the client sent it and served
+back unchanged; its text summary (dose, route, frequency, duration) is for the PDF and pages.
+Formulary warnings are served the FHIR way: each is a contained DetectedIssue that
+`MedicationRequest.detectedIssue` references, with the pharmacist's override as its
+`mitigation`.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +31,17 @@ class PrescriptionData:
     duration: str | None
     dosage_text: str | None
     note: str | None
+    dosage_instruction: list[dict] | None = None  # as sent
+    dispense_request: dict | None = None  # as sent
+    status: str = "active"
+    status_reason: str | None = None
 
+
+ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+# Statuses a client may set: active (a correction), or one of the two cancellations.
+STATUSES = ("active", "cancelled", "entered-in-error")
+PERIOD_WORDS = {"s": "second", "min": "minute", "h": "hour", "d": "day", "wk": "week",
+                "mo": "month", "a": "year"}
 
 def _quantity_text(quantity: Any) -> str | None:
     if quantity is None or quantity.value is None:
@@ -44,14 +61,32 @@ def _concept_text(concept: Any) -> str | None:
     return None
 
 
+def timing_text(repeat: Any) -> str | None:
+    """timing.repeat in words: "3 times a day", "every 8 hours"."""
+    if repeat is None or repeat.period is None:
+        return None
+    frequency = repeat.frequency or 1
+    unit = PERIOD_WORDS.get(repeat.periodUnit or "d", repeat.periodUnit or "")
+    period = float(repeat.period)
+    if frequency == 1:
+        return f"every {unit}" if period == 1 else f"every {period:g} {unit}s"
+    times = "twice" if frequency == 2 else f"{frequency} times"
+    return f"{times} a {unit}" if period == 1 else f"{times} every {period:g} {unit}s"
+
+
 def from_fhir_medication_request(body: Any) -> PrescriptionData:
     """Validate a client's MedicationRequest and take what we store.
 
     Raises:
         ResourceValidationError: invalid FHIR, or missing subject / supportingInformation
-            ImagingStudy / medication.
+            ImagingStudy / medication, or a status other than active, cancelled or
+            entered-in-error.
     """
     resource = parse_resource(body, "MedicationRequest")
+    if resource.status not in STATUSES:
+        raise ResourceValidationError(
+            f"MedicationRequest.status is {resource.status!r}; this server takes "
+            f"{', '.join(STATUSES)} (cancel with cancelled or entered-in-error)")
     subject = resource.subject.model_dump() if resource.subject else None
     patient_id = parse_reference(subject, "Patient")
     if not patient_id:
@@ -80,7 +115,7 @@ def from_fhir_medication_request(body: Any) -> PrescriptionData:
         if dosage.doseAndRate:
             dose = _quantity_text(dosage.doseAndRate[0].doseQuantity)
         if dosage.timing:
-            frequency = _concept_text(dosage.timing.code)
+            frequency = _concept_text(dosage.timing.code) or timing_text(dosage.timing.repeat)
             if dosage.timing.repeat and dosage.timing.repeat.boundsDuration:
                 duration = _quantity_text(dosage.timing.repeat.boundsDuration)
     if duration is None and resource.dispenseRequest and \
@@ -88,11 +123,16 @@ def from_fhir_medication_request(body: Any) -> PrescriptionData:
         duration = _quantity_text(resource.dispenseRequest.expectedSupplyDuration)
     note = "\n".join(n.text for n in resource.note or [] if n.text) or None
     codings = [c.model_dump(exclude_none=True) for c in (concept.coding or [])]
+    status_reason = _concept_text(resource.statusReason)
     return PrescriptionData(
         patient_id=patient_id, scan_id=scan_id, medication=medication,
         medication_code={"coding": codings} if codings else None,
         dose=dose, route=route, frequency=frequency, duration=duration,
         dosage_text=dosage_text, note=note,
+        dosage_instruction=list(body["dosageInstruction"]) if body.get("dosageInstruction")
+        else None,
+        dispense_request=body.get("dispenseRequest") or None,
+        status=resource.status, status_reason=status_reason,
     )
 
 
@@ -119,7 +159,8 @@ def dosage_summary(prescription: Any) -> str:
     return prescription.dosage_text or text or "as directed"
 
 
-def to_fhir_medication_request(prescription: Any) -> MedicationRequest:
+def _dosage_from_text(prescription: Any) -> dict[str, Any]:
+    """A Dosage from the text columns, for prescriptions stored before doses were kept."""
     dosage: dict[str, Any] = {"text": dosage_summary(prescription)}
     if prescription.route:
         dosage["route"] = {"text": prescription.route}
@@ -132,6 +173,31 @@ def to_fhir_medication_request(prescription: Any) -> MedicationRequest:
         dosage["timing"] = timing
     if (dose := _split_quantity(prescription.dose)) is not None:
         dosage["doseAndRate"] = [{"doseQuantity": dose}]
+    return dosage
+
+
+def _detected_issues(prescription: Any) -> list[dict[str, Any]]:
+    """Each formulary warning as a DetectedIssue, to be contained in the MedicationRequest."""
+    issues = []
+    for number, warning in enumerate(prescription.warnings or [], start=1):
+        issue: dict[str, Any] = {
+            "resourceType": "DetectedIssue", "id": f"dose-{number}", "status": "final",
+            "code": {"coding": [{"system": ACT_CODE, "code": warning["code"]}],
+                     "text": "Formulary dose warning"},
+            "severity": "moderate" if warning["code"] == "DOSEAMT" else "high",
+            "patient": reference("Patient", prescription.patient_id),
+            "implicated": [reference("MedicationRequest", prescription.id)],
+            "detail": warning["message"],
+        }
+        if prescription.override_reason:
+            issue["mitigation"] = [{"action": {"text": "Overridden by the pharmacist: "
+                                               + prescription.override_reason}}]
+        issues.append(issue)
+    return issues
+
+
+def to_fhir_medication_request(prescription: Any) -> MedicationRequest:
+    dosages = prescription.dosage_instruction or [_dosage_from_text(prescription)]
     concept = dict(prescription.medication_code or {})
     concept["text"] = prescription.medication
     data: dict[str, Any] = {
@@ -145,8 +211,15 @@ def to_fhir_medication_request(prescription: Any) -> MedicationRequest:
         "authoredOn": instant(prescription.authored_on),
         "requester": reference("Practitioner", prescription.pharmacist_id),
         "supportingInformation": [reference("ImagingStudy", prescription.scan_id)],
-        "dosageInstruction": [dosage],
+        "dosageInstruction": dosages,
     }
+    if prescription.dispense_request:
+        data["dispenseRequest"] = prescription.dispense_request
+    if prescription.status_reason:
+        data["statusReason"] = {"text": prescription.status_reason}
+    if issues := _detected_issues(prescription):
+        data["contained"] = issues
+        data["detectedIssue"] = [{"reference": f"#{issue['id']}"} for issue in issues]
     if prescription.note:
         data["note"] = [{"text": prescription.note}]
     return MedicationRequest.model_validate(data)

@@ -21,9 +21,11 @@ STEP_AGENT_TYPE = {
     "classify": "performer",
     "verify": "verifier",
     "prescribe": "author",
+    "change-prescription": "author",  # an edit or cancellation (workflow/prescriptions.py)
     "pharmacy-review": "performer",
     "approve": "attester",
     "amend": "author",  # a correction of a released report (workflow/amendments.py)
+    "approve-amendment": "attester",
 }
 
 

@@ -265,6 +265,12 @@ def _story(content: ReportContent, s: _Styles) -> list:
         table = Table(rows, colWidths=widths, hAlign="LEFT", repeatRows=1)
         table.setStyle(_grid(header=True))
         story.append(table)
+        for line in content.prescriptions:
+            for warning in line.warnings:
+                story.append(s.rich([("Dose warning: ", True), (warning, False),
+                                     (". Pharmacist's override: ", True),
+                                     (line.override_reason or "none recorded", False)],
+                                    s.body))
     else:
         story.append(s.p("No prescriptions.", s.body))
     story.append(Spacer(1, 2 * mm))
@@ -283,6 +289,9 @@ def _story(content: ReportContent, s: _Styles) -> list:
                      (f" ({amendment.author_role}): ", False), (amendment.note, False)]
             if amendment.finding:
                 parts += [(" Corrected finding: ", True), (_words(amendment.finding), False)]
+            if amendment.approved_by:
+                parts += [(" Approved by ", False), (amendment.approved_by, True),
+                          (".", False)]
             story.append(s.rich(parts, s.body))
     return story
 

@@ -6,11 +6,15 @@ commands, by subject; `tasks` holds what every command does around its change (l
 Task, If-Match, provenance, one winner of a race); `findings` the rule on a doctor's finding.
 """
 
-from csss_fhir.workflow.amendments import amend
+from csss_fhir.workflow.amendments import amend, approve_amendment
+from csss_fhir.workflow.prescriptions import cancel as cancel_prescription
+from csss_fhir.workflow.prescriptions import prescribe
+from csss_fhir.workflow.prescriptions import update as update_prescription
 from csss_fhir.workflow.release import approve
 from csss_fhir.workflow.states import DESCRIPTIONS, RULES, Step
-from csss_fhir.workflow.steps import classify, pharmacy_review, prescribe, verify
+from csss_fhir.workflow.steps import classify, pharmacy_review, verify
 from csss_fhir.workflow.upload import UploadRequest, upload_scan
 
 __all__ = ["DESCRIPTIONS", "RULES", "Step", "UploadRequest", "amend", "approve", "classify",
-           "pharmacy_review", "prescribe", "upload_scan", "verify"]
+           "pharmacy_review", "prescribe", "upload_scan", "verify", "cancel_prescription",
+           "update_prescription", "approve_amendment"]

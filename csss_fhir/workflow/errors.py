@@ -15,3 +15,15 @@ class WrongStateError(ConflictError):
 
 class FindingRequiredError(CsssError):
     """Verification needs an explicit finding (AI said Uncertain, or the doctor disagrees)."""
+
+
+class OverrideRequiredError(ConflictError):
+    """The pharmacy review is completed past a formulary warning without an override reason."""
+
+
+class PrescriptionClosedError(ConflictError):
+    """A cancelled prescription, or one whose review is complete, cannot change any more."""
+
+
+class AmendmentPendingError(ConflictError):
+    """A report has a pending amendment already (propose), or none (approve)."""

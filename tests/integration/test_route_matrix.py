@@ -67,7 +67,11 @@ RULES: dict[tuple[str, str], Rule] = {
     ("/fhir/ImagingStudy/<study_id>/$verify", "POST"): api("doctor"),
     ("/fhir/ImagingStudy/<study_id>/$pharmacy-review", "POST"): api("pharmacist"),
     ("/fhir/ImagingStudy/<study_id>/$approve", "POST"): api("admin"),
-    ("/fhir/DiagnosticReport/<report_id>/$amend", "POST"): api("doctor", "admin"),
+    ("/fhir/DiagnosticReport/<report_id>/$amend", "POST"): api("doctor"),
+    ("/fhir/DiagnosticReport/<report_id>/$approve-amendment", "POST"): api("admin"),
+    # Update is served for MedicationRequest only: on the ImagingStudy tried here every
+    # signed-in caller gets 405; who may change a prescription is tested in test_prescriptions.
+    ("/fhir/<resource_type>/<resource_id>", "PUT"): api(*AUTHENTICATED),
     # The web UI.
     ("/", "GET"): PUBLIC_PAGE,
     ("/login", "GET"): PUBLIC_PAGE,
@@ -134,6 +138,9 @@ def _request(client, rule: str, method: str, ids: dict[str, str], patient_id: st
         url = url.replace(f"<{name}>", value)
     if method == "GET":
         return client.get(url, headers=headers)
+    if method == "PUT":
+        return client.put(url, headers={**headers, "Content-Type": "application/fhir+json"},
+                          data=json.dumps({"resourceType": "ImagingStudy"}))
     if rule == "/fhir/ImagingStudy/$upload":
         return client.post(url, headers=headers, content_type="multipart/form-data",
                            data={"file": (io.BytesIO(xray_png()), "x.png"),
