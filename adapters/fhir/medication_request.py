@@ -9,6 +9,7 @@ Formulary warnings are served the FHIR way: each is a contained DetectedIssue th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,7 @@ from fhir.resources.R4B.medicationrequest import MedicationRequest
 
 from adapters.fhir.common import instant, meta, parse_reference, reference
 from adapters.fhir.validation import parse_resource
-from csss_fhir.errors import ResourceValidationError
+from csss_fhir.errors import InvalidInputError, ResourceValidationError
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ def _quantity_text(quantity: Any) -> str | None:
     if quantity is None or quantity.value is None:
         return None
     unit = quantity.unit or quantity.code or ""
-    return f"{quantity.value:g} {unit}".strip()
+    return f"{float(quantity.value):g} {unit}".strip()
 
 
 def _concept_text(concept: Any) -> str | None:
@@ -223,3 +224,101 @@ def to_fhir_medication_request(prescription: Any) -> MedicationRequest:
     if prescription.note:
         data["note"] = [{"text": prescription.note}]
     return MedicationRequest.model_validate(data)
+
+
+# The web form's choices, as FHIR codes: the form builds the same MedicationRequest a FHIR
+# client would send, so both take one path (from_fhir_medication_request).
+UCUM = "http://unitsofmeasure.org"
+SNOMED = "http://snomed.info/sct"
+ROUTES = {"26643006": "Oral route", "47625008": "Intravenous route",
+          "78421000": "Intramuscular route", "34206005": "Subcutaneous route",
+          "447694001": "Respiratory tract route", "6064005": "Topical route"}
+DOSE_UNITS = {"mg": "mg", "g": "g", "ug": "mcg"}  # UCUM code -> the unit people read
+FREQUENCIES = {  # form value -> (frequency, period, periodUnit), in the form's order
+    "1/1/d": (1, 1, "d"), "2/1/d": (2, 1, "d"), "3/1/d": (3, 1, "d"), "4/1/d": (4, 1, "d"),
+    "1/4/h": (1, 4, "h"), "1/6/h": (1, 6, "h"), "1/8/h": (1, 8, "h"), "1/12/h": (1, 12, "h"),
+}
+FORM_FIELDS = ("drug", "dose", "unit", "route", "frequency", "duration", "notes")
+
+
+def _form_number(values: Mapping[str, str], name: str, words: str) -> float | None:
+    text = values.get(name, "").strip().replace(",", ".")
+    if not text:
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        number = -1.0
+    if not 0 < number < 1_000_000:
+        raise InvalidInputError(f"the {words} must be a positive number, such as 500; "
+                                f"it is {text[:20]!r}")
+    return int(number) if number.is_integer() else number
+
+
+def medication_request_from_form(values: Mapping[str, str], *, patient_id: str, scan_id: str,
+                                 resource_id: str | None = None) -> dict[str, Any]:
+    """The MedicationRequest JSON the pharmacist's form describes.
+
+    Raises:
+        InvalidInputError: no drug name, a dose or duration that is not a positive number,
+            or a unit, route or frequency the form does not offer.
+    """
+    drug = values.get("drug", "").strip()
+    if not drug:
+        raise InvalidInputError("the drug name is required")
+    dosage: dict[str, Any] = {"sequence": 1}
+    dose = _form_number(values, "dose", "dose")
+    unit = values.get("unit") or "mg"
+    if unit not in DOSE_UNITS:
+        raise InvalidInputError(f"the dose unit must be one of {', '.join(DOSE_UNITS)}")
+    if dose is not None:
+        dosage["doseAndRate"] = [{"doseQuantity": {
+            "value": dose, "unit": DOSE_UNITS[unit], "system": UCUM, "code": unit}}]
+    if route := values.get("route"):
+        if route not in ROUTES:
+            raise InvalidInputError("choose the route from the list")
+        dosage["route"] = {"coding": [{"system": SNOMED, "code": route,
+                                       "display": ROUTES[route]}]}
+    repeat: dict[str, Any] = {}
+    if frequency := values.get("frequency"):
+        if frequency not in FREQUENCIES:
+            raise InvalidInputError("choose how often from the list")
+        repeat.update(zip(("frequency", "period", "periodUnit"), FREQUENCIES[frequency],
+                          strict=True))
+    if (days := _form_number(values, "duration", "duration in days")) is not None:
+        repeat["boundsDuration"] = {"value": days, "unit": "days", "system": UCUM, "code": "d"}
+    if repeat:
+        dosage["timing"] = {"repeat": repeat}
+    body: dict[str, Any] = {
+        "resourceType": "MedicationRequest", "status": "active", "intent": "order",
+        "medicationCodeableConcept": {"text": drug},
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "supportingInformation": [{"reference": f"ImagingStudy/{scan_id}"}],
+        "dosageInstruction": [dosage],
+    }
+    if resource_id:
+        body["id"] = resource_id
+    if notes := values.get("notes", "").strip():
+        body["note"] = [{"text": notes}]
+    return body
+
+
+def form_from_prescription(prescription: Any) -> dict[str, str]:
+    """The form's values for a stored prescription (to edit it)."""
+    values = {name: "" for name in FORM_FIELDS}
+    values.update(drug=prescription.medication, notes=prescription.note or "", unit="mg")
+    dosage = (prescription.dosage_instruction or [{}])[0]
+    quantity = next((d.get("doseQuantity") for d in dosage.get("doseAndRate") or []
+                     if d.get("doseQuantity")), None)
+    if quantity:
+        values["dose"] = f"{quantity.get('value', ''):g}"
+        values["unit"] = quantity.get("code") or quantity.get("unit") or "mg"
+    values["route"] = next((c.get("code", "") for c in
+                            (dosage.get("route") or {}).get("coding", [])), "")
+    repeat = (dosage.get("timing") or {}).get("repeat") or {}
+    if repeat.get("period"):
+        values["frequency"] = (f"{repeat.get('frequency', 1):g}/{repeat['period']:g}/"
+                               f"{repeat.get('periodUnit', 'd')}")
+    if bounds := repeat.get("boundsDuration"):
+        values["duration"] = f"{bounds.get('value', ''):g}"
+    return values

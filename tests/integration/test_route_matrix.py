@@ -91,6 +91,12 @@ RULES: dict[tuple[str, str], Rule] = {
     ("/pharmacist/scans/<study_id>", "GET"): page("pharmacist"),
     ("/pharmacist/scans/<study_id>/complete", "POST"): page("pharmacist"),
     ("/pharmacist/scans/<study_id>/prescriptions", "POST"): page("pharmacist"),
+    ("/pharmacist/scans/<study_id>/prescriptions/<prescription_id>", "GET"):
+        page("pharmacist"),
+    ("/pharmacist/scans/<study_id>/prescriptions/<prescription_id>", "POST"):
+        page("pharmacist"),
+    ("/pharmacist/scans/<study_id>/prescriptions/<prescription_id>/cancel", "POST"):
+        page("pharmacist"),
     ("/admin", "GET"): page("admin"),
     ("/admin/audit", "GET"): page("admin"),
     ("/admin/system", "GET"): page("admin"),
@@ -104,6 +110,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("/admin/scans/<study_id>/code", "POST"): page("admin"),
     ("/admin/reports/<report_id>", "GET"): page("admin"),
     ("/admin/reports/<report_id>/mail/<mail_id>/resend", "POST"): page("admin"),
+    ("/admin/reports/<report_id>/amendment/approve", "POST"): page("admin"),
 }
 
 
@@ -132,6 +139,7 @@ def _request(client, rule: str, method: str, ids: dict[str, str], patient_id: st
                                                               "POST")
               else "ImagingStudy", "resource_id": ids["study"], "version_id": "1",
               "study_id": ids["study"], "report_id": ids["report"], "user_id": ids["user"],
+              "prescription_id": "no-such-prescription",
               "path:filename": "css/app.css"}
     url = rule
     for name, value in values.items():
