@@ -185,7 +185,7 @@ def _detected_issues(prescription: Any) -> list[dict[str, Any]]:
             "resourceType": "DetectedIssue", "id": f"dose-{number}", "status": "final",
             "code": {"coding": [{"system": ACT_CODE, "code": warning["code"]}],
                      "text": "Formulary dose warning"},
-            "severity": "moderate" if warning["code"] == "DOSEAMT" else "high",
+            "severity": "moderate" if warning["code"] == "DOSE" else "high",  # unchecked
             "patient": reference("Patient", prescription.patient_id),
             "implicated": [reference("MedicationRequest", prescription.id)],
             "detail": warning["message"],

@@ -45,7 +45,7 @@ DAYS_PER = {"s": 1 / 86400, "min": 1 / 1440, "h": 1 / 24, "d": 1.0, "wk": 7.0, "
 HIGH_DOSE_FOR_AGE = "DOSEHINDA"
 HIGH_DOSE_FOR_WEIGHT = "DOSEHINDW"
 AGE_ALERT = "AGE"
-DOSE_UNCHECKED = "DOSEAMT"
+DOSE_UNCHECKED = "DOSE"  # dosage problem: the dose could not be checked
 
 
 @dataclass(frozen=True)
