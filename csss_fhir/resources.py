@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import object_session
 
 from adapters.fhir.audit_event import to_fhir_audit_event
@@ -30,6 +31,7 @@ from csss_fhir.models import (
     Patient,
     Prescription,
     Report,
+    ReportAmendment,
     Scan,
     Task,
     User,
@@ -38,8 +40,14 @@ from csss_fhir.models import (
 
 
 def _report(report: Report) -> Any:
+    """The report with its current finding: an approved amendment's, else the doctor's."""
     scan = report.scan
-    return to_fhir_diagnostic_report(report, prediction=scan.prediction, review=scan.review)
+    session = object_session(report)
+    amendments = session.scalars(select(ReportAmendment.note).where(
+        ReportAmendment.report_id == report.id, ReportAmendment.status != "pending"
+    ).order_by(ReportAmendment.created_at)).all() if session is not None else []
+    return to_fhir_diagnostic_report(report, prediction=scan.prediction, review=scan.review,
+                                     finding=report.finding, amendment_notes=amendments)
 
 
 def _task(task: Task) -> Any:

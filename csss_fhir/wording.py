@@ -35,6 +35,8 @@ STEP_WORDS = {
     "return-to-patient": "Returned to the patient for a new image",
     "send-back": "Sent back to the doctor",
     "prioritize": "Priority changed",
+    "change-prescription": "Prescription corrected or cancelled",
+    "approve-amendment": "Correction approved and released",
 }
 
 # DICOM audit event types (DCM codes in security/audit.py) and AuditEvent actions.

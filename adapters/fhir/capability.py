@@ -49,7 +49,7 @@ def _operation_entries(base_url: str, operations: Iterable[Operation]
     return entries
 
 
-def _resource_entry(resource_type: str, params: Any, *, creatable: bool,
+def _resource_entry(resource_type: str, params: Any, *, creatable: bool, updatable: bool,
                     includes: tuple[str, ...], revincludes: tuple[str, ...],
                     operations: list[dict[str, str]]) -> dict[str, Any]:
     """One rest.resource entry; `params` is {name: FHIR search type} or names of tokens."""
@@ -58,6 +58,8 @@ def _resource_entry(resource_type: str, params: Any, *, creatable: bool,
                     {"code": "history-instance"}]
     if creatable:
         interactions.append({"code": "create"})
+    if updatable:
+        interactions.append({"code": "update"})
     entry: dict[str, Any] = {
         "type": resource_type,
         "interaction": interactions,
@@ -73,6 +75,7 @@ def _resource_entry(resource_type: str, params: Any, *, creatable: bool,
 
 def capability_statement(*, base_url: str, searchable: dict[str, Any],
                          creatable: tuple[str, ...], software_version: str,
+                         updatable: tuple[str, ...] = (),
                          includes: dict[str, tuple[str, ...]] | None = None,
                          revincludes: dict[str, tuple[str, ...]] | None = None,
                          operations: Iterable[Operation] = ()) -> CapabilityStatement:
@@ -90,6 +93,7 @@ def capability_statement(*, base_url: str, searchable: dict[str, Any],
                          f"served: {', '.join(sorted(searchable))}")
     resources = [
         _resource_entry(resource_type, params, creatable=resource_type in creatable,
+                        updatable=resource_type in updatable,
                         includes=(includes or {}).get(resource_type, ()),
                         revincludes=(revincludes or {}).get(resource_type, ()),
                         operations=by_type.get(resource_type, []))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from typing import Any
 
 from fhir.resources.R4B.diagnosticreport import DiagnosticReport
@@ -22,8 +23,22 @@ REPORT_CODE = {"coding": [{"system": LOINC, "code": "18748-4",
                "text": "Chest X-ray report (AI-assisted)"}
 
 
+def conclusion(finding: str, review: Any, amendment_notes: Sequence[str]) -> str:
+    """The current finding first; then what the approved amendments said and, when there are
+    any, the doctor's initial reading, so the text never contradicts conclusionCode."""
+    words = finding.replace("_", " ")
+    if not amendment_notes:
+        return f"{words}. {review.note}"
+    amended = " ".join(f"Amendment: {note}" for note in amendment_notes)
+    return (f"{words}. {amended} Initial report: {review.finding.replace('_', ' ')}. "
+            f"{review.note}")
+
+
 def to_fhir_diagnostic_report(report: Any, *, prediction: Any, review: Any,
-                              base_url: str | None = None) -> DiagnosticReport:
+                              base_url: str | None = None, finding: str | None = None,
+                              amendment_notes: Sequence[str] = ()) -> DiagnosticReport:
+    """`finding`: the current finding when an approved amendment corrected the doctor's."""
+    finding = finding or review.finding
     pdf = report.pdf
     url = f"Binary/{pdf.id}"
     if base_url:
@@ -46,8 +61,8 @@ def to_fhir_diagnostic_report(report: Any, *, prediction: Any, review: Any,
         "result": [reference("Observation", prediction.id),
                    reference("Observation", review.id)],
         "imagingStudy": [reference("ImagingStudy", report.scan_id)],
-        "conclusion": f"{review.finding.replace('_', ' ')}. {review.note}",
-        "conclusionCode": [finding_concept(review.finding)],
+        "conclusion": conclusion(finding, review, amendment_notes),
+        "conclusionCode": [finding_concept(finding)],
         "presentedForm": [{
             "contentType": "application/pdf",
             "language": "en",

@@ -21,12 +21,14 @@ STEP_AGENT_TYPE = {
     "classify": "performer",
     "verify": "verifier",
     "prescribe": "author",
+    "change-prescription": "author",  # an edit or cancellation (workflow/prescriptions.py)
     "pharmacy-review": "performer",
     "approve": "attester",
     "amend": "author",  # a correction of a released report (workflow/amendments.py)
     "return-to-patient": "performer",  # workflow/returns.py
     "send-back": "performer",
     "prioritize": "performer",
+    "approve-amendment": "attester",
 }
 
 

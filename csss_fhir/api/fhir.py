@@ -1,4 +1,4 @@
-"""FHIR REST: capabilities, read, vread, history, search and create."""
+"""FHIR REST: capabilities, read, vread, history, search, create and update."""
 
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
 
 CREATABLE = ("Patient", "MedicationRequest")
+UPDATABLE = ("MedicationRequest",)
 
 
 @bp.before_request
@@ -52,6 +53,7 @@ def negotiate() -> None:
 def metadata() -> Response:
     return fhir_response(capability_statement(
         base_url=base_url(), searchable=search.parameter_types(), creatable=CREATABLE,
+        updatable=UPDATABLE,
         software_version=_version(), includes=search.INCLUDES,
         revincludes=search.REVINCLUDES, operations=_operations()))
 
@@ -210,6 +212,29 @@ def create(resource_type: str) -> Response:
         return fhir_response(resources.render(patient), 201, location=True)
     prescription = workflow.prescribe(db.session, actor, from_fhir_medication_request(body))
     return fhir_response(resources.render(prescription), 201, location=True)
+
+
+@bp.put("/<resource_type>/<resource_id>")
+def update(resource_type: str, resource_id: str) -> Response:
+    """FHIR update: a corrected or cancelled MedicationRequest, as its next version."""
+    actor = current_actor()
+    _known_type(resource_type)
+    if resource_type not in UPDATABLE:
+        return Response(
+            operation_outcome("not-supported",
+                              f"update is not supported for {resource_type}; "
+                              f"only {', '.join(UPDATABLE)}").model_dump_json(),
+            status=405, content_type="application/fhir+json; charset=utf-8",
+            headers={"Allow": "GET"})
+    body = json_body(request)
+    if isinstance(body, dict) and body.get("id") != resource_id:
+        raise InvalidInputError(
+            f"the resource's id is {body.get('id')!r}; an update of {resource_type}/"
+            f"{resource_id} must carry id {resource_id!r}")
+    prescription = workflow.update_prescription(
+        db.session, actor, resource_id, from_fhir_medication_request(body),
+        if_match=request.headers.get("If-Match"))
+    return fhir_response(resources.render(prescription), 200)
 
 
 def _binary(actor: Actor, binary_id: str) -> Response:

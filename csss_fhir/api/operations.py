@@ -89,7 +89,9 @@ def pharmacy_review(study_id: str) -> Response:
     actor = current_actor()
     params = _parameters()
     task = workflow.pharmacy_review(db.session, actor, study_id,
-                                    note=params.required_string("note"), if_match=_if_match())
+                                    note=params.required_string("note"),
+                                    override_reason=params.optional_string("override-reason"),
+                                    if_match=_if_match())
     return fhir_response(resources.render(task), 200)
 
 

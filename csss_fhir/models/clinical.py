@@ -123,6 +123,14 @@ class Prescription(Versioned, db.Model):
     duration: Mapped[str | None] = mapped_column(String(100))
     note: Mapped[str | None] = mapped_column(Text)
     authored_on: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    # The structured dosage as the client sent it (FHIR Dosage JSON), served back unchanged;
+    # the text columns above are its summary for the PDF and the pages.
+    dosage_instruction: Mapped[list | None] = mapped_column(JSON)
+    dispense_request: Mapped[dict | None] = mapped_column(JSON)
+    status_reason: Mapped[str | None] = mapped_column(String(500))
+    # Formulary warnings (formulary.DoseWarning JSON) and the override that accepted them.
+    warnings: Mapped[list | None] = mapped_column(JSON)
+    override_reason: Mapped[str | None] = mapped_column(Text)
 
     pharmacist: Mapped[User] = relationship()
 
@@ -135,6 +143,7 @@ class PharmacyReview(Versioned, db.Model):
     scan_id: Mapped[str] = mapped_column(ForeignKey("scan.id"), nullable=False, index=True)
     pharmacist_id: Mapped[str] = mapped_column(ForeignKey("user_account.id"), nullable=False)
     note: Mapped[str] = mapped_column(Text, nullable=False)
+    override_reason: Mapped[str | None] = mapped_column(Text)  # past formulary warnings
 
     pharmacist: Mapped[User] = relationship()
 
@@ -151,6 +160,8 @@ class Report(Versioned, db.Model):
     issued: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     pdf_id: Mapped[str] = mapped_column(ForeignKey("blob.id"), nullable=False)
     pdf_sha1: Mapped[str] = mapped_column(String(40), nullable=False)
+    # The current finding once an approved amendment corrected it; None: the doctor's.
+    finding: Mapped[str | None] = mapped_column(String(100))
 
     scan: Mapped[Scan] = relationship()
     pdf: Mapped[Blob] = relationship()
@@ -158,18 +169,26 @@ class Report(Versioned, db.Model):
 
 
 class ReportAmendment(db.Model):
-    """A correction of a released report: the report's next version, with its own PDF."""
+    """A correction of a released report, proposed by a doctor; once an admin approves it,
+    the report's next version, with its own PDF."""
 
     __tablename__ = "report_amendment"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     report_id: Mapped[str] = mapped_column(ForeignKey("report.id"), nullable=False, index=True)
-    report_version: Mapped[int] = mapped_column(Integer, nullable=False)
+    # The report while this amendment waits for approval, None once decided: unique, so a
+    # report has at most one pending amendment and of two racing proposals one wins.
+    pending_report_id: Mapped[str | None] = mapped_column(ForeignKey("report.id"), unique=True)
+    report_version: Mapped[int | None] = mapped_column(Integer)  # None while pending
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     author_id: Mapped[str] = mapped_column(ForeignKey("user_account.id"), nullable=False)
-    status: Mapped[str] = mapped_column(String(20), nullable=False)  # amended | corrected
+    status: Mapped[str] = mapped_column(String(20), nullable=False)  # pending|amended|corrected
     note: Mapped[str] = mapped_column(Text, nullable=False)
     finding: Mapped[str | None] = mapped_column(String(100))
-    pdf_id: Mapped[str] = mapped_column(ForeignKey("blob.id"), nullable=False)
+    pdf_id: Mapped[str | None] = mapped_column(ForeignKey("blob.id"))  # None while pending
+    approved_by_id: Mapped[str | None] = mapped_column(ForeignKey("user_account.id"))
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    author: Mapped[User] = relationship()
+    author: Mapped[User] = relationship(foreign_keys=[author_id])
+    approved_by: Mapped[User | None] = relationship(foreign_keys=[approved_by_id])
+    report: Mapped[Report] = relationship(foreign_keys=[report_id])

@@ -19,17 +19,21 @@ class PrescriptionLine:
     frequency: str | None
     duration: str | None
     note: str | None
+    warnings: tuple[str, ...] = ()  # formulary warnings on the dose
+    override_reason: str | None = None  # the pharmacist's reason for going past them
 
 
 @dataclass(frozen=True)
 class Amendment:
-    """A correction of a released report: it makes a new version with a new PDF."""
+    """A correction of a released report, proposed by a doctor and approved by an
+    administrator: it makes a new version with a new PDF."""
 
     author_name: str
     author_role: str
     at: datetime
     note: str
     finding: str | None  # the corrected finding, None: the finding stands
+    approved_by: str | None = None  # the administrator who released it
 
 
 @dataclass(frozen=True)

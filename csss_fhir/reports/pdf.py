@@ -217,6 +217,9 @@ def _story(content: ReportContent, s: _Styles) -> list:
                      (f" ({amendment.author_role}): ", False), (amendment.note, False)]
             if amendment.finding:
                 parts += [(" Corrected finding: ", True), (_words(amendment.finding), False)]
+            if amendment.approved_by:
+                parts += [(" Approved by ", False), (amendment.approved_by, True),
+                          (".", False)]
             story.append(s.rich(parts, s.body))
     return story
 
@@ -313,6 +316,12 @@ def _pharmacy(content: ReportContent, s: _Styles) -> list:
         ("Pharmacy review by ", False), (content.pharmacist_name, True),
         (f", {_when(content.pharmacy_reviewed_at, content)}: ", False),
         (content.pharmacy_note, False)], s.body))
+    for line in content.prescriptions:  # an override of a dose warning follows the review
+        for warning in line.warnings:
+            flowables.append(s.rich([("Dose warning: ", True), (warning, False),
+                                     (". Pharmacist's override: ", True),
+                                     (line.override_reason or "none recorded", False)],
+                                    s.body))
     return flowables
 
 

@@ -1,6 +1,6 @@
 """The administrator's dashboard: the approval queue with the step-up second factor, the
-released report and its e-mail delivery, user management (with TOTP enrolment), the audit
-log and the system page."""
+released report and its e-mail delivery, pending report amendments and their approval, user
+management (with TOTP enrolment), the audit log and the system page."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from csss_fhir.models import Role, User, db
 from csss_fhir.security import audit, authentication
 from csss_fhir.security.errors import NotAuthenticatedError, OtpInvalidError, OtpRequiredError
 from csss_fhir.web import dashboards, errors, worklists
+from csss_fhir.workflow import amendments
 from csss_fhir.workflow.states import ScanState
 
 if TYPE_CHECKING:
@@ -37,7 +38,8 @@ def dashboard() -> str:
     released = worklists.staff_queue(db.session, actor, [ScanState.REPORT_READY],
                                      newest_first=True)[:20]
     return render_template("web/admin_dashboard.html", waiting=waiting, released=released,
-                           q=text, now=worklists.now())
+                           amendments=amendments.pending_amendments(db.session, actor), q=text,
+                           now=worklists.now())
 
 
 # --- approval ---------------------------------------------------------------------------
@@ -104,14 +106,38 @@ def approve(study_id: str) -> Response:
     return redirect(url_for("web_admin.report_page", report_id=report.id))
 
 
-@bp.get("/reports/<report_id>")
-def report_page(report_id: str) -> str:
-    actor = dashboards.signed_in_as("admin")
+def _report_page(actor: Actor, report_id: str, *, status: int = 200,
+                 error: str | None = None) -> tuple[str, int]:
     report = worklists.report(db.session, actor, report_id)
+    minutes = services().settings.otp_step_up_minutes
     return render_template("web/admin_report.html", report=report, scan=report.scan,
                            state=report.scan.task.state,
+                           pending=amendments.pending_for(db.session, report_id),
+                           fresh=authentication.second_factor_is_fresh(actor, minutes=minutes),
+                           step_up_minutes=minutes, error=error,
                            mails=deliveries.report_deliveries(db.session, report_id,
-                                                              actor=actor))
+                                                              actor=actor)), status
+
+
+@bp.get("/reports/<report_id>")
+def report_page(report_id: str) -> tuple[str, int]:
+    actor = dashboards.signed_in_as("admin")
+    return _report_page(actor, report_id)
+
+
+@bp.post("/reports/<report_id>/amendment/approve")
+@errors.refusals_in_form(_report_page, messages={
+    OtpRequiredError: "Releasing an amendment needs a second factor: enter a fresh code "
+                      "from your authenticator or an e-mailed one.",
+    OtpInvalidError: "That code is wrong, already used or expired.",
+})
+def approve_amendment(report_id: str) -> Response:
+    actor = dashboards.signed_in_as("admin")
+    workflow.approve_amendment(db.session, services(), actor, report_id,
+                               code=request.form.get("otp", "").strip() or None)
+    flash("Amendment approved: the corrected report is released and e-mailed to the patient.",
+          "success")
+    return redirect(url_for("web_admin.report_page", report_id=report_id))
 
 
 @bp.post("/reports/<report_id>/mail/<mail_id>/resend")

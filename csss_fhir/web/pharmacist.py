@@ -1,5 +1,6 @@
 """The pharmacist's dashboard: the queue of verified scans, the doctor's finding and notes,
-structured prescriptions, completing the review, or sending the scan back to the doctor."""
+structured prescriptions (add, correct, cancel) with the formulary's warnings, completing the
+review (with an override reason past a warning), or sending the scan back to the doctor."""
 
 from __future__ import annotations
 
@@ -7,19 +8,27 @@ from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 
-from adapters.fhir.medication_request import PrescriptionData
+from adapters.fhir.medication_request import (
+    DOSE_UNITS,
+    FORM_FIELDS,
+    FREQUENCIES,
+    ROUTES,
+    form_from_prescription,
+    from_fhir_medication_request,
+    medication_request_from_form,
+    timing_text,
+)
 from csss_fhir import workflow
-from csss_fhir.errors import InvalidInputError
+from csss_fhir.errors import ResourceNotFoundError
 from csss_fhir.models import db
 from csss_fhir.web import dashboards, errors, worklists
 from csss_fhir.workflow.states import ScanState
 
 if TYPE_CHECKING:
+    from csss_fhir.models import Prescription
     from csss_fhir.security.actor import Actor
 
 bp = Blueprint("web_pharmacist", __name__, url_prefix="/pharmacist")
-
-PRESCRIPTION_FIELDS = ("drug", "dose", "route", "frequency", "duration", "notes")
 
 
 @bp.get("")
@@ -32,16 +41,32 @@ def queue() -> str:
 
 def _prescription_form() -> dict[str, str]:
     """The prescription fields as typed (empty on a GET), kept when a form is refused."""
-    return {name: request.form.get(name, "").strip() for name in PRESCRIPTION_FIELDS}
+    return {name: request.form.get(name, "").strip() for name in FORM_FIELDS}
 
 
-def _scan_page(actor: Actor, study_id: str, *, status: int = 200,
-               error: str | None = None) -> tuple[str, int]:
+def _frequency_words() -> dict[str, str]:
+    from fhir.resources.R4B.timing import TimingRepeat
+
+    return {key: timing_text(TimingRepeat(frequency=f, period=p, periodUnit=u))
+            for key, (f, p, u) in FREQUENCIES.items()}
+
+
+def _scan_page(actor: Actor, study_id: str, *, status: int = 200, error: str | None = None,
+               prescription_id: str | None = None) -> tuple[str, int]:
     scan = worklists.scan(db.session, actor, study_id)
+    prescriptions = worklists.prescriptions(db.session, actor, study_id)
+    editing = next((p for p in prescriptions if p.id == prescription_id), None)
+    if prescription_id and editing is None:
+        raise ResourceNotFoundError(f"MedicationRequest/{prescription_id} is not a "
+                                    "prescription of this scan")
+    form = _prescription_form() if request.method == "POST" else (
+        form_from_prescription(editing) if editing else {"unit": "mg"})
     return render_template(
         "web/pharmacist_scan.html", scan=scan, state=scan.task.state, review=scan.review,
-        prescriptions=worklists.prescriptions(db.session, actor, study_id), error=error,
-        form=_prescription_form(), reason=request.form.get("reason", ""),
+        prescriptions=prescriptions, error=error, form=form, editing=editing,
+        warned=any(p.warnings for p in prescriptions if p.status == "active"),
+        routes=ROUTES, units=DOSE_UNITS, frequencies=_frequency_words(),
+        reason=request.form.get("reason", ""),
         superseded=worklists.superseded_reviews(db.session, actor, study_id),
         returns=worklists.returns(db.session, actor, study_id)), status
 
@@ -57,16 +82,54 @@ def scan_page(study_id: str) -> tuple[str, int]:
 def prescribe(study_id: str) -> Response:
     actor = dashboards.signed_in_as("pharmacist")
     scan = worklists.scan(db.session, actor, study_id)
-    values = _prescription_form()
-    if not values["drug"]:
-        raise InvalidInputError("the drug name is required")
-    workflow.prescribe(db.session, actor, PrescriptionData(
-        patient_id=scan.patient_id, scan_id=scan.id, medication=values["drug"],
-        medication_code=None, dose=values["dose"] or None, route=values["route"] or None,
-        frequency=values["frequency"] or None, duration=values["duration"] or None,
-        dosage_text=None, note=values["notes"] or None))
-    flash("Prescription added.", "success")
+    body = medication_request_from_form(_prescription_form(), patient_id=scan.patient_id,
+                                        scan_id=scan.id)
+    row = workflow.prescribe(db.session, actor, from_fhir_medication_request(body))
+    _flash_saved(row, "Prescription added.")
     return redirect(url_for("web_pharmacist.scan_page", study_id=study_id))
+
+
+@bp.get("/scans/<study_id>/prescriptions/<prescription_id>")
+def edit_page(study_id: str, prescription_id: str) -> tuple[str, int]:
+    actor = dashboards.signed_in_as("pharmacist")
+    return _scan_page(actor, study_id, prescription_id=prescription_id)
+
+
+@bp.post("/scans/<study_id>/prescriptions/<prescription_id>")
+@errors.refusals_in_form(_scan_page)
+def correct(study_id: str, prescription_id: str) -> Response:
+    """Save the edit form as the prescription's next version (the version the form was
+    loaded from is its If-Match, so a concurrent change is not overwritten)."""
+    actor = dashboards.signed_in_as("pharmacist")
+    scan = worklists.scan(db.session, actor, study_id)
+    body = medication_request_from_form(_prescription_form(), patient_id=scan.patient_id,
+                                        scan_id=scan.id, resource_id=prescription_id)
+    row = workflow.update_prescription(db.session, actor, prescription_id,
+                                       from_fhir_medication_request(body),
+                                       if_match=request.form.get("version") or None)
+    _flash_saved(row, "Prescription corrected.")
+    return redirect(url_for("web_pharmacist.scan_page", study_id=study_id))
+
+
+@bp.post("/scans/<study_id>/prescriptions/<prescription_id>/cancel")
+@errors.refusals_in_form(_scan_page)
+def cancel(study_id: str, prescription_id: str) -> Response:
+    actor = dashboards.signed_in_as("pharmacist")
+    worklists.scan(db.session, actor, study_id)
+    workflow.cancel_prescription(db.session, actor, prescription_id,
+                                 status=request.form.get("status", "cancelled"),
+                                 reason=request.form.get("reason"),
+                                 if_match=request.form.get("version") or None)
+    flash("Prescription cancelled; it stays in the record and is not printed.", "success")
+    return redirect(url_for("web_pharmacist.scan_page", study_id=study_id))
+
+
+def _flash_saved(row: Prescription, saved: str) -> None:
+    if row.warnings:
+        flash(f"{saved} Check the dose warning below: completing the review needs an "
+              "override reason, or correct the dose.", "warning")
+    else:
+        flash(saved, "success")
 
 
 @bp.post("/scans/<study_id>/complete")
@@ -74,7 +137,8 @@ def prescribe(study_id: str) -> Response:
 def complete(study_id: str) -> Response:
     actor = dashboards.signed_in_as("pharmacist")
     workflow.pharmacy_review(db.session, actor, study_id,
-                             note=request.form.get("review_note", ""))
+                             note=request.form.get("review_note", ""),
+                             override_reason=request.form.get("override_reason") or None)
     flash("Pharmacy review completed; the scan waits for approval.", "success")
     return redirect(url_for("web_pharmacist.queue"))
 

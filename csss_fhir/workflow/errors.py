@@ -19,3 +19,15 @@ class FindingRequiredError(CsssError):
 
 class AgreementRequiredError(CsssError):
     """Verification needs the doctor's explicit choice: agree or disagree with the AI."""
+
+
+class OverrideRequiredError(ConflictError):
+    """The pharmacy review is completed past a formulary warning without an override reason."""
+
+
+class PrescriptionClosedError(ConflictError):
+    """A cancelled prescription, or one whose review is complete, cannot change any more."""
+
+
+class AmendmentPendingError(ConflictError):
+    """A report has a pending amendment already (propose), or none (approve)."""

@@ -18,12 +18,13 @@ from sqlalchemy.orm import Session
 from csss_fhir import history
 from csss_fhir.extensions import Services
 from csss_fhir.mail import messages, outbox
-from csss_fhir.models import Blob, PharmacyReview, Prescription, Report, Scan, utcnow
+from csss_fhir.models import Blob, PharmacyReview, Report, Scan, utcnow
 from csss_fhir.reports.content import PrescriptionLine, ReportContent
 from csss_fhir.reports.pdf import render_pdf
 from csss_fhir.reports.scan_images import gradcam_overlay
 from csss_fhir.security.actor import Actor
 from csss_fhir.security.authentication import require_recent_second_factor
+from csss_fhir.workflow.prescriptions import active as active_prescriptions
 from csss_fhir.workflow.states import Step
 from csss_fhir.workflow.tasks import (
     find_scan,
@@ -88,8 +89,7 @@ def report_content(session: Session, svc: Services, scan: Scan, *, approver_name
     pharmacy = session.scalar(  # the latest: a scan sent back is reviewed again
         select(PharmacyReview).where(PharmacyReview.scan_id == scan.id)
         .order_by(PharmacyReview.created_at.desc()))
-    prescriptions = session.scalars(select(Prescription).where(
-        Prescription.scan_id == scan.id).order_by(Prescription.authored_on)).all()
+    prescriptions = active_prescriptions(session, scan.id)  # never a cancelled one
     patient = scan.patient
     image = svc.store.get(scan.image.sha256) if scan.source_format in ("jpeg", "png") else None
     return ReportContent(
@@ -105,8 +105,10 @@ def report_content(session: Session, svc: Services, scan: Scan, *, approver_name
         agree=review.agree, doctor_note=review.note,
         pharmacist_name=pharmacy.pharmacist.name, pharmacy_reviewed_at=pharmacy.created_at,
         pharmacy_note=pharmacy.note, approver_name=approver_name, approved_at=approved_at,
-        prescriptions=[PrescriptionLine(p.medication, p.dose, p.route, p.frequency, p.duration,
-                                        p.note) for p in prescriptions],
+        prescriptions=[PrescriptionLine(
+            p.medication, p.dose, p.route, p.frequency, p.duration, p.note,
+            warnings=tuple(w["message"] for w in p.warnings or ()),
+            override_reason=p.override_reason) for p in prescriptions],
         gradcam=gradcam_overlay(svc.classifier, image, prediction.top_class) if image else None,
         timezone=svc.settings.hospital_timezone, emergency_number=svc.settings.emergency_number,
         hospital_phone=svc.settings.hospital_phone,

@@ -29,12 +29,14 @@ class Step(enum.StrEnum):
     CLASSIFY = "classify"
     VERIFY = "verify"
     PRESCRIBE = "prescribe"
+    CHANGE_PRESCRIPTION = "change-prescription"  # edit or cancel, before the review ends
     PHARMACY_REVIEW = "pharmacy-review"
     APPROVE = "approve"
     AMEND = "amend"
     RETURN_TO_PATIENT = "return-to-patient"
     SEND_BACK = "send-back"
     PRIORITIZE = "prioritize"
+    APPROVE_AMENDMENT = "approve-amendment"
 
 
 @dataclass(frozen=True)
@@ -59,12 +61,15 @@ RULES: dict[Step, StepRule] = {
     # Prescribing does not move the scan; it is allowed only while the pharmacist works on it.
     Step.PRESCRIBE: StepRule(frozenset({Role.PHARMACIST}), ScanState.DOCTOR_VERIFIED,
                              ScanState.DOCTOR_VERIFIED),
+    Step.CHANGE_PRESCRIPTION: StepRule(frozenset({Role.PHARMACIST}), ScanState.DOCTOR_VERIFIED,
+                                       ScanState.DOCTOR_VERIFIED),
     Step.PHARMACY_REVIEW: StepRule(frozenset({Role.PHARMACIST}), ScanState.DOCTOR_VERIFIED,
                                    ScanState.PHARMACIST_COMPLETED),
     Step.APPROVE: StepRule(frozenset({Role.ADMIN}), ScanState.PHARMACIST_COMPLETED,
                            ScanState.REPORT_READY),
-    # A correction of a released report: a new version with a new PDF; the state stays.
-    Step.AMEND: StepRule(frozenset({Role.DOCTOR, Role.ADMIN}), ScanState.REPORT_READY,
+    # A correction of a released report: any doctor proposes it, an admin approves it with
+    # a fresh second factor; only then is it a new version with a new PDF. The state stays.
+    Step.AMEND: StepRule(frozenset({Role.DOCTOR}), ScanState.REPORT_READY,
                          ScanState.REPORT_READY),
     # The image cannot be read: the patient is asked for a new one, this scan ends.
     Step.RETURN_TO_PATIENT: StepRule(frozenset({Role.DOCTOR}), ScanState.AI_ANALYZED,
@@ -78,6 +83,8 @@ RULES: dict[Step, StepRule] = {
     Step.PRIORITIZE: StepRule(frozenset({Role.DOCTOR}), ScanState.AI_ANALYZED,
                               ScanState.AI_ANALYZED,
                               also_from=frozenset({ScanState.PENDING_AI})),
+    Step.APPROVE_AMENDMENT: StepRule(frozenset({Role.ADMIN}), ScanState.REPORT_READY,
+                                     ScanState.REPORT_READY),
 }
 
 # Plain words for patients and staff, used by the UI and e-mails.

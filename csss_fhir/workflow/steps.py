@@ -1,7 +1,7 @@
 """The clinical steps between upload and release: the AI's proposal ($classify), the
-doctor's verification ($verify), and the pharmacist's prescriptions and review
-($pharmacy-review). Each checks the actor and state against `states.RULES`, makes its
-change, records provenance and versions, and commits.
+doctor's verification ($verify), and the pharmacist's review ($pharmacy-review; the
+prescriptions themselves are in `prescriptions`). Each checks the actor and state against
+`states.RULES`, makes its change, records provenance and versions, and commits.
 """
 
 from __future__ import annotations
@@ -10,14 +10,12 @@ import logging
 
 from sqlalchemy.orm import Session
 
-from adapters.fhir.medication_request import PrescriptionData
 from csss_fhir import history
 from csss_fhir.classifier import device_for
-from csss_fhir.errors import InvalidInputError, ResourceValidationError
 from csss_fhir.extensions import Services
-from csss_fhir.models import AiPrediction, DoctorReview, PharmacyReview, Prescription, Scan, Task
+from csss_fhir.models import AiPrediction, DoctorReview, PharmacyReview, Task
 from csss_fhir.security.actor import Actor
-from csss_fhir.workflow import ingest
+from csss_fhir.workflow import ingest, prescriptions
 from csss_fhir.workflow.errors import AgreementRequiredError, FindingRequiredError
 from csss_fhir.workflow.findings import check_verification, clean_finding
 from csss_fhir.workflow.states import Step
@@ -33,9 +31,6 @@ from csss_fhir.workflow.tasks import (
 )
 
 log = logging.getLogger(__name__)
-
-PRESCRIPTION_FIELD_LIMIT = 200  # characters of medication, dose, route, frequency, duration
-
 
 def classify(session: Session, svc: Services, actor: Actor, study_id: str,
              *, if_match: str | None = None) -> AiPrediction:
@@ -118,60 +113,29 @@ def verify(session: Session, actor: Actor, study_id: str, *, note: str, agree: b
     return review
 
 
-def prescribe(session: Session, actor: Actor, data: PrescriptionData) -> Prescription:
-    """Add a prescription to a DOCTOR_VERIFIED scan (the state does not change)."""
-    require_step(actor, Step.PRESCRIBE)
-    scan = _prescribed_scan(session, data)
-    with one_winner(session):
-        task = locked_task(session, scan, Step.PRESCRIBE, None)
-        row = Prescription(
-            scan_id=scan.id, patient_id=scan.patient_id, pharmacist_id=actor.user_id,
-            medication=data.medication, medication_code=data.medication_code, dose=data.dose,
-            route=data.route, frequency=data.frequency, duration=data.duration,
-            dosage_text=data.dosage_text, note=data.note,
-        )
-        session.add(row)
-        session.flush()
-        event = record_event(session, actor, task, Step.PRESCRIBE, task.state,
-                             [f"MedicationRequest/{row.id}"])
-        history.record(session, row, event)
-    log.info("prescription added", extra={"scan_id": scan.id, "prescription_id": row.id})
-    return row
-
-
-def _prescribed_scan(session: Session, data: PrescriptionData) -> Scan:
-    """The scan a prescription refers to, once its subject and field lengths are checked."""
-    scan = session.get(Scan, data.scan_id)
-    if scan is None:
-        raise ResourceValidationError(
-            f"supportingInformation names ImagingStudy/{data.scan_id}, which does not exist")
-    if scan.patient_id != data.patient_id:
-        raise ResourceValidationError(
-            "MedicationRequest.subject is not the patient of the referenced ImagingStudy")
-    for name, value in (("medication", data.medication), ("dose", data.dose),
-                        ("route", data.route), ("frequency", data.frequency),
-                        ("duration", data.duration)):
-        if value is not None and len(value) > PRESCRIPTION_FIELD_LIMIT:
-            raise InvalidInputError(
-                f"{name} is longer than {PRESCRIPTION_FIELD_LIMIT} characters")
-    return scan
-
-
 def pharmacy_review(session: Session, actor: Actor, study_id: str, *, note: str,
-                    if_match: str | None = None) -> Task:
-    """Complete the pharmacist's review of a DOCTOR_VERIFIED scan; the admin approves next."""
+                    override_reason: str | None = None, if_match: str | None = None) -> Task:
+    """Complete the pharmacist's review of a DOCTOR_VERIFIED scan; the admin approves next.
+
+    Raises:
+        OverrideRequiredError: a prescription has a formulary warning and no
+            `override_reason` was given (prescriptions.accept_warnings).
+    """
     require_step(actor, Step.PHARMACY_REVIEW)
     note = required_note(note, "a note is required to complete the pharmacy review")
     scan = find_scan(session, study_id)
     with one_winner(session):
         task = locked_task(session, scan, Step.PHARMACY_REVIEW, if_match)
-        review = PharmacyReview(scan_id=scan.id, pharmacist_id=actor.user_id, note=note)
+        overridden = prescriptions.accept_warnings(session, scan.id, override_reason)
+        review = PharmacyReview(scan_id=scan.id, pharmacist_id=actor.user_id, note=note,
+                                override_reason=override_reason.strip() if overridden else None)
         session.add(review)
         previous = transition(task, Step.PHARMACY_REVIEW)
         session.flush()
         event = record_event(session, actor, task, Step.PHARMACY_REVIEW, previous,
-                             [f"Task/{task.id}"])
-        history.record(session, task, event)
+                             [f"Task/{task.id}"] +
+                             [f"MedicationRequest/{p.id}" for p in overridden])
+        history.record(session, *overridden, task, event)
     log.info("pharmacy review completed", extra={"scan_id": scan.id})
     return task
 

@@ -67,7 +67,11 @@ RULES: dict[tuple[str, str], Rule] = {
     ("/fhir/ImagingStudy/<study_id>/$verify", "POST"): api("doctor"),
     ("/fhir/ImagingStudy/<study_id>/$pharmacy-review", "POST"): api("pharmacist"),
     ("/fhir/ImagingStudy/<study_id>/$approve", "POST"): api("admin"),
-    ("/fhir/DiagnosticReport/<report_id>/$amend", "POST"): api("doctor", "admin"),
+    ("/fhir/DiagnosticReport/<report_id>/$amend", "POST"): api("doctor"),
+    ("/fhir/DiagnosticReport/<report_id>/$approve-amendment", "POST"): api("admin"),
+    # Update is served for MedicationRequest only: on the ImagingStudy tried here every
+    # signed-in caller gets 405; who may change a prescription is tested in test_prescriptions.
+    ("/fhir/<resource_type>/<resource_id>", "PUT"): api(*AUTHENTICATED),
     ("/fhir/ImagingStudy/<study_id>/$return-to-patient", "POST"): api("doctor"),
     ("/fhir/ImagingStudy/<study_id>/$send-back", "POST"): api("pharmacist", "admin"),
     ("/fhir/ImagingStudy/<study_id>/$prioritize", "POST"): api("doctor"),
@@ -96,6 +100,12 @@ RULES: dict[tuple[str, str], Rule] = {
     ("/pharmacist/scans/<study_id>/complete", "POST"): page("pharmacist"),
     ("/pharmacist/scans/<study_id>/prescriptions", "POST"): page("pharmacist"),
     ("/pharmacist/scans/<study_id>/send-back", "POST"): page("pharmacist"),
+    ("/pharmacist/scans/<study_id>/prescriptions/<prescription_id>", "GET"):
+        page("pharmacist"),
+    ("/pharmacist/scans/<study_id>/prescriptions/<prescription_id>", "POST"):
+        page("pharmacist"),
+    ("/pharmacist/scans/<study_id>/prescriptions/<prescription_id>/cancel", "POST"):
+        page("pharmacist"),
     ("/admin", "GET"): page("admin"),
     ("/admin/audit", "GET"): page("admin"),
     ("/admin/system", "GET"): page("admin"),
@@ -110,6 +120,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("/admin/scans/<study_id>/send-back", "POST"): page("admin"),
     ("/admin/reports/<report_id>", "GET"): page("admin"),
     ("/admin/reports/<report_id>/mail/<mail_id>/resend", "POST"): page("admin"),
+    ("/admin/reports/<report_id>/amendment/approve", "POST"): page("admin"),
 }
 
 
@@ -138,12 +149,16 @@ def _request(client, rule: str, method: str, ids: dict[str, str], patient_id: st
                                                               "POST")
               else "ImagingStudy", "resource_id": ids["study"], "version_id": "1",
               "study_id": ids["study"], "report_id": ids["report"], "user_id": ids["user"],
+              "prescription_id": "no-such-prescription",
               "path:filename": "css/app.css"}
     url = rule
     for name, value in values.items():
         url = url.replace(f"<{name}>", value)
     if method == "GET":
         return client.get(url, headers=headers)
+    if method == "PUT":
+        return client.put(url, headers={**headers, "Content-Type": "application/fhir+json"},
+                          data=json.dumps({"resourceType": "ImagingStudy"}))
     if rule == "/fhir/ImagingStudy/$upload":
         return client.post(url, headers=headers, content_type="multipart/form-data",
                            data={"file": (io.BytesIO(xray_png()), "x.png"),

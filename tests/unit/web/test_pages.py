@@ -108,14 +108,20 @@ def test_pharmacist_adds_a_structured_prescription_and_completes(app, signed_in)
     assert response.status_code == 400 and "drug name is required" in \
         response.get_data(as_text=True)
     response = browser.post(f"{page}/prescriptions", {
-        "drug": "Amoxicillin", "dose": "500 mg", "route": "oral",
-        "frequency": "three times a day", "duration": "7 days", "notes": "with food"},
-        page=page)
+        "drug": "Amoxicillin", "dose": "five hundred", "unit": "mg"}, page=page)
+    assert response.status_code == 400 and "dose must be a positive number" in \
+        response.get_data(as_text=True)
+    response = browser.post(f"{page}/prescriptions", {
+        "drug": "Amoxicillin", "dose": "500", "unit": "mg", "route": "26643006",
+        "frequency": "3/1/d", "duration": "7", "notes": "with food"}, page=page)
     assert response.status_code == 302
     with app.app_context():
         row = db.session.query(Prescription).filter_by(scan_id=scan_id).one()
-        assert (row.medication, row.dose, row.route, row.duration) == \
-            ("Amoxicillin", "500 mg", "oral", "7 days")
+        assert (row.medication, row.dose, row.route, row.frequency, row.duration) == \
+            ("Amoxicillin", "500 mg", "Oral route", "3 times a day", "7 days")
+        assert row.dosage_instruction[0]["doseAndRate"][0]["doseQuantity"] == {
+            "value": 500, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"}
+        assert row.warnings is None
     assert browser.post(f"{page}/complete", {"review_note": "ok"}, page=page).status_code == 302
     with app.app_context():
         assert db.session.get(Scan, scan_id).task.state == "PHARMACIST_COMPLETED"

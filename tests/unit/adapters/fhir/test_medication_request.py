@@ -21,7 +21,8 @@ def test_from_fhir_takes_the_references_medication_and_dosage():
     assert parsed == PrescriptionData(
         patient_id="pat-1", scan_id="scan-1", medication="Amoxicillin", medication_code=None,
         dose="500 mg", route="oral", frequency="three times a day", duration="7 days",
-        dosage_text=None, note="Take with food")
+        dosage_text=None, note="Take with food",
+        dosage_instruction=medication_request("pat-1", "scan-1")["dosageInstruction"])
 
 
 def test_from_fhir_takes_a_coded_medication_absolute_references_and_supply_duration():
@@ -72,7 +73,9 @@ def prescription(**fields):
               "medication_code": {"coding": [{"system": RXNORM, "code": "723"}]},
               "dose": "500 mg", "route": "oral", "frequency": "three times a day",
               "duration": "7 days", "dosage_text": None, "note": "Take with food",
-              "authored_on": datetime(2025, 3, 14, 9, tzinfo=UTC)}
+              "authored_on": datetime(2025, 3, 14, 9, tzinfo=UTC), "dosage_instruction": None,
+              "dispense_request": None, "status_reason": None, "warnings": None,
+              "override_reason": None}
     return row(**{**values, **fields})
 
 
@@ -121,3 +124,56 @@ def test_what_we_emit_parses_back_to_what_we_stored():
 
 def test_medication_request_output_matches_the_hl7_schema(hl7_schema):
     hl7_schema(emitted(to_fhir_medication_request(prescription()), "MedicationRequest"))
+
+
+STRUCTURED = [{
+    "sequence": 1,
+    "route": {"coding": [{"system": "http://snomed.info/sct", "code": "26643006",
+                          "display": "Oral route"}]},
+    "timing": {"repeat": {"frequency": 3, "period": 1, "periodUnit": "d",
+                          "boundsDuration": {"value": 7, "unit": "days",
+                                             "system": "http://unitsofmeasure.org",
+                                             "code": "d"}}},
+    "doseAndRate": [{"doseQuantity": {"value": 500, "unit": "mg",
+                                      "system": "http://unitsofmeasure.org", "code": "mg"}}],
+}]
+
+
+def test_a_structured_dosage_is_kept_and_served_exactly_as_sent():
+    body = {**medication_request("pat-1", "scan-1"), "dosageInstruction": STRUCTURED,
+            "dispenseRequest": {"expectedSupplyDuration": {
+                "value": 7, "unit": "days", "system": "http://unitsofmeasure.org",
+                "code": "d"}}}
+    parsed = from_fhir_medication_request(body)
+    assert parsed.dosage_instruction == STRUCTURED
+    assert (parsed.dose, parsed.route, parsed.frequency, parsed.duration) == (
+        "500 mg", "Oral route", "3 times a day", "7 days")
+    data = emitted(to_fhir_medication_request(prescription(
+        dosage_instruction=parsed.dosage_instruction,
+        dispense_request=parsed.dispense_request)), "MedicationRequest")
+    assert data["dosageInstruction"] == STRUCTURED
+    assert data["dispenseRequest"] == body["dispenseRequest"]
+
+
+@pytest.mark.parametrize("status", ["completed", "on-hold", "draft", "stopped"])
+def test_statuses_other_than_active_or_a_cancellation_are_refused(status):
+    with pytest.raises(ResourceValidationError, match="cancelled or entered-in-error"):
+        from_fhir_medication_request({**medication_request("pat-1", "scan-1"),
+                                      "status": status})
+
+
+def test_a_warning_is_a_contained_detected_issue_with_the_override_as_mitigation():
+    warning = {"code": "DOSEHINDA", "drug": "amoxicillin",
+               "message": "amoxicillin: 15,000 mg a day exceeds the adult maximum of "
+                          "4,000 mg a day", "daily_dose": 15000, "limit": 4000, "unit": "mg"}
+    data = emitted(to_fhir_medication_request(prescription(
+        status="cancelled", status_reason="typed in error", warnings=[warning],
+        override_reason="checked with the consultant")), "MedicationRequest")
+    assert data["statusReason"] == {"text": "typed in error"}
+    [issue] = data["contained"]
+    assert data["detectedIssue"] == [{"reference": "#dose-1"}]
+    assert issue["resourceType"] == "DetectedIssue" and issue["severity"] == "high"
+    assert issue["code"]["coding"][0]["code"] == "DOSEHINDA"
+    assert issue["detail"] == warning["message"]
+    assert issue["implicated"] == [{"reference": "MedicationRequest/rx-1"}]
+    assert "checked with the consultant" in issue["mitigation"][0]["action"]["text"]
