@@ -108,6 +108,9 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     web.init_app(app)
     security.init_app(app, settings)
+    from csss_fhir import jobs
+
+    jobs.init_app(app)
     return app
 
 

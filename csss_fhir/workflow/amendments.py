@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from csss_fhir import history
 from csss_fhir.errors import ResourceNotFoundError
 from csss_fhir.extensions import Services
-from csss_fhir.mail import messages, outbox
+from csss_fhir.mail import messages
 from csss_fhir.models import Report, ReportAmendment, utcnow
 from csss_fhir.reports.content import Amendment
 from csss_fhir.reports.pdf import render_pdf
@@ -89,7 +89,6 @@ def amend(session: Session, svc: Services, actor: Actor, report_id: str, *, note
                              [f"DiagnosticReport/{report.id}"])
         history.record(session, report, event)
         mail_id = messages.queue_report_mail(session, svc.settings, report, pdf)
-    log.info("report amended", extra={"report_id": report.id, "version": report.version_id})
-    if mail_id is not None:
-        outbox.deliver(session, svc.mail, [mail_id])
+    log.info("report amended", extra={"report_id": report.id, "version": report.version_id,
+                                      "mail_queued": mail_id is not None})
     return report

@@ -9,15 +9,20 @@ from csss_fhir.extensions import services
 from csss_fhir.mail import deliveries, outbox
 from csss_fhir.mail.backends import SmtpBackend
 from csss_fhir.models import MailMessage, utcnow
+from tests.factories import current_app_object, held_jobs
 
 
 def queue(session, n: int = 1, kind: str = "report") -> list[str]:
+    """Queue `n` messages and hold their send-mail jobs back: these tests are the senders."""
     sender = services().settings.mail_from
-    rows = [outbox.enqueue(session, outbox.compose(sender=sender, recipient=f"r{i}@test.local",
-                                                   subject="Your report", text="Hello"),
-                           kind=kind) for i in range(n)]
-    session.commit()
-    return [row.id for row in rows]
+    with held_jobs(current_app_object()) as held:
+        rows = [outbox.enqueue(session, outbox.compose(
+            sender=sender, recipient=f"r{i}@test.local", subject="Your report", text="Hello"),
+            kind=kind) for i in range(n)]
+        session.commit()
+    ids = [row.id for row in rows]
+    assert held == [("send_mail", i) for i in ids]  # one job per row, after the commit
+    return ids
 
 
 def test_back_off_doubles_from_30_seconds_up_to_an_hour():
@@ -75,8 +80,10 @@ def test_worker_once_sends_what_is_due_to_the_file_outbox(app, session, runner):
 def test_resending_a_sent_report_mail_makes_a_new_message(session):
     [row_id] = queue(session)
     outbox.deliver(session, services().mail, [row_id])
-    copy = deliveries.resend(session, row_id)
+    with held_jobs(current_app_object()) as held:
+        copy = deliveries.resend(session, row_id)
     assert copy.mail_id != row_id and copy.status == "pending"
+    assert held == [("send_mail", copy.mail_id)]
     first = session.get(MailMessage, row_id)
     assert session.get(MailMessage, copy.mail_id).message_id != first.message_id
 
