@@ -29,9 +29,19 @@ class InlineRunner:
         self.app = app
 
     def submit(self, job: str, key: str | None) -> None:
-        with self.app.app_context():
-            for follow_up in tasks.run_job(self.app, job, key):
-                self.submit(*follow_up)
+        """Run the job now; a failure is logged, never raised into the committing request
+        (the job's row stays due, and the sweep runs it again)."""
+        try:
+            with self.app.app_context():
+                follow_ups = tasks.run_job(self.app, job, key)
+        except Exception:
+            log.exception("job failed; the sweep retries it", extra={"job": job})
+            return
+        for follow_up in follow_ups:
+            self.submit(*follow_up)
+
+    def start(self) -> None:
+        """Nothing to start."""
 
 
 class ThreadRunner:

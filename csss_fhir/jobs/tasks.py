@@ -35,6 +35,9 @@ def run_job(app: Flask, job: str, key: str | None) -> FollowUps:
     Database errors propagate (the runner backs off and the row stays due); every other
     outcome is recorded on the job's row.
     """
+    if job not in (CLASSIFY_SCAN, SEND_MAIL, SWEEP):
+        raise ValueError(f"unknown job {job!r}; expected {CLASSIFY_SCAN}, {SEND_MAIL} or "
+                         f"{SWEEP}")
     svc: Services = app.extensions["csss"]
     with Session(db.engine) as session:
         if job == CLASSIFY_SCAN:
@@ -43,9 +46,7 @@ def run_job(app: Flask, job: str, key: str | None) -> FollowUps:
         if job == SEND_MAIL:
             send_mail(session, svc, key)
             return []
-        if job == SWEEP:
-            return sweep(session, svc)
-    raise ValueError(f"unknown job {job!r}; expected {CLASSIFY_SCAN}, {SEND_MAIL} or {SWEEP}")
+        return sweep(session, svc)
 
 
 def _pending_scans():

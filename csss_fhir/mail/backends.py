@@ -38,12 +38,17 @@ class FileBackend:
 
     def send(self, message_id: str, raw: bytes,
              before_data: Callable[[], None] = _no_hook) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
         before_data()
         target = self.directory / f"{message_id}.eml"
         tmp = target.with_suffix(".tmp")
-        tmp.write_bytes(raw)
-        tmp.replace(target)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(raw)
+            tmp.replace(target)
+        except OSError as err:  # a full or read-only disk: retried later like a down server
+            raise DeliveryError(f"cannot write to the mail folder ({type(err).__name__}); "
+                                "check that it is writable and has space", permanent=False
+                                ) from err
 
 
 @contextmanager
