@@ -88,3 +88,18 @@ def test_a_broker_that_is_down_never_fails_the_upload(make_app, caplog):
     assert time.monotonic() - started < 10
     assert task_state(client, headers, study_id) == "PENDING_AI"  # the sweep will run it
     assert any("broker unreachable" in r.getMessage() for r in caplog.records)
+
+
+def test_the_thread_survives_a_failing_job_and_runs_the_next(make_app):
+    from csss_fhir.jobs import runners
+
+    app = make_app(jobs_mode="thread", jobs_sweep_seconds=3600)
+    runner = app.extensions["csss_jobs"]
+    client, headers = app.test_client(), login_as(app, "patient")
+    runner.submit("no-such-job", "x")  # raises in the thread: logged, backed off
+    study_id = upload(client, headers)
+    deadline = time.monotonic() + 60
+    while task_state(client, headers, study_id) != "AI_ANALYZED":
+        assert time.monotonic() < deadline, "the job thread died with the failing job"
+        time.sleep(0.2)
+    assert runner._thread.is_alive() and runners.MAX_BACKOFF_SECONDS == 60.0
