@@ -37,6 +37,15 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("ai_job") as batch:
         batch.create_index(batch.f("ix_ai_job_due_at"), ["due_at"], unique=False)
+    # Scans already waiting for the AI get their job row, due now: the first sweep runs them.
+    task = sa.table("task", sa.column("scan_id"), sa.column("state"))
+    ai_job = sa.table("ai_job", sa.column("scan_id"), sa.column("created_at"),
+                      sa.column("attempts"), sa.column("due_at"))
+    now = sa.func.current_timestamp()
+    op.execute(ai_job.insert().from_select(
+        ["scan_id", "created_at", "attempts", "due_at"],
+        sa.select(task.c.scan_id, now, sa.literal(0), now).where(
+            task.c.state == "PENDING_AI")))
 
     with op.batch_alter_table("ai_prediction") as batch:
         batch.drop_constraint("uq_ai_prediction_scan_id", type_="unique")
