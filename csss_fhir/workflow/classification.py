@@ -133,6 +133,7 @@ def _write(session: Session, svc: Services, actor: Actor, scan_id: str, state: s
     with one_winner(session):
         task = session.scalar(select(Task).where(Task.scan_id == scan.id).with_for_update())
         if task.state != state or task.version_id != version:
+            session.rollback()  # release the lock now; nothing of this run is kept
             raise WrongStateError(
                 "another classification of this scan finished while this one ran "
                 f"(the scan is now in {task.state}); read its current AI proposal",
