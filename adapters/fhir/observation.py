@@ -47,7 +47,7 @@ def to_fhir_ai_observation(prediction: Any) -> Observation:
     component and the note), and carries no class probabilities. A proposal a re-run
     replaced stays `preliminary` (it was not wrong, only older) and says which replaced it.
     """
-    if not getattr(prediction, "assessable", True):
+    if getattr(prediction, "assessable", True) is False:
         return _not_assessable_observation(prediction)
     components = [
         {

@@ -42,7 +42,7 @@ def check_verification(prediction: AiPrediction, *, agree: bool, finding: str | 
             was given; or the AI said Not assessable and the doctor agrees or names none.
         InvalidInputError: `agree` is true but the finding differs from the AI's label.
     """
-    if not getattr(prediction, "assessable", True) and (agree or not finding):
+    if getattr(prediction, "assessable", True) is False and (agree or not finding):
         raise FindingRequiredError(
             "the AI could not assess this image (Not assessable: "
             f"{prediction.reason or 'no reason given'}); there is nothing to agree with: "
