@@ -3,6 +3,7 @@ the mail backend (issue 15 #9)."""
 
 from __future__ import annotations
 
+import io
 import shutil
 from pathlib import Path
 
@@ -27,3 +28,24 @@ def test_an_approval_succeeds_when_the_mail_backend_cannot_write(app, client, as
         [mail] = db.session.query(MailMessage).filter_by(report_id=report.id).all()
         assert mail.status == "pending" and mail.attempts == 1  # the job tried; retried later
         assert "mail folder" in mail.last_error
+
+
+def test_a_not_assessable_scan_is_released_with_the_doctors_finding(session):
+    from pypdf import PdfReader
+
+    from csss_fhir import workflow
+    from csss_fhir.extensions import services
+    from csss_fhir.workflow import classification
+    from tests.factories import actor_for, make_user
+
+    scan_id, _ = make_scan("PENDING_AI")
+    svc = services()
+    classification.record_not_assessable(session, svc, scan_id, "not a radiograph")
+    workflow.verify(session, actor_for(make_user("doctor")[0]), scan_id, note="Clear lungs.",
+                    agree=False, finding="Normal")
+    workflow.pharmacy_review(session, actor_for(make_user("pharmacist")[0]), scan_id,
+                             note="None needed.")
+    report = workflow.approve(session, svc, actor_for(make_user("admin")[0]), scan_id)
+    text = "".join(page.extract_text() for page in PdfReader(
+        io.BytesIO(svc.store.get(report.pdf.sha256))).pages)
+    assert "Not assessable" in text and "Normal" in text
