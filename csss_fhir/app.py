@@ -108,17 +108,30 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     web.init_app(app)
     security.init_app(app, settings)
+    from csss_fhir import jobs
+
+    jobs.init_app(app)
     return app
 
 
 def _engine_options(url: str, settings: Settings) -> dict:
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 15, "check_same_thread": False}}
+    # Every database call has an upper bound: connecting (DB_CONNECT_TIMEOUT), one statement
+    # (DB_STATEMENT_TIMEOUT_MS, enforced by the server), and a dead peer on the network
+    # (keepalives; tcp_user_timeout for unacknowledged data).
     return {"pool_pre_ping": True, "pool_size": settings.db_pool_size,
             "max_overflow": settings.db_max_overflow,
             "pool_timeout": settings.db_pool_timeout_seconds,
             "pool_recycle": 1800,  # below typical firewall / pgbouncer idle cut-offs
-            "connect_args": {"connect_timeout": 10, "application_name": "csss-fhir"}}
+            "connect_args": {
+                "connect_timeout": settings.db_connect_timeout_seconds,
+                "application_name": "csss-fhir",
+                "options": f"-c statement_timeout={settings.db_statement_timeout_ms}",
+                "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
+                "keepalives_count": 3,
+                "tcp_user_timeout": settings.db_statement_timeout_ms,
+            }}
 
 
 @event.listens_for(Engine, "connect")

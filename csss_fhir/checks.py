@@ -1,4 +1,5 @@
-"""`csss check`: verify the configuration, database, storage, mail and model before start.
+"""`csss check`: verify the configuration, database, storage, mail, model and background jobs
+(broker and workers) before start.
 
 Each check reports what it found without secrets (no passwords, no full database URL) and
 the command exits non-zero when any check fails, so an orchestrator can gate a deployment
@@ -117,11 +118,42 @@ def check_model(app: Flask) -> str:
     return f"{meta.get('name', 'classifier')} {meta.get('version', '?')} loads"
 
 
+def check_jobs(app: Flask) -> str:
+    """Without a broker, jobs run in the app; with one, it must answer and so must a worker."""
+    s = app.extensions["csss"].settings
+    if s.jobs_runner != "celery":
+        return f"no broker: jobs run {s.jobs_runner} in each app process"
+    from csss_fhir.jobs.celery_app import broker_answers, make_celery, workers_answering
+
+    celery = make_celery(app)
+    where = _without_password(s.celery_broker_url)
+    try:
+        broker_answers(celery)
+    except Exception as err:
+        raise CheckFailed(f"the broker {where} does not answer ({type(err).__name__}); "
+                          "check CELERY_BROKER_URL and that Redis is up") from err
+    workers = workers_answering(celery)
+    if not workers:
+        raise CheckFailed(f"the broker {where} answers but no worker does: start "
+                          "`csss worker` (jobs wait in the queue until one runs)")
+    return f"broker {where}; {len(workers)} worker(s) answer: {', '.join(workers)}"
+
+
+def _without_password(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy parses: show only its scheme
+        return url.split(":", 1)[0] + "://..."
+
+
 CHECKS: tuple[tuple[str, Callable[[Flask], str]], ...] = (
     ("database", check_database),
     ("storage", check_storage),
     ("mail", check_mail),
     ("model", check_model),
+    ("jobs", check_jobs),
 )
 
 
@@ -139,7 +171,7 @@ def run_checks(app: Flask) -> list[Result]:
 @click.command("check")
 @click.pass_context
 def check(ctx: click.Context) -> None:
-    """Verify configuration, database (reachable, migrated), storage, mail and model."""
+    """Verify configuration, database (reachable, migrated), storage, mail, model, jobs."""
     try:
         app = ctx.ensure_object(ScriptInfo).load_app()
     except ConfigurationError as err:

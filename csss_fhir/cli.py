@@ -148,6 +148,16 @@ from csss_fhir.mail.cli import mail_group  # noqa: E402 - the mail package's com
 cli.add_command(mail_group)
 
 
+def _add_job_commands() -> None:
+    from csss_fhir.jobs.cli import scheduler, worker
+
+    cli.add_command(worker)
+    cli.add_command(scheduler)
+
+
+_add_job_commands()
+
+
 def _add_check_command() -> None:
     from csss_fhir.checks import check
 

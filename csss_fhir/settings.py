@@ -13,6 +13,10 @@ from csss_fhir.errors import ConfigurationError
 ENVIRONMENTS = ("development", "testing", "production")
 MAIL_BACKENDS = ("file", "smtp")
 SMTP_SECURITY = ("starttls", "ssl", "none")
+# Where background jobs run (jobs/): Celery workers through CELERY_BROKER_URL, a thread in
+# each app process, or inline right after the request's commit (tests). "auto": Celery when
+# a broker is configured, else the thread.
+JOBS_MODES = ("auto", "celery", "thread", "inline")
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,9 @@ class Settings:
     db_pool_size: int = 5
     db_max_overflow: int = 10
     db_pool_timeout_seconds: float = 30.0
+    # Upper bounds on every database call (PostgreSQL): connecting, and one statement.
+    db_connect_timeout_seconds: int = 5
+    db_statement_timeout_ms: int = 30_000
     # Reverse proxies in front of the service whose X-Forwarded-For/-Proto are trusted
     # (0: none; the client address is then the TCP peer, as rate limits and audit see it).
     trusted_proxy_hops: int = 0
@@ -49,7 +56,7 @@ class Settings:
     smtp_user: str | None = None
     smtp_password: str | None = None
     smtp_security: str = "starttls"
-    smtp_timeout_seconds: float = 10.0
+    smtp_timeout_seconds: float = 10.0  # per SMTP operation; a timeout after DATA: uncertain
     mail_from: str = "CSSS-FHIR <no-reply@localhost>"
     hospital_name: str = "CSSS-FHIR Demo Hospital"
     hospital_address: str = ""
@@ -69,6 +76,13 @@ class Settings:
     auth_rate_limit_account: str = "20 per minute"
     lockout_failures: int = 5  # failures allowed; the next one locks the account
     lockout_minutes: int = 15  # first lock; each further lock doubles it (at most 24 h)
+    # Background jobs (csss_fhir/jobs): where they run, when the sweep looks for lost work,
+    # and how often a failing classification is tried before it ends as "Not assessable".
+    celery_broker_url: str | None = None  # e.g. redis://127.0.0.1:6379/0; None: no broker
+    jobs_mode: str = "auto"
+    jobs_sweep_seconds: float = 30.0
+    ai_deadline_seconds: int = 120  # a scan still PENDING_AI this long after upload is re-run
+    ai_max_attempts: int = 3
     extra: Mapping[str, object] = field(default_factory=dict)  # Flask config overrides (tests)
 
     @classmethod
@@ -103,6 +117,10 @@ class Settings:
             db_pool_size=number("DB_POOL_SIZE", cls.db_pool_size),
             db_max_overflow=number("DB_MAX_OVERFLOW", cls.db_max_overflow),
             db_pool_timeout_seconds=number("DB_POOL_TIMEOUT", cls.db_pool_timeout_seconds, float),
+            db_connect_timeout_seconds=number("DB_CONNECT_TIMEOUT",
+                                              cls.db_connect_timeout_seconds),
+            db_statement_timeout_ms=number("DB_STATEMENT_TIMEOUT_MS",
+                                           cls.db_statement_timeout_ms),
             trusted_proxy_hops=number("TRUSTED_PROXY_HOPS", cls.trusted_proxy_hops),
             storage_dir=Path(storage) if storage else None,
             model_path=text("MODEL_PATH"),
@@ -119,6 +137,7 @@ class Settings:
             smtp_user=text("SMTP_USER"),
             smtp_password=text("SMTP_PASSWORD"),
             smtp_security=text("SMTP_SECURITY") or cls.smtp_security,
+            smtp_timeout_seconds=number("SMTP_TIMEOUT", cls.smtp_timeout_seconds, float),
             mail_from=text("MAIL_FROM") or cls.mail_from,
             hospital_name=text("HOSPITAL_NAME") or cls.hospital_name,
             hospital_address=text("HOSPITAL_ADDRESS") or cls.hospital_address,
@@ -136,6 +155,11 @@ class Settings:
             or cls.auth_rate_limit_account,
             lockout_failures=number("LOCKOUT_FAILURES", cls.lockout_failures),
             lockout_minutes=number("LOCKOUT_MINUTES", cls.lockout_minutes),
+            celery_broker_url=text("CELERY_BROKER_URL"),
+            jobs_mode=text("JOBS_MODE") or cls.jobs_mode,
+            jobs_sweep_seconds=number("JOBS_SWEEP_SECONDS", cls.jobs_sweep_seconds, float),
+            ai_deadline_seconds=number("AI_DEADLINE_SECONDS", cls.ai_deadline_seconds),
+            ai_max_attempts=number("AI_MAX_ATTEMPTS", cls.ai_max_attempts),
         )
         settings.validate()
         return settings
@@ -143,6 +167,13 @@ class Settings:
     @property
     def production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def jobs_runner(self) -> str:
+        """Where jobs run: JOBS_MODE, or for "auto" Celery with a broker, else a thread."""
+        if self.jobs_mode != "auto":
+            return self.jobs_mode
+        return "celery" if self.celery_broker_url else "thread"
 
     @property
     def max_upload_bytes(self) -> int:
@@ -172,6 +203,19 @@ class Settings:
                 raise ConfigurationError(f"{name} must be at least 1 minute")
         if self.lockout_failures < 1:
             raise ConfigurationError("LOCKOUT_FAILURES must be at least 1")
+        if self.jobs_mode not in JOBS_MODES:
+            raise ConfigurationError(f"JOBS_MODE={self.jobs_mode!r}; use one of {JOBS_MODES}")
+        if self.jobs_mode == "celery" and not self.celery_broker_url:
+            raise ConfigurationError("JOBS_MODE=celery needs CELERY_BROKER_URL "
+                                     "(e.g. redis://127.0.0.1:6379/0)")
+        for name, value in (("JOBS_SWEEP_SECONDS", self.jobs_sweep_seconds),
+                            ("AI_DEADLINE_SECONDS", self.ai_deadline_seconds),
+                            ("AI_MAX_ATTEMPTS", self.ai_max_attempts),
+                            ("SMTP_TIMEOUT", self.smtp_timeout_seconds),
+                            ("DB_CONNECT_TIMEOUT", self.db_connect_timeout_seconds),
+                            ("DB_STATEMENT_TIMEOUT_MS", self.db_statement_timeout_ms)):
+            if value <= 0:
+                raise ConfigurationError(f"{name}={value!r}; it must be above 0")
         if self.mail_backend not in MAIL_BACKENDS:
             raise ConfigurationError(f"MAIL_BACKEND={self.mail_backend!r}; use 'file' or 'smtp'")
         if self.smtp_security not in SMTP_SECURITY:

@@ -45,6 +45,13 @@ NOT_RADIOGRAPH = "not_radiograph"
 OUT_OF_DISTRIBUTION = "out_of_distribution"
 UNDECODABLE = "undecodable"
 REASONS = (UNDECODABLE, TOO_SMALL, NOT_RADIOGRAPH, OUT_OF_DISTRIBUTION)
+# Each reason in words for the doctor's page, the AI Observation and the report.
+REASON_TEXT = {
+    UNDECODABLE: "the image could not be decoded",
+    TOO_SMALL: "the image is too small to judge",
+    NOT_RADIOGRAPH: "the image does not look like a frontal chest radiograph",
+    OUT_OF_DISTRIBUTION: "the image is unlike the chest radiographs the model was trained on",
+}
 
 DEFAULT_MIN_SIDE = 128
 DEFAULT_MAX_ASPECT_RATIO = 3.0  # training originals: 2.59 at most (MANIFEST.csv)

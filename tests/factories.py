@@ -6,7 +6,8 @@ import io
 import itertools
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import policy
@@ -32,6 +33,9 @@ def settings_for(instance: Path, database_url: str, **overrides: Any) -> Setting
         "env": "testing", "instance_path": instance, "secret_key": TEST_SECRET,
         "jwt_secret_key": TEST_JWT_SECRET, "database_url": database_url, "bcrypt_rounds": 4,
         "hospital_name": "St. Test General",
+        # Jobs (classify on upload, send mail) run right after the commit that queues them,
+        # in the same thread: tests see their effects deterministically.
+        "jobs_mode": "inline",
     }
     values.update(overrides)
     return Settings(**values)
@@ -246,6 +250,37 @@ def actor_for(user):
                  otp_verified_at=utcnow())
 
 
+class HeldJobs(list):
+    """A jobs runner that only keeps what it is given (see `held_jobs`)."""
+
+    name = "held"
+
+    def submit(self, job: str, key: str | None) -> None:
+        self.append((job, key))
+
+    def start(self) -> None:
+        """Nothing runs."""
+
+
+@contextmanager
+def held_jobs(app) -> Iterator[HeldJobs]:
+    """Within the block, jobs queued by commits are kept (in the yielded list), not run:
+    for tests that need a scan still waiting for the AI, or that run jobs themselves."""
+    previous = app.extensions["csss_jobs"]
+    held = HeldJobs()
+    app.extensions["csss_jobs"] = held
+    try:
+        yield held
+    finally:
+        app.extensions["csss_jobs"] = previous
+
+
+def current_app_object():
+    from flask import current_app
+
+    return current_app._get_current_object()
+
+
 def make_scan(state: str = "PENDING_AI", *, patient=None, image: bytes | None = None):
     """A scan driven through the real workflow commands up to `state` (in an app context).
 
@@ -261,11 +296,13 @@ def make_scan(state: str = "PENDING_AI", *, patient=None, image: bytes | None = 
     svc = services()
     session = db.session
     patient = patient or make_user("patient")[0]
-    scan = workflow.upload_scan(session, svc, actor_for(patient), workflow.UploadRequest(
-        data=image or xray_png(), patient_id=None))
+    request = workflow.UploadRequest(data=image or xray_png(), patient_id=None)
+    if target == 0:  # keep the scan waiting: hold the classification job back
+        with held_jobs(current_app_object()):
+            scan = workflow.upload_scan(session, svc, actor_for(patient), request)
+    else:  # the classification job runs inline right after the upload commits
+        scan = workflow.upload_scan(session, svc, actor_for(patient), request)
     scan_id = scan.id
-    if target >= 1:
-        workflow.classify(session, svc, actor_for(make_user("doctor")[0]), scan_id)
     if target >= 2:
         from csss_fhir.models import Scan
 

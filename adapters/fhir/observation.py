@@ -30,8 +30,25 @@ AI_METHOD = {"text": "AI classification of the chest radiograph (MobileNetV2 ima
                      "classifier; arg-max class, 'Uncertain' below the decision threshold)"}
 
 
+# The proposal for an image the classifier cannot judge: a code of our own, never a disease
+# class (there is no standard code for "the AI could not assess this image").
+NOT_ASSESSABLE_SYSTEM = "urn:csss-fhir:codesystem:ai-assessability"
+NOT_ASSESSABLE_CONCEPT = {"coding": [{"system": NOT_ASSESSABLE_SYSTEM, "code": "not-assessable",
+                                      "display": "Not assessable"}],
+                          "text": "Not assessable"}
+REASON_CODE = {"coding": [{"system": NOT_ASSESSABLE_SYSTEM, "code": "reason",
+                           "display": "Why the image is not assessable"}]}
+
+
 def to_fhir_ai_observation(prediction: Any) -> Observation:
-    """The classifier's proposal: preliminary, made by the model's Device."""
+    """The classifier's proposal: preliminary, made by the model's Device.
+
+    An image the classifier could not judge is valued "Not assessable" with its reason (a
+    component and the note), and carries no class probabilities. A proposal a re-run
+    replaced stays `preliminary` (it was not wrong, only older) and says which replaced it.
+    """
+    if getattr(prediction, "assessable", True) is False:
+        return _not_assessable_observation(prediction)
     components = [
         {
             "code": {"coding": [CERTAINTY_CODE, *finding_concept(name)["coding"]],
@@ -45,7 +62,25 @@ def to_fhir_ai_observation(prediction: Any) -> Observation:
             f"top class {prediction.top_class} at {prediction.confidence:.3f}.")
     if prediction.uncertain:
         note += " Below the threshold: Uncertain, an explicit finding is required."
-    return Observation.model_validate({
+    return Observation.model_validate(_ai_observation(
+        prediction, finding_concept(prediction.label), components, note))
+
+
+def _not_assessable_observation(prediction: Any) -> Observation:
+    reason = prediction.reason or "the classifier cannot judge this image"
+    components = [{"code": REASON_CODE, "valueString": reason}]
+    note = (f"AI proposal: Not assessable ({reason}). No disease class is proposed; the "
+            "doctor names the finding or asks for a new image.")
+    return Observation.model_validate(_ai_observation(
+        prediction, NOT_ASSESSABLE_CONCEPT, components, note))
+
+
+def _ai_observation(prediction: Any, value: dict[str, Any], components: list[dict[str, Any]],
+                    note: str) -> dict[str, Any]:
+    superseded_by = getattr(prediction, "superseded_by_id", None)
+    if superseded_by:
+        note += f" Superseded by a re-run of the AI: Observation/{superseded_by}."
+    data: dict[str, Any] = {
         "resourceType": "Observation",
         "id": prediction.id,
         "meta": meta(prediction, security=[AI_ASSERTED]),
@@ -55,13 +90,15 @@ def to_fhir_ai_observation(prediction: Any) -> Observation:
         "subject": reference("Patient", prediction.patient_id),
         "effectiveDateTime": instant(prediction.created_at),
         "issued": instant(prediction.created_at),
-        "valueCodeableConcept": finding_concept(prediction.label),
+        "valueCodeableConcept": value,
         "method": AI_METHOD,
-        "device": reference("Device", prediction.device_id),
         "derivedFrom": [reference("ImagingStudy", prediction.scan_id)],
         "component": components,
         "note": [{"text": note}],
-    })
+    }
+    if prediction.device_id:
+        data["device"] = reference("Device", prediction.device_id)
+    return data
 
 
 def to_fhir_doctor_observation(review: Any) -> Observation:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import smtplib
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from email import policy
 from email.message import EmailMessage
@@ -15,11 +15,17 @@ from csss_fhir.settings import Settings
 
 
 class DeliveryError(Exception):
-    """Delivery failed; `permanent` failures are not retried."""
+    """Delivery failed; `permanent` failures are not retried, and `uncertain` ones (lost
+    after the body was handed over: the server may have it) are not retried blindly."""
 
-    def __init__(self, message: str, *, permanent: bool) -> None:
+    def __init__(self, message: str, *, permanent: bool, uncertain: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.uncertain = uncertain
+
+
+def _no_hook() -> None:
+    """`before_data` when the caller records nothing."""
 
 
 class FileBackend:
@@ -30,12 +36,19 @@ class FileBackend:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
-    def send(self, message_id: str, raw: bytes) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
+    def send(self, message_id: str, raw: bytes,
+             before_data: Callable[[], None] = _no_hook) -> None:
+        before_data()
         target = self.directory / f"{message_id}.eml"
         tmp = target.with_suffix(".tmp")
-        tmp.write_bytes(raw)
-        tmp.replace(target)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(raw)
+            tmp.replace(target)
+        except OSError as err:  # a full or read-only disk: retried later like a down server
+            raise DeliveryError(f"cannot write to the mail folder ({type(err).__name__}); "
+                                "check that it is writable and has space", permanent=False
+                                ) from err
 
 
 @contextmanager
@@ -75,12 +88,39 @@ class SmtpBackend:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
-    def send(self, message_id: str, raw: bytes) -> None:
+    def send(self, message_id: str, raw: bytes,
+             before_data: Callable[[], None] = _no_hook) -> None:
+        """Send one message: MAIL, RCPT, then DATA.
+
+        `before_data` runs (and records it) just before DATA. From then on a timeout or a
+        dropped connection raises an `uncertain` DeliveryError: the server may have the
+        message. A reply code is a plain refusal; once the server accepted the message, a
+        failing QUIT changes nothing.
+        """
         message = BytesParser(policy=policy.SMTP).parsebytes(raw)
+        sender = message["From"].addresses[0].addr_spec
+        recipients = [a.addr_spec for a in message["To"].addresses]
+        body = message.as_bytes(policy=policy.SMTP)
+        phase = "envelope"
         try:
             with smtp_connection(self.settings) as client:
-                client.send_message(message)
+                code, reply = client.mail(sender)
+                if code != 250:
+                    raise smtplib.SMTPSenderRefused(code, reply, sender)
+                refused = {}
+                for recipient in recipients:
+                    code, reply = client.rcpt(recipient)
+                    if code not in (250, 251):
+                        refused[recipient] = (code, reply)
+                if refused:
+                    raise smtplib.SMTPRecipientsRefused(refused)
+                phase = "data"
+                before_data()
+                client.data(body)
+                phase = "accepted"
         except smtplib.SMTPResponseException as err:
+            if phase == "accepted":
+                return
             raise DeliveryError(f"SMTP {err.smtp_code}", permanent=500 <= err.smtp_code < 600
                                 ) from err
         except smtplib.SMTPRecipientsRefused as err:
@@ -88,6 +128,14 @@ class SmtpBackend:
             raise DeliveryError(f"recipient refused (SMTP {codes})",
                                 permanent=all(500 <= c < 600 for c in codes)) from err
         except (OSError, smtplib.SMTPException) as err:
+            if phase == "accepted":
+                return
+            if phase == "data":
+                raise DeliveryError(
+                    f"no answer to DATA ({type(err).__name__}; SMTP_TIMEOUT="
+                    f"{self.settings.smtp_timeout_seconds:g} s): the server may have the "
+                    "message, so it is not retried automatically; an administrator may "
+                    "resend it", permanent=False, uncertain=True) from err
             raise DeliveryError(f"SMTP server unreachable: {type(err).__name__}",
                                 permanent=False) from err
 

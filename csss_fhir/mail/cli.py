@@ -7,10 +7,13 @@ import time
 
 import click
 from flask.cli import with_appcontext
+from sqlalchemy.exc import DBAPIError
 
 from csss_fhir.errors import CsssError
 
 log = logging.getLogger(__name__)
+
+MAX_BACKOFF_SECONDS = 60.0
 
 
 @click.group("mail")
@@ -31,12 +34,29 @@ def worker(once: bool, interval: float, batch: int) -> None:
     from csss_fhir.models import db
 
     backend = services().mail
+    failures = 0
     while True:
-        counts = deliver_due(db.session, backend, limit=batch)
+        try:
+            counts = deliver_due(db.session, backend, limit=batch)
+        except DBAPIError as err:
+            # The database went away: wait (doubling, at most a minute) and try again;
+            # the worker never exits on its own for it.
+            db.session.remove()
+            if once:
+                raise click.ClickException(
+                    f"the database does not answer ({type(err).__name__}); nothing sent"
+                ) from err
+            failures += 1
+            delay = min(MAX_BACKOFF_SECONDS, interval * 2 ** (failures - 1))
+            log.warning("database unavailable; mail worker retries",
+                        extra={"backoff_s": delay, "error": type(err).__name__})
+            time.sleep(delay)
+            continue
+        failures = 0
         db.session.remove()
         if once:
             click.echo(f"sent {counts['sent']}, retrying {counts['pending']}, "
-                       f"failed {counts['failed']}")
+                       f"failed {counts['failed']}, uncertain {counts['uncertain']}")
             return
         if sum(counts.values()) < batch:
             time.sleep(interval)
@@ -44,7 +64,8 @@ def worker(once: bool, interval: float, batch: int) -> None:
 
 @mail_group.command("status")
 @click.argument("report_id", required=False)
-@click.option("--state", type=click.Choice(["pending", "sending", "sent", "failed"]))
+@click.option("--state",
+              type=click.Choice(["pending", "sending", "sent", "failed", "uncertain"]))
 @with_appcontext
 def status(report_id: str | None, state: str | None) -> None:
     """Delivery state of one report's e-mails, or of the latest report e-mails."""

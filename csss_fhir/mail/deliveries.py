@@ -14,9 +14,10 @@ from email.parser import BytesParser
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from csss_fhir import jobs
 from csss_fhir.errors import InvalidInputError, ResourceNotFoundError
 from csss_fhir.mail import outbox
-from csss_fhir.mail.outbox import FAILED, PENDING, SENDING, SENT
+from csss_fhir.mail.outbox import FAILED, PENDING, SENDING, SENT, UNCERTAIN
 from csss_fhir.models import MailMessage, utcnow
 from csss_fhir.security.actor import Actor
 from csss_fhir.security.errors import AccessDeniedError
@@ -30,7 +31,7 @@ class Delivery:
     kind: str
     report_id: str | None
     recipient: str
-    status: str  # pending | sending | sent | failed
+    status: str  # pending | sending | sent | failed | uncertain
     attempts: int
     created_at: datetime
     sent_at: datetime | None
@@ -71,10 +72,11 @@ def recent_deliveries(session: Session, *, status: str | None = None, limit: int
 
 
 def resend(session: Session, mail_id: str, *, actor: Actor | None = None) -> Delivery:
-    """Send a report e-mail again, and commit; the caller then delivers `.mail_id`.
+    """Send a report e-mail again, and commit; a job delivers it after the commit.
 
-    A message that never arrived (failed, or still waiting) is retried as the same e-mail,
-    due now. One that was sent is copied into a new message with its own Message-ID: the
+    A message that never arrived (failed, or still waiting), or may have (uncertain: the
+    administrator decides it did not), is retried as the same e-mail, with the same
+    Message-ID, due now. One that was sent is copied into a new message with its own Message-ID: the
     patient asked for it again, and it is a second e-mail, not a duplicate.
 
     Raises:
@@ -89,8 +91,10 @@ def resend(session: Session, mail_id: str, *, actor: Actor | None = None) -> Del
         raise InvalidInputError("only report e-mails are resent; ask for a new sign-in code")
     if row.status == SENDING:
         raise InvalidInputError("this e-mail is being sent right now")
-    if row.status in (FAILED, PENDING):
+    if row.status in (FAILED, PENDING, UNCERTAIN):
         row.status, row.next_attempt_at, row.claimed_until = PENDING, utcnow(), None
+        row.data_started_at = None
+        jobs.enqueue(session, jobs.SEND_MAIL, row.id)
         session.commit()
         return _delivery(row)
     assert row.status == SENT

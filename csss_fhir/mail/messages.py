@@ -1,8 +1,8 @@
 """The e-mails the workflow sends, and who receives them: their words live here and in
 `templates/mail/`, not in the code that decides to send them.
 
-Each `queue_*` function adds its message to the outbox in the caller's transaction; the
-caller delivers it (`outbox.deliver`) after it has committed.
+Each `queue_*` function adds its message to the outbox in the caller's transaction; a job
+delivers it after that transaction commits.
 """
 
 from __future__ import annotations

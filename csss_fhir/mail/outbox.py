@@ -1,14 +1,25 @@
 """The outbox: messages are written in the same transaction as the decision to send them,
-then delivered after commit. A message keeps its Message-ID, so a retry is the same e-mail.
+then delivered by a job (`csss_fhir.jobs`) after commit — never inside a request. A message
+keeps its Message-ID, so a retry is the same e-mail.
 
 A row is `pending` (due at `next_attempt_at`), `sending` (claimed by one sender until
-`claimed_until`), `sent` or `failed` (permanent refusal, or too many temporary failures).
+`claimed_until`), `sent`, `failed` (permanent refusal, or too many temporary failures) or
+`uncertain` (the server may have it: see below).
 Claiming is one atomic step — `SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL, a
-conditional `UPDATE ... WHERE status = 'pending'` elsewhere — so of several senders (the
-in-process one after commit, any number of `csss mail worker`s) exactly one gets a row. A
-sender that dies mid-send leaves a `sending` row whose claim lapses after CLAIM_SECONDS;
-it is then sent again with the same Message-ID (the only case of a second delivery, and
-the receiving side can recognise it).
+conditional `UPDATE ... WHERE status = 'pending'` elsewhere — so of several senders (jobs,
+any number of `csss mail worker`s) exactly one gets a row.
+
+When can a second delivery still happen? A sender records `data_started_at` (committed)
+just before it hands the body to the server. A failure before that point — refused
+connection, refused sender or recipient — is retried automatically, with back-off, and
+nothing was delivered. A failure after it — a timeout or dropped connection while the
+server reads or answers the DATA — leaves the row `uncertain`: the server may have taken
+the message. So does a sender killed after that point (its claim lapses after
+CLAIM_SECONDS; the sweep marks the row). An uncertain row is never retried on its own; an
+administrator decides (resend: the same message, with the same Message-ID, which the
+receiving side can recognise). A second delivery therefore happens only when an
+administrator resends an `uncertain` message that had in fact arrived, or resends a `sent`
+one (a new copy with a new Message-ID, on purpose).
 """
 
 from __future__ import annotations
@@ -20,13 +31,16 @@ from email.utils import formatdate, make_msgid
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
+from csss_fhir import jobs
 from csss_fhir.mail.backends import DeliveryError, FileBackend, SmtpBackend
 from csss_fhir.models import MailMessage, new_id, utcnow
 
 log = logging.getLogger(__name__)
 
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
+UNCERTAIN = "uncertain"
 FIRST_RETRY_SECONDS = 30
 MAX_RETRY_SECONDS = 3600
 MAX_ATTEMPTS = 12  # about 7 hours of back-off before a temporary failure becomes permanent
@@ -52,7 +66,8 @@ def compose(*, sender: str, recipient: str, subject: str, text: str, html: str |
 
 def enqueue(session: Session, message: EmailMessage, *, kind: str,
             report_id: str | None = None) -> MailMessage:
-    """Add a message to the outbox in the caller's transaction, due at once.
+    """Add a message to the outbox in the caller's transaction, due at once; a job sends it
+    once that transaction commits.
 
     The message gets a new Message-ID, built from the row id and the sender's domain, in
     place of any it had: each row is one e-mail, and its retries keep this id.
@@ -65,6 +80,7 @@ def enqueue(session: Session, message: EmailMessage, *, kind: str,
                       message_id=message["Message-ID"], recipient=str(message["To"]),
                       raw=message.as_bytes(), status=PENDING, next_attempt_at=utcnow())
     session.add(row)
+    jobs.enqueue(session, jobs.SEND_MAIL, row_id)
     return row
 
 
@@ -73,10 +89,27 @@ def retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=min(MAX_RETRY_SECONDS, FIRST_RETRY_SECONDS * 2 ** (attempts - 1)))
 
 
-def _claimable(now: datetime):
+def claimable(now: datetime) -> ColumnElement[bool]:
+    """Rows a sender may claim now: pending and due, or claimed by a sender that was lost
+    before it reached DATA (nothing left this machine then)."""
     due = or_(MailMessage.next_attempt_at.is_(None), MailMessage.next_attempt_at <= now)
-    lapsed = (MailMessage.status == SENDING) & (MailMessage.claimed_until < now)
+    lapsed = ((MailMessage.status == SENDING) & (MailMessage.claimed_until < now)
+              & MailMessage.data_started_at.is_(None))
     return ((MailMessage.status == PENDING) & due) | lapsed
+
+
+def mark_uncertain(session: Session, *, now: datetime | None = None) -> int:
+    """Rows whose sender was lost after it reached DATA become `uncertain` (caller commits);
+    returns how many."""
+    now = now or utcnow()
+    return session.execute(
+        update(MailMessage).where(MailMessage.status == SENDING,
+                                  MailMessage.claimed_until < now,
+                                  MailMessage.data_started_at.is_not(None))
+        .values(status=UNCERTAIN, claimed_until=None, next_attempt_at=None,
+                last_error="the sender was lost after the message was handed to the server")
+        .execution_options(synchronize_session=False)
+    ).rowcount
 
 
 def claim(session: Session, row_id: str | None = None, *,
@@ -87,19 +120,19 @@ def claim(session: Session, row_id: str | None = None, *,
     """
     now = now or utcnow()
     if session.get_bind().dialect.name == "postgresql":
-        query = select(MailMessage.id).where(_claimable(now))
+        query = select(MailMessage.id).where(claimable(now))
         if row_id is not None:
             query = query.where(MailMessage.id == row_id)
         row_id = session.scalar(query.order_by(MailMessage.created_at).limit(1)
                                 .with_for_update(skip_locked=True))
     elif row_id is None:
-        row_id = session.scalar(select(MailMessage.id).where(_claimable(now))
+        row_id = session.scalar(select(MailMessage.id).where(claimable(now))
                                 .order_by(MailMessage.created_at).limit(1))
     if row_id is None:
         session.rollback()
         return None
     claimed = session.execute(
-        update(MailMessage).where(MailMessage.id == row_id, _claimable(now))
+        update(MailMessage).where(MailMessage.id == row_id, claimable(now))
         .values(status=SENDING, claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
         .execution_options(synchronize_session=False)
     ).rowcount
@@ -115,16 +148,25 @@ def _send(session: Session, backend: FileBackend | SmtpBackend, row: MailMessage
           now: datetime | None = None) -> str:
     """Send a claimed row and commit its outcome; failures are recorded, never raised."""
     row.attempts += 1
+
+    def before_data() -> None:
+        row.data_started_at = utcnow()
+        session.commit()
+
     try:
-        backend.send(row.message_id, row.raw)
+        backend.send(row.message_id, row.raw, before_data=before_data)
     except DeliveryError as err:
         row.last_error = str(err)[:500]
         row.claimed_until = None
-        if err.permanent or row.attempts >= MAX_ATTEMPTS:
+        if err.uncertain:
+            row.status = UNCERTAIN  # the server may have it: no blind retry
+            row.next_attempt_at = None
+        elif err.permanent or row.attempts >= MAX_ATTEMPTS:
             row.status = FAILED
             row.next_attempt_at = None
         else:
             row.status = PENDING
+            row.data_started_at = None
             row.next_attempt_at = (now or utcnow()) + retry_delay(row.attempts)
         log.warning("mail delivery failed", extra={"mail_id": row.id, "status": row.status,
                                                    "permanent": err.permanent})
@@ -140,7 +182,7 @@ def _send(session: Session, backend: FileBackend | SmtpBackend, row: MailMessage
 
 
 def deliver(session: Session, backend: FileBackend | SmtpBackend, row_ids: list[str]) -> None:
-    """Try to deliver these outbox rows now (the in-process sender, after commit).
+    """Try to deliver these outbox rows now (the send-mail job, `csss mail resend`).
 
     Rows another sender holds, or that are not due, are left to it / to the worker.
     """
@@ -153,7 +195,7 @@ def deliver(session: Session, backend: FileBackend | SmtpBackend, row_ids: list[
 def deliver_due(session: Session, backend: FileBackend | SmtpBackend, *,
                 limit: int = 100, now: datetime | None = None) -> dict[str, int]:
     """Send up to `limit` due messages, one claim at a time; return counts by outcome."""
-    counts = {SENT: 0, PENDING: 0, FAILED: 0}
+    counts = {SENT: 0, PENDING: 0, FAILED: 0, UNCERTAIN: 0}
     for _ in range(limit):
         row = claim(session, now=now)
         if row is None:

@@ -35,11 +35,11 @@ from csss_fhir.models.clinical import (
 )
 from csss_fhir.models.mail import MailMessage
 from csss_fhir.models.records import AuditRecord, ResourceVersion
-from csss_fhir.models.scans import Blob, Scan, Task, WorkflowEvent
+from csss_fhir.models.scans import AiJob, Blob, Scan, Task, WorkflowEvent
 from csss_fhir.security.access import Role
 
 __all__ = [
-    "NAMING", "AiPrediction", "ApiClient", "AuditRecord", "AuthThrottle", "Base", "Blob",
+    "NAMING", "AiJob", "AiPrediction", "ApiClient", "AuditRecord", "AuthThrottle", "Base", "Blob",
     "DoctorReview", "MailMessage", "ModelDevice", "OtpCode", "Patient", "PharmacyReview",
     "Prescription", "Report", "ReportAmendment", "ResourceVersion", "RevokedToken", "Role",
     "Scan", "Task", "TotpCredential", "UTCDateTime", "User", "Versioned",

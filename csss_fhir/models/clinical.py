@@ -63,10 +63,14 @@ class AiPrediction(Versioned, db.Model):
 
     __tablename__ = "ai_prediction"
 
-    scan_id: Mapped[str] = mapped_column(ForeignKey("scan.id"), nullable=False, unique=True)
+    # Several per scan: a doctor's re-run adds one and points the previous one's
+    # `superseded_by_id` at it; the one not superseded is the scan's current proposal.
+    scan_id: Mapped[str] = mapped_column(ForeignKey("scan.id"), nullable=False, index=True)
     patient_id: Mapped[str] = mapped_column(ForeignKey("patient.id"), nullable=False, index=True)
-    device_id: Mapped[str] = mapped_column(ForeignKey("model_device.id"), nullable=False)
-    requested_by_id: Mapped[str] = mapped_column(ForeignKey("user_account.id"), nullable=False)
+    # None: no model judged the image (it could not be decoded; see `assessable`).
+    device_id: Mapped[str | None] = mapped_column(ForeignKey("model_device.id"))
+    # None: the background job classified the scan on upload, nobody asked for it.
+    requested_by_id: Mapped[str | None] = mapped_column(ForeignKey("user_account.id"))
     status: Mapped[str] = mapped_column(String(20), nullable=False, default="preliminary")
     label: Mapped[str] = mapped_column(String(100), nullable=False)
     top_class: Mapped[str] = mapped_column(String(100), nullable=False)
@@ -74,9 +78,13 @@ class AiPrediction(Versioned, db.Model):
     probabilities: Mapped[dict] = mapped_column(JSON, nullable=False)
     threshold: Mapped[float] = mapped_column(Float, nullable=False)
     uncertain: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    # False: the classifier could not judge this image ("Not assessable", `reason` says why).
+    assessable: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    reason: Mapped[str | None] = mapped_column(String(200))
+    superseded_by_id: Mapped[str | None] = mapped_column(ForeignKey("ai_prediction.id"))
 
     scan: Mapped[Scan] = relationship()
-    device: Mapped[ModelDevice] = relationship()
+    device: Mapped[ModelDevice | None] = relationship()
 
 
 class DoctorReview(Versioned, db.Model):

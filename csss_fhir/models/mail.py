@@ -32,3 +32,6 @@ class MailMessage(db.Model):
     # until when a sender that claimed it ("sending") holds it.
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set just before the message body goes to the server: a sender lost after this point
+    # may have delivered it, so the row becomes `uncertain`, never retried blindly.
+    data_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

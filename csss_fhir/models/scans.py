@@ -59,8 +59,11 @@ class Scan(Versioned, db.Model):
     patient: Mapped[Patient] = relationship()
     image: Mapped[Blob] = relationship()
     task: Mapped[Task] = relationship(back_populates="scan", uselist=False)
+    # The current AI proposal: the one no re-run has superseded.
     prediction: Mapped[AiPrediction | None] = relationship(
-        "AiPrediction", viewonly=True, uselist=False)
+        "AiPrediction", viewonly=True, uselist=False,
+        primaryjoin="and_(AiPrediction.scan_id == Scan.id, "
+                    "AiPrediction.superseded_by_id.is_(None))")
     # The current verification: a superseded one (sent back) is cancelled.
     review: Mapped[DoctorReview | None] = relationship(
         "DoctorReview", viewonly=True, uselist=False,
@@ -105,3 +108,24 @@ class WorkflowEvent(Versioned, db.Model):
     targets: Mapped[list] = mapped_column(JSON, nullable=False)  # ["Observation/<id>", ...]
     device_id: Mapped[str | None] = mapped_column(ForeignKey("model_device.id"))
     reason: Mapped[str | None] = mapped_column(Text)  # a return's or send-back's reason
+
+
+class AiJob(db.Model):
+    """The background classification of one scan: its attempts and claim (jobs/classify.py).
+
+    Kept apart from Task, whose version is the scan's workflow version: a worker's retries
+    must not move the ETag a doctor's If-Match names. The row is the job's key: whatever
+    queue delivers the message, the job claims this row first, so a duplicate is a no-op.
+    """
+
+    __tablename__ = "ai_job"
+
+    scan_id: Mapped[str] = mapped_column(ForeignKey("scan.id"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    # When the sweep enqueues it again if it is still waiting, and until when a worker that
+    # claimed it holds it (a killed worker's claim lapses).
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+

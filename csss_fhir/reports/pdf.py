@@ -332,7 +332,8 @@ def _ai_proposal(content: ReportContent, s: _Styles) -> list:
         "result: the doctor's finding above is.", s.small), Spacer(1, 2.5 * mm)]
     if content.ai_label == plain_language.NOT_ASSESSABLE:
         explanation = plain_language.explain(content.ai_label)
-        flowables.append(s.rich([("Proposal: ", True), (f"{explanation.name}. ", False),
+        flowables.append(s.rich([("Proposal: ", True), ("Not assessable", True),
+                                 (f" ({explanation.name.lower()}). ", False),
                                  (explanation.meaning, False)], s.body))
     else:
         if content.ai_uncertain:

@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 from csss_fhir import accounts, registration, workflow
 from csss_fhir.errors import InvalidInputError
 from csss_fhir.extensions import services
-from csss_fhir.mail import deliveries, outbox
+from csss_fhir.mail import deliveries
 from csss_fhir.models import Role, User, db
 from csss_fhir.security import audit, authentication
 from csss_fhir.security.errors import NotAuthenticatedError, OtpInvalidError, OtpRequiredError
@@ -145,9 +145,8 @@ def resend_mail(report_id: str, mail_id: str) -> Response:
     """Send a report's e-mail again: a failed or waiting one now, a sent one as a new copy."""
     actor = dashboards.signed_in_as("admin")
     worklists.report(db.session, actor, report_id)
-    delivery = deliveries.resend(db.session, mail_id, actor=actor)
-    outbox.deliver(db.session, services().mail, [delivery.mail_id])
-    flash("The e-mail was sent again; see its status below.", "success")
+    deliveries.resend(db.session, mail_id, actor=actor)  # a job sends it
+    flash("The e-mail is queued to be sent again; see its status below.", "success")
     return redirect(url_for("web_admin.report_page", report_id=report_id))
 
 

@@ -157,6 +157,8 @@ def gradcam(study_id: str) -> Response:
     scan = worklists.scan(db.session, actor, study_id)
     if scan.prediction is None:
         raise ResourceNotFoundError("the AI has not analysed this scan yet")
+    if not scan.prediction.assessable:
+        raise ResourceNotFoundError("no Grad-CAM overlay: the AI could not assess this image")
     from ml.gradcam import overlay_png
 
     classifier = services().classifier.get()

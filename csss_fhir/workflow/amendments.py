@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from csss_fhir import history
 from csss_fhir.errors import ResourceNotFoundError
 from csss_fhir.extensions import Services
-from csss_fhir.mail import messages, outbox
+from csss_fhir.mail import messages
 from csss_fhir.models import Report, ReportAmendment, utcnow
 from csss_fhir.reports.content import Amendment
 from csss_fhir.reports.pdf import render_pdf
@@ -137,9 +137,8 @@ def approve_amendment(session: Session, svc: Services, actor: Actor, report_id: 
         history.record(session, report, event)
         mail_id = messages.queue_report_mail(session, svc.settings, report, pdf)
     log.info("report amendment approved", extra={"report_id": report.id,
-                                                 "version": report.version_id})
-    if mail_id is not None:
-        outbox.deliver(session, svc.mail, [mail_id])
+                                                 "version": report.version_id,
+                                                 "mail_queued": mail_id is not None})
     return report
 
 

@@ -41,9 +41,14 @@ def check_verification(prediction: AiPrediction, *, agree: bool, finding: str | 
 
     Raises:
         FindingRequiredError: the AI said Uncertain, or the doctor disagrees, and no finding
-            was given.
+            was given; or the AI said Not assessable and the doctor agrees or names none.
         InvalidInputError: `agree` is true but the finding differs from the AI's label.
     """
+    if getattr(prediction, "assessable", True) is False and (agree or not finding):
+        raise FindingRequiredError(
+            "the AI could not assess this image (Not assessable: "
+            f"{prediction.reason or 'no reason given'}); there is nothing to agree with: "
+            "send agree=false with your 'finding', or return the scan for a new image")
     if prediction.uncertain and not finding:
         raise FindingRequiredError(
             "the AI result is Uncertain: an explicit 'finding' is required to verify",

@@ -1,6 +1,7 @@
 """$approve: the admin releases the report. The PDF is rendered and stored, the
-DiagnosticReport written, and the report e-mail queued in the same transaction; the e-mail
-is delivered after commit.
+DiagnosticReport written, and the report e-mail queued in the same transaction; a job
+(`csss_fhir.jobs`) sends it after the commit, never this request: a slow or failing mail
+server cannot delay or fail an approval.
 
 `report_content` and `add_pdf` are shared with `amendments`, which releases later versions.
 """
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from csss_fhir import history
 from csss_fhir.extensions import Services
-from csss_fhir.mail import messages, outbox
+from csss_fhir.mail import messages
 from csss_fhir.models import Blob, PharmacyReview, Report, Scan, utcnow
 from csss_fhir.reports.content import PrescriptionLine, ReportContent
 from csss_fhir.reports.pdf import render_pdf
@@ -67,9 +68,8 @@ def approve(session: Session, svc: Services, actor: Actor, study_id: str, *,
                              [f"DiagnosticReport/{report.id}", f"Task/{task.id}"])
         history.record(session, report, task, event)
         mail_id = messages.queue_report_mail(session, svc.settings, report, pdf)
-    log.info("report approved", extra={"scan_id": scan.id, "report_id": report.id})
-    if mail_id is not None:
-        outbox.deliver(session, svc.mail, [mail_id])
+    log.info("report approved", extra={"scan_id": scan.id, "report_id": report.id,
+                                       "mail_queued": mail_id is not None})
     return report
 
 
@@ -100,7 +100,8 @@ def report_content(session: Session, svc: Services, scan: Scan, *, approver_name
         ai_label=prediction.label, ai_top_class=prediction.top_class,
         ai_confidence=prediction.confidence, ai_probabilities=dict(prediction.probabilities),
         threshold=prediction.threshold, ai_uncertain=prediction.uncertain,
-        model_name=prediction.device.name, model_version=prediction.device.version,
+        model_name=prediction.device.name if prediction.device else "none (image unreadable)",
+        model_version=prediction.device.version if prediction.device else "-",
         doctor_name=review.doctor.name, verified_at=review.created_at, finding=review.finding,
         agree=review.agree, doctor_note=review.note,
         pharmacist_name=pharmacy.pharmacist.name, pharmacy_reviewed_at=pharmacy.created_at,
@@ -109,7 +110,8 @@ def report_content(session: Session, svc: Services, scan: Scan, *, approver_name
             p.medication, p.dose, p.route, p.frequency, p.duration, p.note,
             warnings=tuple(w["message"] for w in p.warnings or ()),
             override_reason=p.override_reason) for p in prescriptions],
-        gradcam=gradcam_overlay(svc.classifier, image, prediction.top_class) if image else None,
+        gradcam=(gradcam_overlay(svc.classifier, image, prediction.top_class)
+                 if image and prediction.assessable else None),
         timezone=svc.settings.hospital_timezone, emergency_number=svc.settings.emergency_number,
         hospital_phone=svc.settings.hospital_phone,
     )

@@ -1,5 +1,5 @@
-"""The clinical steps between upload and release: the AI's proposal ($classify), the
-doctor's verification ($verify), and the pharmacist's review ($pharmacy-review; the
+"""The clinical steps between the AI's proposal (`classification`) and release: the
+doctor's verification ($verify) and the pharmacist's review ($pharmacy-review; the
 prescriptions themselves are in `prescriptions`). Each checks the actor and state against
 `states.RULES`, makes its change, records provenance and versions, and commits.
 """
@@ -11,16 +11,13 @@ import logging
 from sqlalchemy.orm import Session
 
 from csss_fhir import history
-from csss_fhir.classifier import device_for
-from csss_fhir.extensions import Services
-from csss_fhir.models import AiPrediction, DoctorReview, PharmacyReview, Task
+from csss_fhir.models import DoctorReview, PharmacyReview, Task
 from csss_fhir.security.actor import Actor
-from csss_fhir.workflow import ingest, prescriptions
+from csss_fhir.workflow import prescriptions
 from csss_fhir.workflow.errors import AgreementRequiredError, FindingRequiredError
 from csss_fhir.workflow.findings import check_verification, clean_finding
 from csss_fhir.workflow.states import Step
 from csss_fhir.workflow.tasks import (
-    check_state,
     find_scan,
     locked_task,
     one_winner,
@@ -31,40 +28,6 @@ from csss_fhir.workflow.tasks import (
 )
 
 log = logging.getLogger(__name__)
-
-def classify(session: Session, svc: Services, actor: Actor, study_id: str,
-             *, if_match: str | None = None) -> AiPrediction:
-    """Run the classifier on a PENDING_AI scan; the result is a preliminary proposal."""
-    require_step(actor, Step.CLASSIFY)
-    scan = find_scan(session, study_id)
-    check_state(scan.task, Step.CLASSIFY)  # fail fast before spending time on inference
-    classifier = svc.classifier.get()
-    image = ingest.classifier_input(svc.store.get(scan.image.sha256), scan.source_format,
-                                    svc.settings)
-    prediction = classifier.predict(image, threshold=svc.settings.confidence_threshold)
-    session.rollback()  # end the read transaction; the write below starts under a lock
-
-    scan = find_scan(session, study_id)
-    with one_winner(session):
-        task = locked_task(session, scan, Step.CLASSIFY, if_match)
-        device = device_for(session, classifier.metadata)
-        new_device = device in session.new
-        session.flush()
-        row = AiPrediction(
-            scan_id=scan.id, patient_id=scan.patient_id, device_id=device.id,
-            requested_by_id=actor.user_id, label=prediction.label, top_class=prediction.top_class,
-            confidence=float(prediction.confidence),
-            probabilities={k: float(v) for k, v in prediction.probabilities.items()},
-            threshold=float(prediction.threshold), uncertain=bool(prediction.uncertain),
-        )
-        session.add(row)
-        previous = transition(task, Step.CLASSIFY)
-        session.flush()
-        event = record_event(session, actor, task, Step.CLASSIFY, previous,
-                             [f"Observation/{row.id}", f"Task/{task.id}"], device_id=device.id)
-        history.record(session, *([device] if new_device else []), row, task, event)
-    log.info("scan classified", extra={"scan_id": scan.id})
-    return row
 
 
 def verify(session: Session, actor: Actor, study_id: str, *, note: str, agree: bool | None,

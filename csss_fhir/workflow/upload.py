@@ -1,8 +1,10 @@
 """$upload: a patient's (or an admin's) file becomes a new scan waiting for the AI.
 
 The file checks and the DICOM patient match are in `ingest`; this module checks the form,
-decides whose scan it is, and writes the Blob, the Scan (ImagingStudy), its Task and the
-first WorkflowEvent in one transaction.
+decides whose scan it is, and writes the Blob, the Scan (ImagingStudy), its Task, the first
+WorkflowEvent and the scan's AiJob in one transaction. The classification runs as a job
+after that commit (`csss_fhir.jobs`): the request answers at once, in PENDING_AI, and the
+scan moves to AI_ANALYZED by itself.
 """
 
 from __future__ import annotations
@@ -10,15 +12,16 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from adapters.dicom import is_dicom
-from csss_fhir import history
+from csss_fhir import history, jobs
 from csss_fhir.errors import ConflictError, InvalidInputError
 from csss_fhir.extensions import Services
-from csss_fhir.models import Blob, Patient, Scan, Task, utcnow
+from csss_fhir.models import AiJob, Blob, Patient, Scan, Task, utcnow
 from csss_fhir.security.actor import Actor
 from csss_fhir.workflow import ingest
 from csss_fhir.workflow.errors import StepNotAllowedError
@@ -43,7 +46,8 @@ class UploadRequest:
 
 
 def upload_scan(session: Session, svc: Services, actor: Actor, request: UploadRequest) -> Scan:
-    """Store a validated JPEG, PNG or DICOM file as a new scan in PENDING_AI.
+    """Store a validated JPEG, PNG or DICOM file as a new scan in PENDING_AI, and queue its
+    classification (sent once the scan is committed).
 
     Raises:
         StepNotAllowedError: role or patient not allowed; InvalidInputError /
@@ -60,6 +64,10 @@ def upload_scan(session: Session, svc: Services, actor: Actor, request: UploadRe
     try:
         with stored(session, svc.store, upload.stored) as digest:
             scan = _add_scan(session, actor, patient, request, upload, digest)
+            # The sweep runs the job again if the scan still waits after the deadline.
+            deadline = timedelta(seconds=svc.settings.ai_deadline_seconds)
+            session.add(AiJob(scan_id=scan.id, due_at=utcnow() + deadline))
+            jobs.enqueue(session, jobs.CLASSIFY_SCAN, scan.id)
             session.commit()
     except IntegrityError as err:  # the same study uploaded twice at once
         raise ConflictError("this study was stored by another request at the same time"

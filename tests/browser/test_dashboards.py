@@ -47,19 +47,19 @@ def test_whole_chain_through_the_ui(chromium, site_factory, tmp_path):
     patient.fill("#description", "Taken at the walk-in clinic")
     patient.click("#upload")
     expect(patient.locator(".flash-success")).to_contain_text("uploaded")
-    expect(patient.locator("#my-scans")).to_contain_text("waiting for the AI analysis")
+    # The AI job ran right after the upload committed (inline in tests).
+    expect(patient.locator("#my-scans")).to_contain_text("AI analysis done")
     patient.fill("#q", "where is my scan?")
     patient.click("#ask")
-    expect(patient.locator("#assistant-answer")).to_contain_text("waiting for the AI analysis")
+    expect(patient.locator("#assistant-answer")).to_contain_text("AI analysis done")
     screenshot(patient, "patient-dashboard")
 
-    # Doctor: worklist, run the AI, look at the chart and Grad-CAM, verify.
+    # Doctor: worklist, the AI's proposal (already there), the chart and Grad-CAM, verify.
     doctor = _page(chromium, **NO_JS)
     sign_in(doctor, site, people["doctor"])
     expect(doctor.locator("#worklist")).to_contain_text("Ana María Ortega")
     screenshot(doctor, "doctor-worklist")
     doctor.click("#worklist a:has-text('Open')")
-    doctor.click("#run-ai")
     expect(doctor.locator("table.chart")).to_be_visible()
     expect(doctor.locator("#uncertain-banner")).to_have_count(0)
     doctor.check("#show-gradcam")
@@ -184,3 +184,34 @@ def test_bad_upload_shows_an_error_and_stores_nothing(chromium, site_factory, tm
         assert db.session.query(Scan).count() == 0
         assert db.session.query(Blob).count() == 0
     assert site.app.extensions["csss"].store.count() == 0
+
+
+def test_not_assessable_scan_needs_a_finding_and_can_be_run_again(chromium, site_factory):
+    from csss_fhir.extensions import services
+    from csss_fhir.workflow import classification
+
+    site = site_factory()
+    with site.app.app_context():
+        scan_id, _ = factories.make_scan("PENDING_AI")
+        classification.record_not_assessable(
+            db.session, services(), scan_id,
+            "the AI analysis failed 3 times (ImageDecodeError); the image may be damaged")
+    page = _page(chromium, **NO_JS)
+    sign_in(page, site, factories.make_login(site.app, "doctor"))
+    page.goto(site("/doctor"))
+    expect(page.locator("main")).to_contain_text("Not assessable")
+    page.goto(site(f"/doctor/scans/{scan_id}"))
+    expect(page.locator("#not-assessable-banner")).to_contain_text("the image may be damaged")
+    expect(page.locator("#ai-label")).to_have_text("Not assessable")
+    expect(page.locator("#agree-yes")).to_have_count(0)  # nothing to agree with
+    expect(page.locator("#finding")).to_have_attribute("required", "")
+    expect(page.locator("#show-gradcam")).to_have_count(0)
+    screenshot(page, "doctor-scan-not-assessable")
+
+    page.click("#rerun-ai")  # this image decodes: the re-run proposes a class
+    expect(page.locator("#not-assessable-banner")).to_have_count(0)
+    expect(page.locator("#ai-label")).not_to_have_text("Not assessable")
+    screenshot(page, "doctor-scan-rerun")
+    with site.app.app_context():
+        scan = db.session.get(Scan, scan_id)
+        assert scan.task.state == ScanState.AI_ANALYZED and scan.prediction.assessable

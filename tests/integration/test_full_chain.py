@@ -92,10 +92,10 @@ def test_whole_chain_over_http(live_server, smtp_server):
     assert study.get_resource_type() == "ImagingStudy" and study.status == "registered"
     assert study.subject.reference == f"Patient/{patient_id}"
     study_id = study.id
-    assert patient.state(study_id) == "PENDING_AI"
+    # The AI job ran after the upload committed (inline in tests; a worker in production).
+    assert patient.state(study_id) == "AI_ANALYZED"
 
     # Every later step is refused before its state comes (409), and nothing changes.
-    assert doctor.operation(study_id, "verify", note="early").status_code == 409
     assert pharmacist.operation(study_id, "pharmacy-review", note="early").status_code == 409
     early_rx = pharmacist.request("POST", "MedicationRequest", headers=FHIR_JSON,
                                   json=medication_request(patient_id, study_id))
@@ -104,9 +104,9 @@ def test_whole_chain_over_http(live_server, smtp_server):
     # Wrong roles are 403 whatever the state.
     assert patient.operation(study_id, "classify").status_code == 403
     assert pharmacist.operation(study_id, "classify").status_code == 403
-    assert patient.state(study_id) == "PENDING_AI"
+    assert patient.state(study_id) == "AI_ANALYZED"
 
-    # AI, as the doctor.
+    # AI again, as the doctor: a re-run whose proposal supersedes the job's.
     classified = doctor.operation(study_id, "classify")
     assert classified.status_code == 201
     ai = classified.resource
@@ -114,7 +114,6 @@ def test_whole_chain_over_http(live_server, smtp_server):
     probabilities = {c.code.text: c.valueQuantity.value for c in ai.component}
     assert len(probabilities) >= 2 and abs(sum(probabilities.values()) - 1) < 1e-3
     assert doctor.state(study_id) == "AI_ANALYZED"
-    assert doctor.operation(study_id, "classify").status_code == 409
     device = doctor.request("GET", ai.device.reference)
     assert device.status_code == 200 and device.resource.get_resource_type() == "Device"
     # The patient never sees the preliminary AI result.
@@ -131,9 +130,10 @@ def test_whole_chain_over_http(live_server, smtp_server):
     assert f"Observation/{ai.id}" in [d.reference for d in review.derivedFrom]
     assert doctor.state(study_id) == "DOCTOR_VERIFIED"
     assert doctor.operation(study_id, "verify", note="again").status_code == 409
+    assert doctor.operation(study_id, "classify").status_code == 409  # part of the record
     provenance = doctor.request("GET", "Provenance?patient=" + patient_id).resource
     steps = sorted(e.resource.activity.text.split(":")[0] for e in provenance.entry)
-    assert steps == ["classify", "upload", "verify"]
+    assert steps == ["classify", "classify", "upload", "verify"]  # the job's, the doctor's
 
     # Pharmacist: prescribe (doctor may not), then complete the review.
     assert doctor.request("POST", "MedicationRequest", headers=FHIR_JSON,

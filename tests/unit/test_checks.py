@@ -32,9 +32,10 @@ def test_configuration_the_app_refuses_fails_with_the_reason(tmp_path):
 def test_a_ready_installation_passes_every_check(settings):
     code, output = run_check(settings)
     assert code == 0, output
-    for name in ("configuration", "database", "storage", "mail", "model"):
+    for name in ("configuration", "database", "storage", "mail", "model", "jobs"):
         assert f"ok    {name}" in output
     assert "migrations at head" in output
+    assert "no broker: jobs run inline" in output
 
 
 def test_an_unmigrated_database_fails_and_says_to_upgrade(tmp_path):
@@ -96,3 +97,14 @@ def _closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def test_a_broker_that_does_not_answer_fails_and_names_the_variable(settings):
+    from tests.servers import free_port
+
+    broken = replace(settings, jobs_mode="celery",
+                     celery_broker_url=f"redis://:secret@127.0.0.1:{free_port()}/0")
+    code, output = run_check(broken)
+    assert code == 1
+    assert "FAIL  jobs" in output and "CELERY_BROKER_URL" in output
+    assert "secret" not in output

@@ -64,3 +64,27 @@ def test_patient_safety_settings_are_read_and_the_time_zone_is_checked():
     for bad in ("Mars/Olympus_Mons", "CET+1", "../etc/passwd"):
         with pytest.raises(ConfigurationError, match="HOSPITAL_TIMEZONE=.*IANA name"):
             Settings.from_environ({"HOSPITAL_TIMEZONE": bad})
+
+
+def test_jobs_run_on_a_thread_without_a_broker_and_on_celery_with_one():
+    assert Settings.from_environ({}).jobs_runner == "thread"
+    settings = Settings.from_environ({
+        "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0", "AI_DEADLINE_SECONDS": "60",
+        "AI_MAX_ATTEMPTS": "5", "JOBS_SWEEP_SECONDS": "10", "SMTP_TIMEOUT": "2.5",
+        "DB_CONNECT_TIMEOUT": "3", "DB_STATEMENT_TIMEOUT_MS": "5000"})
+    assert settings.jobs_runner == "celery"
+    assert (settings.ai_deadline_seconds, settings.ai_max_attempts) == (60, 5)
+    assert (settings.jobs_sweep_seconds, settings.smtp_timeout_seconds) == (10.0, 2.5)
+    assert (settings.db_connect_timeout_seconds, settings.db_statement_timeout_ms) == (3, 5000)
+    assert Settings.from_environ({"JOBS_MODE": "inline"}).jobs_runner == "inline"
+
+
+@pytest.mark.parametrize("environ, named", [
+    ({"JOBS_MODE": "cron"}, "JOBS_MODE"),
+    ({"JOBS_MODE": "celery"}, "CELERY_BROKER_URL"),
+    ({"AI_MAX_ATTEMPTS": "0"}, "AI_MAX_ATTEMPTS"),
+    ({"SMTP_TIMEOUT": "-1"}, "SMTP_TIMEOUT"),
+])
+def test_bad_job_settings_name_the_variable(environ, named):
+    with pytest.raises(ConfigurationError, match=named):
+        Settings.from_environ(environ)

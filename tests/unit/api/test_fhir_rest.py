@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.factories import parse_fhir, xray_png
+from tests.factories import held_jobs, parse_fhir, xray_png
 
 FHIR = "application/fhir+json"
 
@@ -138,16 +138,25 @@ def test_patient_sees_only_own_compartment(client, app, as_role):
     assert client.get("/fhir/MedicationRequest", headers=patient_headers).status_code == 403
 
 
-def test_upload_returns_registered_imaging_study_and_task(client, as_role):
+def test_upload_returns_registered_imaging_study_and_task(app, client, as_role):
     headers = as_role("patient")
-    response = client.post("/fhir/ImagingStudy/$upload", headers=headers,
-                           data={"file": (__import__("io").BytesIO(xray_png()), "chest.png")},
-                           content_type="multipart/form-data")
+    with held_jobs(app) as queued:
+        response = client.post("/fhir/ImagingStudy/$upload", headers=headers,
+                               data={"file": (__import__("io").BytesIO(xray_png()),
+                                              "chest.png")},
+                               content_type="multipart/form-data")
     assert response.status_code == 201, response.get_data(as_text=True)
     study = parse_fhir(response.data, "ImagingStudy")
     assert study.status == "registered"
     assert response.headers["Location"].endswith(f"/ImagingStudy/{study.id}/_history/1")
-    tasks = parse_fhir(client.get(f"/fhir/Task?focus=ImagingStudy/{study.id}",
-                                  headers=headers).data)
-    assert tasks.total == 1
-    assert tasks.entry[0].resource.businessStatus.text == "PENDING_AI"
+    assert queued == [("classify_scan", study.id)]  # sent after the commit, not run yet
+
+    def task_state() -> str:
+        tasks = parse_fhir(client.get(f"/fhir/Task?focus=ImagingStudy/{study.id}",
+                                      headers=headers).data)
+        assert tasks.total == 1
+        return tasks.entry[0].resource.businessStatus.text
+
+    assert task_state() == "PENDING_AI"
+    app.extensions["csss_jobs"].submit(*queued[0])  # the job, as a worker would run it
+    assert task_state() == "AI_ANALYZED"

@@ -9,15 +9,21 @@ from csss_fhir.extensions import services
 from csss_fhir.mail import deliveries, outbox
 from csss_fhir.mail.backends import SmtpBackend
 from csss_fhir.models import MailMessage, utcnow
+from tests.factories import current_app_object, held_jobs
+from tests.servers import Inbox, free_port
 
 
 def queue(session, n: int = 1, kind: str = "report") -> list[str]:
+    """Queue `n` messages and hold their send-mail jobs back: these tests are the senders."""
     sender = services().settings.mail_from
-    rows = [outbox.enqueue(session, outbox.compose(sender=sender, recipient=f"r{i}@test.local",
-                                                   subject="Your report", text="Hello"),
-                           kind=kind) for i in range(n)]
-    session.commit()
-    return [row.id for row in rows]
+    with held_jobs(current_app_object()) as held:
+        rows = [outbox.enqueue(session, outbox.compose(
+            sender=sender, recipient=f"r{i}@test.local", subject="Your report", text="Hello"),
+            kind=kind) for i in range(n)]
+        session.commit()
+    ids = [row.id for row in rows]
+    assert held == [("send_mail", i) for i in ids]  # one job per row, after the commit
+    return ids
 
 
 def test_back_off_doubles_from_30_seconds_up_to_an_hour():
@@ -75,8 +81,10 @@ def test_worker_once_sends_what_is_due_to_the_file_outbox(app, session, runner):
 def test_resending_a_sent_report_mail_makes_a_new_message(session):
     [row_id] = queue(session)
     outbox.deliver(session, services().mail, [row_id])
-    copy = deliveries.resend(session, row_id)
+    with held_jobs(current_app_object()) as held:
+        copy = deliveries.resend(session, row_id)
     assert copy.mail_id != row_id and copy.status == "pending"
+    assert held == [("send_mail", copy.mail_id)]
     first = session.get(MailMessage, row_id)
     assert session.get(MailMessage, copy.mail_id).message_id != first.message_id
 
@@ -106,3 +114,75 @@ def test_every_outbox_row_carries_its_own_single_message_id(session):
         assert f".{row.id}@" in row.message_id  # make_msgid(idstring=row id)
         domains.add(row.message_id.rpartition("@")[2])
     assert len(domains) == 1  # the sender's domain, for the copy too
+
+
+class SlowAfterData(Inbox):
+    """An SMTP server that keeps the message but answers DATA only after `delay` seconds
+    (the final 250 comes after the sender's timeout)."""
+
+    delay = 3.0
+
+    async def handle_DATA(self, server, session, envelope):
+        import asyncio
+
+        self.messages.append(envelope.content)
+        await asyncio.sleep(self.delay)
+        return "250 OK"
+
+
+def test_a_timeout_after_data_is_uncertain_never_retried_and_resent_as_itself(
+        session, settings):
+    from dataclasses import replace
+
+    from aiosmtpd.controller import Controller
+
+    inbox = SlowAfterData(port=free_port())
+    controller = Controller(inbox, hostname="127.0.0.1", port=inbox.port)
+    controller.start()
+    try:
+        backend = SmtpBackend(replace(settings, mail_backend="smtp", smtp_host="127.0.0.1",
+                                      smtp_port=inbox.port, smtp_security="none",
+                                      smtp_timeout_seconds=1.0))
+        [row_id] = queue(session)
+        outbox.deliver(session, backend, [row_id])
+        row = session.get(MailMessage, row_id)
+        assert row.status == "uncertain" and row.data_started_at is not None
+        assert "may have the message" in row.last_error and "SMTP_TIMEOUT=1 s" in row.last_error
+        assert len(inbox.messages) == 1  # the server did get it: no blind retry
+        later = utcnow() + timedelta(hours=3)
+        assert outbox.deliver_due(session, backend, now=later)["sent"] == 0
+        message_id = row.message_id
+        with held_jobs(current_app_object()) as held:
+            again = deliveries.resend(session, row_id)  # the administrator decides
+        assert (again.mail_id, again.status) == (row_id, "pending")
+        assert held == [("send_mail", row_id)]
+        assert session.get(MailMessage, row_id).message_id == message_id
+    finally:
+        controller.stop()
+
+
+def test_a_server_that_never_greets_is_retried_not_uncertain(session, settings):
+    import socket
+    from dataclasses import replace
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        backend = SmtpBackend(replace(settings, mail_backend="smtp", smtp_host="127.0.0.1",
+                                      smtp_port=silent.getsockname()[1],
+                                      smtp_security="none", smtp_timeout_seconds=1.0))
+        [row_id] = queue(session)
+        outbox.deliver(session, backend, [row_id])
+    row = session.get(MailMessage, row_id)
+    assert row.status == "pending" and row.data_started_at is None
+
+
+def test_an_unwritable_mail_folder_is_a_retry_not_an_error(session, tmp_path):
+    from csss_fhir.mail.backends import FileBackend
+
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the outbox folder should be")
+    [row_id] = queue(session)
+    outbox.deliver(session, FileBackend(blocked), [row_id])
+    row = session.get(MailMessage, row_id)
+    assert row.status == "pending" and "mail folder" in row.last_error

@@ -169,7 +169,7 @@ def test_a_not_assessable_proposal_is_explained_without_a_disease_or_probabiliti
     content = replace(sample_content(long_notes=False, uncertain=False),
                       ai_label="Not assessable", ai_probabilities={}, ai_uncertain=True)
     text = " ".join(page_texts(render_pdf(content)))
-    assert "Proposal: The image could not be assessed." in text
+    assert "Proposal: Not assessable (the image could not be assessed)." in text
     assert "Probability" not in text and "Uncertain — reviewed" not in text
 
 

@@ -45,3 +45,12 @@ def test_agreeing_needs_no_finding_but_must_not_name_another():
     check_verification(prediction("Uncertain"), agree=True, finding="Normal")
     with pytest.raises(InvalidInputError, match="set agree to false"):
         check_verification(prediction("Normal"), agree=True, finding="COVID")
+
+
+def test_nobody_agrees_with_not_assessable():
+    not_assessable = AiPrediction(label="Not assessable", uncertain=True, assessable=False,
+                                  reason="not a radiograph")
+    for agree, finding in ((True, None), (True, "Normal"), (False, None)):
+        with pytest.raises(FindingRequiredError, match="not a radiograph"):
+            check_verification(not_assessable, agree=agree, finding=finding)
+    check_verification(not_assessable, agree=False, finding="Normal")

@@ -33,7 +33,7 @@ def snapshot(session) -> tuple:
 
 @pytest.mark.parametrize("state, step", [
     ("PENDING_AI", "verify"), ("PENDING_AI", "pharmacy_review"), ("PENDING_AI", "approve"),
-    ("AI_ANALYZED", "classify"), ("AI_ANALYZED", "pharmacy_review"),
+    ("DOCTOR_VERIFIED", "classify"), ("AI_ANALYZED", "pharmacy_review"),
     ("DOCTOR_VERIFIED", "verify"), ("DOCTOR_VERIFIED", "approve"),
     ("PHARMACIST_COMPLETED", "pharmacy_review"), ("REPORT_READY", "approve"),
 ])

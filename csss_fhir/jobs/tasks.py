@@ -1,0 +1,148 @@
+"""The job functions every runner calls: classify a new scan, send one outbox row, sweep.
+
+Each job opens its own database session (never the request's), is keyed by the row it
+serves and claims that row first, so running it twice — a duplicate message, the sweep
+finding it again — does the work once. A job returns the jobs to run next (the sweep's).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from flask import Flask
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from csss_fhir.extensions import Services
+from csss_fhir.jobs import CLASSIFY_SCAN, SEND_MAIL, SWEEP
+from csss_fhir.models import AiJob, MailMessage, Task, db, utcnow
+from csss_fhir.workflow.states import ScanState
+
+log = logging.getLogger(__name__)
+
+AI_CLAIM_SECONDS = 300  # longer than any classification; a killed worker's claim lapses
+AI_FIRST_RETRY_SECONDS = 10
+SWEEP_BATCH = 200
+
+FollowUps = list[tuple[str, str | None]]
+
+
+def run_job(app: Flask, job: str, key: str | None) -> FollowUps:
+    """Run one job in its own session (inside `app`'s context); return follow-up jobs.
+
+    Database errors propagate (the runner backs off and the row stays due); every other
+    outcome is recorded on the job's row.
+    """
+    if job not in (CLASSIFY_SCAN, SEND_MAIL, SWEEP):
+        raise ValueError(f"unknown job {job!r}; expected {CLASSIFY_SCAN}, {SEND_MAIL} or "
+                         f"{SWEEP}")
+    svc: Services = app.extensions["csss"]
+    with Session(db.engine) as session:
+        if job == CLASSIFY_SCAN:
+            classify_scan(session, svc, key)
+            return []
+        if job == SEND_MAIL:
+            send_mail(session, svc, key)
+            return []
+        return sweep(session, svc)
+
+
+def _pending_scans():
+    return select(Task.scan_id).where(Task.state == ScanState.PENDING_AI)
+
+
+def classify_scan(session: Session, svc: Services, scan_id: str) -> str:
+    """Classify a scan still waiting for the AI; return what happened.
+
+    "skipped": not waiting, or another worker holds it. "classified". "retrying": it failed
+    and is due again later. "not-assessable": it failed AI_MAX_ATTEMPTS times and ends in
+    AI_ANALYZED as "Not assessable" with the last error as its reason.
+    """
+    from csss_fhir.workflow import classification
+
+    now = utcnow()
+    claimed = session.execute(
+        update(AiJob).where(AiJob.scan_id == scan_id, AiJob.scan_id.in_(_pending_scans()),
+                            or_(AiJob.claimed_until.is_(None), AiJob.claimed_until < now))
+        .values(attempts=AiJob.attempts + 1,
+                claimed_until=now + timedelta(seconds=AI_CLAIM_SECONDS))
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.commit()
+    if claimed != 1:
+        return "skipped"
+    try:
+        result = classification.classify_new_scan(session, svc, scan_id)
+    except DBAPIError:
+        raise  # the database, not the scan: the claim lapses and the sweep retries
+    except Exception as err:
+        session.rollback()
+        return _record_failure(session, svc, scan_id, err)
+    _release(session, scan_id, error=None)
+    return "classified" if result is not None else "skipped"
+
+
+def _record_failure(session: Session, svc: Services, scan_id: str, err: Exception) -> str:
+    from csss_fhir.workflow import classification
+
+    job = session.get(AiJob, scan_id)
+    # The kind of error only: messages of image decoders may quote the file.
+    error = f"{type(err).__name__} on attempt {job.attempts}"
+    log.warning("classification failed", extra={"scan_id": scan_id, "attempt": job.attempts,
+                                                "error": type(err).__name__})
+    if job.attempts < svc.settings.ai_max_attempts:
+        delay = AI_FIRST_RETRY_SECONDS * 2 ** (job.attempts - 1)
+        job.due_at = utcnow() + timedelta(seconds=delay)
+        _release(session, scan_id, error=error)
+        return "retrying"
+    _release(session, scan_id, error=error)
+    classification.record_not_assessable(
+        session, svc, scan_id,
+        f"the AI analysis failed {job.attempts} times ({type(err).__name__}); "
+        "the image may be damaged or in a form the classifier cannot read")
+    return "not-assessable"
+
+
+def _release(session: Session, scan_id: str, *, error: str | None) -> None:
+    session.execute(update(AiJob).where(AiJob.scan_id == scan_id)
+                    .values(claimed_until=None, last_error=error)
+                    .execution_options(synchronize_session=False))
+    session.commit()
+
+
+def send_mail(session: Session, svc: Services, mail_id: str) -> None:
+    """Send one outbox row if it is due and no other sender holds it."""
+    from csss_fhir.mail import outbox
+
+    outbox.deliver(session, svc.mail, [mail_id])
+
+
+def sweep(session: Session, svc: Services) -> FollowUps:
+    """Find work the database says is due and whose message may be lost.
+
+    Scans in PENDING_AI past their due time (AI_DEADLINE_SECONDS after upload, or a failed
+    attempt's back-off) and unclaimed; e-mails due. Each one found is due again only a
+    deadline later, so a slow queue is not flooded with copies.
+    """
+    from csss_fhir.mail import outbox
+
+    now = utcnow()
+    scan_ids = list(session.scalars(
+        select(AiJob.scan_id).where(AiJob.scan_id.in_(_pending_scans()), AiJob.due_at <= now,
+                                    or_(AiJob.claimed_until.is_(None),
+                                        AiJob.claimed_until < now))
+        .order_by(AiJob.due_at).limit(SWEEP_BATCH)))
+    if scan_ids:
+        session.execute(update(AiJob).where(AiJob.scan_id.in_(scan_ids))
+                        .values(due_at=now + timedelta(seconds=svc.settings.ai_deadline_seconds))
+                        .execution_options(synchronize_session=False))
+    uncertain = outbox.mark_uncertain(session, now=now)
+    mail_ids = list(session.scalars(select(MailMessage.id).where(outbox.claimable(now))
+                                    .order_by(MailMessage.created_at).limit(SWEEP_BATCH)))
+    session.commit()
+    if scan_ids or mail_ids or uncertain:
+        log.info("sweep", extra={"scans": len(scan_ids), "mails": len(mail_ids),
+                                 "uncertain": uncertain})
+    return [(CLASSIFY_SCAN, i) for i in scan_ids] + [(SEND_MAIL, i) for i in mail_ids]
