@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import date
 
 from sqlalchemy import func, select
@@ -32,7 +33,41 @@ def create_patient(session: Session, actor: Actor, data: PatientData) -> Patient
     return patient
 
 
+def _allow_local_domains() -> None:
+    """Hospital mail servers often serve an internal `.local` domain: accept it, the way
+    email-validator's README documents (by removing it from its special-use names)."""
+    import email_validator
+
+    if "local" in email_validator.SPECIAL_USE_DOMAIN_NAMES:
+        email_validator.SPECIAL_USE_DOMAIN_NAMES.remove("local")
+
+
+def checked_email(value: object) -> str:
+    """One e-mail address, checked by email-validator (syntax only: no DNS lookups, and
+    hospital-internal domains such as .local are allowed); returned normalised.
+
+    A list ("a@x, b@y") or a header break (CR/LF) is refused here, where it is set, instead
+    of sending a report to two people or failing at every send.
+
+    Raises:
+        InvalidInputError: not exactly one valid address.
+    """
+    from email_validator import EmailNotValidError, validate_email
+
+    _allow_local_domains()
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInputError("an e-mail address is required (like name@hospital.org)")
+    try:
+        return validate_email(value.strip(), check_deliverability=False,
+                              globally_deliverable=False).normalized
+    except EmailNotValidError as err:
+        raise InvalidInputError(f"the e-mail address is not valid: {err}; send exactly one "
+                                "address, like name@hospital.org") from err
+
+
 def _new_patient(session: Session, data: PatientData) -> Patient:
+    if data.email is not None:
+        data = replace(data, email=checked_email(data.email))
     if data.gender is not None and data.gender not in GENDERS:
         raise ResourceValidationError(f"gender must be one of {', '.join(GENDERS)}")
     if data.mrn and session.scalar(select(Patient.id).where(Patient.mrn == data.mrn)):
@@ -54,9 +89,7 @@ def create_user(session: Session, *, email: str, role: str, name: str, password:
     """
     if role not in set(Role):
         raise InvalidInputError(f"role must be one of {', '.join(Role)}")
-    email = email.strip()
-    if "@" not in email or len(email) > 320:
-        raise InvalidInputError("a valid e-mail address is required")
+    email = checked_email(email)
     if not name.strip():
         raise InvalidInputError("a name is required")
     passwords.check_policy(password)
