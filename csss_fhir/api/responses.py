@@ -36,10 +36,19 @@ def json_body(req: Request) -> Any:
     raw = req.get_data(cache=True)
     if not raw.strip():
         return None
+    return parse_json(raw)
+
+
+def parse_json(raw: bytes) -> Any:
+    """Parse a JSON body; 400 for malformed JSON, and for JSON nested too deeply to parse
+    (100,000 nested arrays exhaust the parser's recursion: a client error, not a 500)."""
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as err:
         raise InvalidInputError(f"the body is not valid JSON: {err}") from err
+    except RecursionError as err:
+        raise InvalidInputError("the body's JSON is nested too deeply; FHIR resources need "
+                                "a few dozen levels at most") from err
 
 
 def fhir_response(resource: Any, status: int = 200, *, location: bool = False) -> Response:

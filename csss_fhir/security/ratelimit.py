@@ -9,6 +9,7 @@ workers point it at redis:// or memcached:// to share one count.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import time
 
@@ -27,7 +28,12 @@ limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enable
 
 def account_of_request() -> str:
     """The account a sign-in request names (username or client id), as an opaque key."""
-    body = request.get_json(silent=True) if request.is_json else None
+    body = None
+    if request.is_json:
+        try:
+            body = json.loads(request.get_data(cache=True))
+        except (ValueError, RecursionError):  # the view answers 400 for it
+            body = None
     values = body if isinstance(body, dict) else request.form
     name = values.get("username") or values.get("client_id") or values.get("email")
     if not name and request.authorization is not None:

@@ -149,3 +149,11 @@ def test_upload_returns_registered_imaging_study_and_task(client, as_role):
                                   headers=headers).data)
     assert tasks.total == 1
     assert tasks.entry[0].resource.businessStatus.text == "PENDING_AI"
+
+
+@pytest.mark.parametrize("path", ["/fhir/Patient", "/fhir/Patient/$validate", "/auth/token"])
+def test_json_nested_100000_deep_is_a_400(client, as_role, path):
+    deep = "[" * 100_000 + "]" * 100_000
+    response = client.post(path, data=deep, headers={**as_role("doctor"),
+                                                     "Content-Type": "application/json"})
+    assert response.status_code == 400, response.get_data(as_text=True)[:300]
