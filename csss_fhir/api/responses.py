@@ -6,7 +6,7 @@ import json
 from email.utils import format_datetime
 from typing import Any
 
-from flask import Request, Response, request
+from flask import Request, Response
 
 from adapters.fhir.common import FHIR_JSON
 from csss_fhir.errors import InvalidInputError, NotAcceptableError, UnsupportedMediaError
@@ -74,8 +74,8 @@ def raw_fhir_response(body: bytes, *, version_id: int, last_modified: Any) -> Re
 
 
 def base_url() -> str:
+    """The FHIR base of links and Location headers: BASE_URL (settings.public_root), never
+    the request's Host header."""
     from csss_fhir.extensions import services
 
-    configured = services().settings.base_url
-    root = configured.rstrip("/") if configured else request.host_url.rstrip("/")
-    return f"{root}/fhir"
+    return f"{services().settings.public_root}/fhir"

@@ -4,8 +4,8 @@ Staff read everything clinical; a patient reads only their own Patient, ImagingS
 released DiagnosticReport and its PDF — never an Observation (the preliminary AI result is
 one), and no staff record: Practitioner and PractitionerRole carry the staff's sign-in
 e-mail addresses, so a patient can neither list them nor read one (the report names its
-doctor and approver by display name). A row outside a caller's compartment is reported as not found, so ids leak nothing.
-Also which roles must prove a second factor to sign in.
+doctor and approver by display name). A row outside a caller's compartment is reported as
+not found, so ids leak nothing. Also which roles must prove a second factor to sign in.
 """
 
 from __future__ import annotations

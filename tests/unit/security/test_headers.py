@@ -47,7 +47,8 @@ def test_cors_only_for_configured_origins(cors_app):
 
 
 def test_production_refuses_debug_mode(settings):
-    production = dataclasses.replace(settings, env="production")
+    production = dataclasses.replace(settings, env="production",
+                                     base_url="https://csss.test.example")
     app = create_app(production)
     with pytest.raises(ConfigurationError):
         app.debug = True
