@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from adapters.fhir.patient import GENDERS, PatientData
-from csss_fhir import history
+from csss_fhir import history, limits
 from csss_fhir.errors import ConflictError, InvalidInputError, ResourceValidationError
 from csss_fhir.models import Blob, Patient, Report, Role, User
 from csss_fhir.security import access, passwords
@@ -66,6 +66,11 @@ def checked_email(value: object) -> str:
 
 
 def _new_patient(session: Session, data: PatientData) -> Patient:
+    for field, value, limit in (("the family name", data.family_name, limits.NAME),
+                                ("the given names", data.given_names, limits.NAME),
+                                ("the medical record number", data.mrn, 64),
+                                ("the identifier system", data.mrn_system, 255)):
+        limits.check_length(field, value, limit)
     if data.email is not None:
         data = replace(data, email=checked_email(data.email))
     if data.gender is not None and data.gender not in GENDERS:
@@ -92,6 +97,7 @@ def create_user(session: Session, *, email: str, role: str, name: str, password:
     email = checked_email(email)
     if not name.strip():
         raise InvalidInputError("a name is required")
+    limits.check_length("the name", name.strip(), limits.NAME)
     passwords.check_policy(password)
     if session.scalar(select(User.id).where(func.lower(User.email) == email.lower())):
         raise ConflictError("a user with this e-mail address already exists")

@@ -11,9 +11,9 @@ import logging
 from sqlalchemy.orm import Session
 
 from adapters.fhir.medication_request import PrescriptionData
-from csss_fhir import history
+from csss_fhir import history, limits
 from csss_fhir.classifier import device_for
-from csss_fhir.errors import InvalidInputError, ResourceValidationError
+from csss_fhir.errors import ResourceValidationError
 from csss_fhir.extensions import Services
 from csss_fhir.models import AiPrediction, DoctorReview, PharmacyReview, Prescription, Scan, Task
 from csss_fhir.security.actor import Actor
@@ -33,7 +33,6 @@ from csss_fhir.workflow.tasks import (
 
 log = logging.getLogger(__name__)
 
-PRESCRIPTION_FIELD_LIMIT = 200  # characters of medication, dose, route, frequency, duration
 
 
 def classify(session: Session, svc: Services, actor: Actor, study_id: str,
@@ -132,12 +131,13 @@ def _prescribed_scan(session: Session, data: PrescriptionData) -> Scan:
     if scan.patient_id != data.patient_id:
         raise ResourceValidationError(
             "MedicationRequest.subject is not the patient of the referenced ImagingStudy")
-    for name, value in (("medication", data.medication), ("dose", data.dose),
-                        ("route", data.route), ("frequency", data.frequency),
-                        ("duration", data.duration)):
-        if value is not None and len(value) > PRESCRIPTION_FIELD_LIMIT:
-            raise InvalidInputError(
-                f"{name} is longer than {PRESCRIPTION_FIELD_LIMIT} characters")
+    for name, value, limit in (
+            ("medication", data.medication, limits.NAME), ("dose", data.dose, limits.SHORT),
+            ("route", data.route, limits.SHORT), ("frequency", data.frequency, limits.SHORT),
+            ("duration", data.duration, limits.SHORT),
+            ("dosage text", data.dosage_text, limits.DOSAGE_TEXT),
+            ("note", data.note, limits.NOTE)):
+        limits.check_length(name, value, limit)
     return scan
 
 
