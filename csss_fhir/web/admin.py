@@ -100,7 +100,7 @@ def resend_mail(report_id: str, mail_id: str) -> Response:
     """Send a report's e-mail again: a failed or waiting one now, a sent one as a new copy."""
     actor = dashboards.signed_in_as("admin")
     worklists.report(db.session, actor, report_id)
-    delivery = deliveries.resend(db.session, mail_id, actor=actor)
+    delivery = deliveries.resend(db.session, mail_id, svc=services(), actor=actor)
     outbox.deliver(db.session, services().mail, [delivery.mail_id])
     flash("The e-mail was sent again; see its status below.", "success")
     return redirect(url_for("web_admin.report_page", report_id=report_id))

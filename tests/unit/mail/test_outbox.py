@@ -75,7 +75,7 @@ def test_worker_once_sends_what_is_due_to_the_file_outbox(app, session, runner):
 def test_resending_a_sent_report_mail_makes_a_new_message(session):
     [row_id] = queue(session)
     outbox.deliver(session, services().mail, [row_id])
-    copy = deliveries.resend(session, row_id)
+    copy = deliveries.resend(session, row_id, svc=services())
     assert copy.mail_id != row_id and copy.status == "pending"
     first = session.get(MailMessage, row_id)
     assert session.get(MailMessage, copy.mail_id).message_id != first.message_id
@@ -88,7 +88,7 @@ def test_one_time_code_mails_are_never_resent(session):
 
     [row_id] = queue(session, kind="otp")
     with pytest.raises(InvalidInputError):
-        deliveries.resend(session, row_id)
+        deliveries.resend(session, row_id, svc=services())
 
 
 def test_every_outbox_row_carries_its_own_single_message_id(session):
@@ -97,7 +97,7 @@ def test_every_outbox_row_carries_its_own_single_message_id(session):
 
     [row_id] = queue(session)
     outbox.deliver(session, services().mail, [row_id])
-    copy = deliveries.resend(session, row_id)
+    copy = deliveries.resend(session, row_id, svc=services())
     domains = set()
     for mail_id in (row_id, copy.mail_id):
         row = session.get(MailMessage, mail_id)
@@ -106,3 +106,21 @@ def test_every_outbox_row_carries_its_own_single_message_id(session):
         assert f".{row.id}@" in row.message_id  # make_msgid(idstring=row id)
         domains.add(row.message_id.rpartition("@")[2])
     assert len(domains) == 1  # the sender's domain, for the copy too
+
+
+def test_a_sent_one_time_code_leaves_no_readable_copy(session):
+    [row_id] = queue(session, kind="otp")
+    outbox.deliver(session, services().mail, [row_id])
+    row = session.get(MailMessage, row_id)
+    assert row.status == "sent" and row.raw == outbox.SCRUBBED and b"Hello" not in row.raw
+
+
+def test_the_system_page_counts_rows_stuck_in_sending(app, session):
+    from csss_fhir.web.worklists import outbox_backlog
+
+    ids = queue(session, 2)
+    claimed = outbox.claim(session, ids[0])
+    assert claimed is not None
+    claimed.claimed_until = utcnow() - timedelta(minutes=1)  # its sender died
+    session.commit()
+    assert outbox_backlog(session) == {"pending": 1, "sending": 1, "stuck": 1}
