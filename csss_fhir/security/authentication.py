@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from csss_fhir.errors import CsssError
+from csss_fhir.errors import CsssError, InvalidInputError
 from csss_fhir.extensions import Services
 from csss_fhir.mail import outbox
 from csss_fhir.models import ApiClient, RevokedToken, User, db, utcnow
@@ -349,11 +349,11 @@ def renew_second_factor(session: Session, svc: Services, actor: Actor, code: str
     starts now ("sudo mode" for the web UI). Commits.
 
     Raises:
-        OtpRequiredError (no code), OtpInvalidError, TooManyAttemptsError.
+        InvalidInputError (no code), OtpInvalidError, TooManyAttemptsError.
     """
     if not code:
-        raise OtpRequiredError("enter a one-time code from your authenticator, or have one "
-                               "e-mailed to you")
+        raise InvalidInputError("enter a one-time code from your authenticator, or have one "
+                                "e-mailed to you")
     require_recent_second_factor(session, svc, actor, code)
     user = session.get(User, actor.user_id)
     session.commit()
