@@ -21,6 +21,11 @@ from flask_limiter.util import get_remote_address
 from csss_fhir.settings import Settings
 
 SIGN_IN_PAGES = frozenset({"web_auth.login"})  # UI forms that take a password
+# Signed-in forms that check a password or a code: the per-address budget (no username
+# in the form to count per account; the lockout counts those per account and address).
+CHECKING_PAGES = frozenset({"web_auth.change_password", "web_auth.enrol_authenticator",
+                            "web_auth.authenticator_code", "web_admin.confirm_second_factor",
+                            "web_admin.send_users_code"})
 
 limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=False,
                   key_prefix="csss")
@@ -53,6 +58,9 @@ def init_app(app: Flask, settings: Settings) -> None:
             with per_address:
                 pass
             with per_account:
+                pass
+        elif request.method == "POST" and request.endpoint in CHECKING_PAGES:
+            with per_address:
                 pass
 
     @app.errorhandler(RateLimitExceeded)
