@@ -91,13 +91,15 @@ def begin_attempt(session: Session, keys: Keys, policy: Policy, *,
             request took the last one); nothing is evaluated.
     """
     now = now or utcnow()
-    source = _increment(session, keys.source, now)
-    _increment(session, keys.account, now)
+    source, source_lock = _increment(session, keys.source, now)
+    _, account_lock = _increment(session, keys.account, now)
+    # Read in the same statement as the count: a lock set by a parallel request after this
+    # one's `check` is seen here, so no attempt slips in after a lock.
+    for lock in (source_lock, account_lock):
+        if lock is not None and lock > now:
+            raise _locked(lock - now)
     if source > policy.failures + 1:
-        row = session.get(AuthThrottle, keys.source)
-        remaining = (row.locked_until - now if row.locked_until and row.locked_until > now
-                     else timedelta(minutes=policy.minutes))
-        raise _locked(remaining)
+        raise _locked(timedelta(minutes=policy.minutes))
 
 
 def record_failure(session: Session, keys: Keys, policy: Policy, *,
@@ -146,14 +148,17 @@ def record_success(session: Session, keys: Keys) -> None:
             session.delete(row)
 
 
-def _increment(session: Session, key: str, now: datetime) -> int:
-    """Add one to the key's count and return the new count, in one statement."""
+def _increment(session: Session, key: str, now: datetime) -> tuple[int, datetime | None]:
+    """Add one to the key's count; return the new count and the key's lock, read in the
+    same statement."""
     _ensure_row(session, key, now)
-    return session.execute(
+    count, locked_until = session.execute(
         update(AuthThrottle).where(AuthThrottle.key == key)
         .values(failures=AuthThrottle.failures + 1, updated_at=now)
-        .returning(AuthThrottle.failures)
-    ).scalar_one()
+        .returning(AuthThrottle.failures, AuthThrottle.locked_until)
+        .execution_options(synchronize_session=False)
+    ).one()
+    return count, locked_until
 
 
 def _ensure_row(session: Session, key: str, now: datetime) -> None:
