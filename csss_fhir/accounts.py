@@ -2,8 +2,12 @@
 role, change one's own password.
 
 `registration.create_user` makes the account; this module adds who may manage accounts and the
-changes after creation. A disabled or re-roled user's tokens stop working at once, because
-`current_actor` re-reads the user on every request.
+changes after creation. Every account-security action (create, change a role, disable or
+enable, reset an authenticator) needs a fresh second factor: the same step-up rule as
+`$approve` (`authentication.require_recent_second_factor`). A password change, a
+disable-then-enable or a role change moves the user's security stamp (`token_generation`):
+every token issued before it is refused at once, because `current_actor` re-reads the user
+on every request.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from csss_fhir import history, registration
 from csss_fhir.errors import InvalidInputError, ResourceNotFoundError
 from csss_fhir.extensions import Services
 from csss_fhir.models import Role, User
-from csss_fhir.security import access, authentication, passwords
+from csss_fhir.security import access, authentication, passwords, totp
 from csss_fhir.security.actor import Actor
 
 log = logging.getLogger(__name__)
@@ -45,10 +49,16 @@ def list_users(session: Session, actor: Actor, *, text: str = "", role: str = ""
     return list(session.scalars(statement.limit(500)))
 
 
-def create(session: Session, svc: Services, actor: Actor, *, email: str, role: str, name: str,
-           password: str, **patient_fields: object) -> User:
-    """Create an account (admins only); see `registration.create_user` for what it refuses."""
+def _require_sudo(session: Session, svc: Services, actor: Actor, code: str | None) -> None:
     access.require_user_management(actor)
+    authentication.require_recent_second_factor(session, svc, actor, code)
+
+
+def create(session: Session, svc: Services, actor: Actor, *, email: str, role: str, name: str,
+           password: str, code: str | None = None, **patient_fields: object) -> User:
+    """Create an account (admins only, with a fresh second factor); see
+    `registration.create_user` for what it refuses."""
+    _require_sudo(session, svc, actor, code)
     user = registration.create_user(
         session, email=email, role=role, name=name, password=password,
         bcrypt_rounds=svc.settings.bcrypt_rounds, **patient_fields)
@@ -56,28 +66,31 @@ def create(session: Session, svc: Services, actor: Actor, *, email: str, role: s
     return user
 
 
-def set_active(session: Session, actor: Actor, user_id: str, active: bool) -> User:
+def set_active(session: Session, svc: Services, actor: Actor, user_id: str, active: bool, *,
+               code: str | None = None) -> User:
     """Enable or disable an account; an administrator cannot disable their own."""
-    access.require_user_management(actor)
+    _require_sudo(session, svc, actor, code)
     user = _user(session, user_id)
     if user.id == actor.user_id and not active:
         raise InvalidInputError("you cannot disable your own account")
     if user.active != active:
         user.active = active
+        user.token_generation += 1
         _record(session, user)
         session.commit()
         log.info("user %s", "enabled" if active else "disabled", extra={"user_id": user.id})
     return user
 
 
-def change_role(session: Session, actor: Actor, user_id: str, role: str) -> User:
+def change_role(session: Session, svc: Services, actor: Actor, user_id: str, role: str, *,
+                code: str | None = None) -> User:
     """Move a staff account to another staff role.
 
     Raises:
         InvalidInputError: not a staff role, a patient account (which has a Patient record
             of its own), or the administrator's own account.
     """
-    access.require_user_management(actor)
+    _require_sudo(session, svc, actor, code)
     user = _user(session, user_id)
     if role not in STAFF_ROLES:
         raise InvalidInputError(f"role must be one of {', '.join(STAFF_ROLES)}")
@@ -88,6 +101,7 @@ def change_role(session: Session, actor: Actor, user_id: str, role: str) -> User
         raise InvalidInputError("you cannot change your own role")
     if user.role != role:
         user.role = role
+        user.token_generation += 1
         _record(session, user)
         session.commit()
         log.info("user role changed", extra={"user_id": user.id})
@@ -95,22 +109,54 @@ def change_role(session: Session, actor: Actor, user_id: str, role: str) -> User
 
 
 def change_password(session: Session, svc: Services, actor: Actor, *, current: str,
-                    new: str) -> None:
-    """Change the signed-in user's own password after checking the current one.
+                    new: str) -> str:
+    """Change the signed-in user's own password after checking the current one (throttled
+    like a sign-in). Every older token ends; return the caller's new one.
 
     Raises:
-        NotAuthenticatedError: the current password is wrong; InvalidInputError: the new
-            one fails the password policy.
+        NotAuthenticatedError: the current password is wrong; TooManyAttemptsError: too
+            many wrong ones; InvalidInputError: the new one fails the password policy.
     """
     user = _user(session, actor.user_id or "")
-    authentication.check_password(session, svc, user.email, current)
+    authentication.check_current_password(session, svc, user, current)
     passwords.check_policy(new)
     if new == current:
         raise InvalidInputError("the new password must differ from the current one")
     user.password_hash = passwords.hash_password(new, rounds=svc.settings.bcrypt_rounds)
+    user.token_generation += 1
     _record(session, user)
     session.commit()
     log.info("password changed", extra={"user_id": user.id})
+    otp_at = actor.otp_verified_at
+    return authentication.issue_token(user, otp_at=int(otp_at.timestamp()) if otp_at else None,
+                                      minutes=svc.settings.access_token_minutes)
+
+
+def reset_authenticator(session: Session, svc: Services, actor: Actor, user_id: str, *,
+                        code: str | None = None) -> User:
+    """Remove another user's TOTP authenticator: its owner enrols a new one on their own
+    account page (only the owner ever sees a secret). Until then e-mailed codes work.
+    """
+    _require_sudo(session, svc, actor, code)
+    user = _user(session, user_id)
+    totp.remove(session, user)
+    session.commit()
+    log.info("authenticator reset", extra={"user_id": user.id})
+    return user
+
+
+def enrol_own_authenticator(session: Session, svc: Services, actor: Actor, *,
+                            code: str | None = None) -> str:
+    """Give the signed-in user a new TOTP authenticator (fresh second factor required) and
+    return its otpauth:// URI, to show to this user only, once.
+
+    Raises:
+        OtpRequiredError / OtpInvalidError; InvalidInputError: a role without a second factor.
+    """
+    authentication.require_recent_second_factor(session, svc, actor, code)
+    user = _user(session, actor.user_id or "")
+    return totp.enrol(session, user, secret_key=svc.settings.secret_key or "",
+                      issuer=svc.settings.hospital_name)
 
 
 def _record(session: Session, user: User) -> None:

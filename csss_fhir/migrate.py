@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from alembic import command
 from alembic.config import Config
 from flask import Flask
+from sqlalchemy import text
 
 from csss_fhir.models import db
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
+    from sqlalchemy.engine import URL, Connection
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -24,10 +27,39 @@ def _config(connection: Connection | None) -> Config:
     return config
 
 
+# Any fixed number: the PostgreSQL advisory lock that lets one `csss db upgrade` run at a time.
+_UPGRADE_LOCK = 0x0C555DB
+
+
 def upgrade(app: Flask, revision: str = "head") -> None:
-    """Create or migrate the database named by the app's settings."""
-    with app.app_context(), db.engine.begin() as connection:
+    """Create or migrate the database named by the app's settings.
+
+    Two upgrades started at once (two containers booting) take turns: a PostgreSQL
+    advisory lock, or a file lock beside a SQLite database. The second then finds the
+    schema at its revision and does nothing, instead of failing half-way with a traceback.
+    """
+    with app.app_context(), _exclusive(db.engine.url), db.engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                               {"key": _UPGRADE_LOCK})
         command.upgrade(_config(connection), revision)
+
+
+@contextmanager
+def _exclusive(url: URL) -> Iterator[None]:
+    """A lock file beside a SQLite database file, held for the block (other databases:
+    nothing here; PostgreSQL is locked inside the transaction)."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        yield
+        return
+    import fcntl
+
+    with open(f"{url.database}.upgrade-lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def revision(app: Flask, message: str) -> None:

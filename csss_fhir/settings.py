@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from csss_fhir.errors import ConfigurationError
 
 ENVIRONMENTS = ("development", "testing", "production")
+DEVELOPMENT_BASE_URL = "http://127.0.0.1:5000"  # `flask run`'s address
 MAIL_BACKENDS = ("file", "smtp")
 SMTP_SECURITY = ("starttls", "ssl", "none")
 # Where background jobs run (jobs/): Celery workers through CELERY_BROKER_URL, a thread in
@@ -65,7 +66,10 @@ class Settings:
     emergency_number: str = "112"
     hospital_phone: str = ""
     hospital_timezone: str = "UTC"  # IANA name; the UI and the PDF show times in it
-    base_url: str | None = None  # None: taken from each request
+    # The public root URL (https://csss.hospital.org) of Bundle links, Location and the SMART
+    # configuration. Required in production; elsewhere DEVELOPMENT_BASE_URL. Never the Host
+    # header: a client must not choose the links the server hands to others.
+    base_url: str | None = None
     bcrypt_rounds: int = 12
     dicom_strip_identifying: bool = False  # store DICOM uploads without names, birth dates...
     # Brute-force defences (security/ratelimit.py, security/lockout.py). The lockout lives in
@@ -176,6 +180,11 @@ class Settings:
         return "celery" if self.celery_broker_url else "thread"
 
     @property
+    def public_root(self) -> str:
+        """BASE_URL without a trailing slash, or DEVELOPMENT_BASE_URL outside production."""
+        return (self.base_url or DEVELOPMENT_BASE_URL).rstrip("/")
+
+    @property
     def max_upload_bytes(self) -> int:
         return self.max_upload_mb * 1024 * 1024
 
@@ -221,6 +230,14 @@ class Settings:
         if self.smtp_security not in SMTP_SECURITY:
             raise ConfigurationError(f"SMTP_SECURITY={self.smtp_security!r}; use {SMTP_SECURITY}")
         _check_timezone(self.hospital_timezone)
+        if self.base_url is not None:
+            from urllib.parse import urlsplit
+
+            parts = urlsplit(self.base_url)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+                raise ConfigurationError(
+                    f"BASE_URL={self.base_url!r} is not an http(s) URL; set the service's "
+                    "public root, like https://csss.hospital.org")
         if self.production:
             for name, value in (("SECRET_KEY", self.secret_key),
                                 ("JWT_SECRET_KEY", self.jwt_secret_key)):
@@ -229,6 +246,11 @@ class Settings:
                         f"{name} must be set to a random value of at least 32 characters "
                         "when CSSS_ENV=production"
                     )
+            if not self.base_url:
+                raise ConfigurationError(
+                    "BASE_URL must be set when CSSS_ENV=production (the public root URL, like "
+                    "https://csss.hospital.org): links and Location headers are never built "
+                    "from the client's Host header")
 
     def with_generated_secrets(self, instance_path: Path) -> Settings:
         """Fill missing development secrets from `<instance>/secrets`, creating them once.

@@ -4,6 +4,7 @@ serve the app the same way."""
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import threading
 from collections.abc import Iterator
@@ -46,12 +47,16 @@ def serve_app(settings: Settings) -> Iterator[LiveServer]:
     from csss_fhir import create_app
     from csss_fhir.models import db
 
-    app = create_app(settings)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    served: dict = {}
+    # Bind first: the app's BASE_URL (its links never follow the Host header) names the port.
+    server = make_server("127.0.0.1", 0, lambda environ, start: served["app"](environ, start),
+                         threaded=True)
+    url = f"http://127.0.0.1:{server.server_port}"
+    app = served["app"] = create_app(dataclasses.replace(settings, base_url=url))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield LiveServer(app=app, url=f"http://127.0.0.1:{server.server_port}")
+        yield LiveServer(app=app, url=url)
     finally:
         server.shutdown()
         thread.join(timeout=10)

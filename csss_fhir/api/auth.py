@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from csss_fhir.api.responses import base_url
+from csss_fhir.api.responses import base_url, parse_json
 from csss_fhir.errors import InvalidInputError, UnsupportedMediaError
 from csss_fhir.extensions import services
 from csss_fhir.models import db
@@ -20,7 +20,7 @@ GRANT_TYPES = ("password", "client_credentials")
 
 def _credentials() -> dict:
     if request.mimetype == "application/json":
-        body = request.get_json(silent=True)
+        body = parse_json(request.get_data(cache=True))
         if not isinstance(body, dict):
             raise InvalidInputError("the body must be a JSON object")
         return body

@@ -122,7 +122,7 @@ def instance_history(resource_type: str, resource_id: str) -> Response:
     versions = history.versions(db.session, resource_type, row.id)
     bundle = {
         "resourceType": "Bundle", "type": "history", "total": len(versions),
-        "link": [{"relation": "self", "url": request.url}],
+        "link": [{"relation": "self", "url": f"{base_url()}/{resource_type}/{row.id}/_history"}],
         "entry": [{"fullUrl": f"{base_url()}/{resource_type}/{row.id}",
                    "resource": json.loads(v.body),
                    "request": {"method": "POST" if v.version_id == 1 else "PUT",

@@ -6,6 +6,7 @@ path: everything under /fhir and /auth answers in FHIR JSON, never an HTML error
 
 from __future__ import annotations
 
+import errno
 import logging
 from http import HTTPStatus
 
@@ -83,6 +84,29 @@ def refusal_outcome(error: CsssError) -> Response:
     return response
 
 
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+_FULL_WORDS = ("database or disk is full", "no space left on device", "disk full")
+
+
+def _storage_failure(error: BaseException) -> tuple[int, str] | None:
+    """(status, message) when `error` (or what caused it) is a full or read-only disk: 507
+    or 503 with a message that says so, instead of a bare internal error."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in _FULL or any(
+                word in str(seen).lower() for word in _FULL_WORDS):
+            return (HTTPStatus.INSUFFICIENT_STORAGE,
+                    "the server's storage is full, so nothing was saved; try again later "
+                    "(an administrator must free disk space)")
+        if isinstance(seen, OSError) and seen.errno == errno.EROFS or \
+                "readonly database" in str(seen).lower():
+            return (HTTPStatus.SERVICE_UNAVAILABLE,
+                    "the server's storage is read-only, so nothing was saved; try again "
+                    "later (an administrator must make it writable)")
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def _is_api_path() -> bool:
     return request.path.startswith(("/fhir", "/auth"))
 
@@ -108,6 +132,17 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def handle_bug(error: Exception):
+        storage = _storage_failure(error)
+        if storage is not None:
+            status, message = storage
+            log.error("storage failure: %s", message, extra={"path": request.path})
+            if _is_api_path():
+                response = outcome_response(status, "transient", message)
+            else:
+                response = Response(message[:1].upper() + message[1:] + ".", status=status,
+                                    content_type="text/plain; charset=utf-8")
+            response.headers["Retry-After"] = "300"
+            return response
         log.exception("unhandled error", extra={"path": request.path})
         if _is_api_path():
             return outcome_response(500, "exception",

@@ -6,7 +6,7 @@ import json
 from email.utils import format_datetime
 from typing import Any
 
-from flask import Request, Response, request
+from flask import Request, Response
 
 from adapters.fhir.common import FHIR_JSON
 from csss_fhir.errors import InvalidInputError, NotAcceptableError, UnsupportedMediaError
@@ -36,10 +36,19 @@ def json_body(req: Request) -> Any:
     raw = req.get_data(cache=True)
     if not raw.strip():
         return None
+    return parse_json(raw)
+
+
+def parse_json(raw: bytes) -> Any:
+    """Parse a JSON body; 400 for malformed JSON, and for JSON nested too deeply to parse
+    (100,000 nested arrays exhaust the parser's recursion: a client error, not a 500)."""
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as err:
         raise InvalidInputError(f"the body is not valid JSON: {err}") from err
+    except RecursionError as err:
+        raise InvalidInputError("the body's JSON is nested too deeply; FHIR resources need "
+                                "a few dozen levels at most") from err
 
 
 def fhir_response(resource: Any, status: int = 200, *, location: bool = False) -> Response:
@@ -65,8 +74,8 @@ def raw_fhir_response(body: bytes, *, version_id: int, last_modified: Any) -> Re
 
 
 def base_url() -> str:
+    """The FHIR base of links and Location headers: BASE_URL (settings.public_root), never
+    the request's Host header."""
     from csss_fhir.extensions import services
 
-    configured = services().settings.base_url
-    root = configured.rstrip("/") if configured else request.host_url.rstrip("/")
-    return f"{root}/fhir"
+    return f"{services().settings.public_root}/fhir"

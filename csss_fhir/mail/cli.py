@@ -93,7 +93,7 @@ def resend(mail_id: str) -> None:
     from csss_fhir.models import db
 
     try:
-        delivery = deliveries.resend(db.session, mail_id)
+        delivery = deliveries.resend(db.session, mail_id, svc=services())
     except CsssError as err:
         raise click.ClickException(str(err)) from err
     outbox.deliver(db.session, services().mail, [delivery.mail_id])

@@ -16,9 +16,10 @@ from sqlalchemy.orm import Session
 
 from csss_fhir import jobs
 from csss_fhir.errors import InvalidInputError, ResourceNotFoundError
-from csss_fhir.mail import outbox
+from csss_fhir.extensions import Services
+from csss_fhir.mail import messages, outbox
 from csss_fhir.mail.outbox import FAILED, PENDING, SENDING, SENT, UNCERTAIN
-from csss_fhir.models import MailMessage, utcnow
+from csss_fhir.models import MailMessage, Patient, Report, utcnow
 from csss_fhir.security.actor import Actor
 from csss_fhir.security.errors import AccessDeniedError
 
@@ -71,13 +72,15 @@ def recent_deliveries(session: Session, *, status: str | None = None, limit: int
     return [_delivery(row) for row in rows]
 
 
-def resend(session: Session, mail_id: str, *, actor: Actor | None = None) -> Delivery:
+def resend(session: Session, mail_id: str, *, svc: Services, actor: Actor | None = None
+           ) -> Delivery:
     """Send a report e-mail again, and commit; a job delivers it after the commit.
 
     A message that never arrived (failed, or still waiting), or may have (uncertain: the
     administrator decides it did not), is retried as the same e-mail, with the same
-    Message-ID, due now. One that was sent is copied into a new message with its own Message-ID: the
-    patient asked for it again, and it is a second e-mail, not a duplicate.
+    Message-ID, due now. One that was sent becomes a new message with its own Message-ID,
+    carrying the report's CURRENT PDF (after an amendment, not the superseded one it first
+    carried): the patient asked for it again, and it is a second e-mail, not a duplicate.
 
     Raises:
         ResourceNotFoundError: no such message. InvalidInputError: a one-time-code e-mail
@@ -99,6 +102,12 @@ def resend(session: Session, mail_id: str, *, actor: Actor | None = None) -> Del
         return _delivery(row)
     assert row.status == SENT
     message = BytesParser(policy=policy.SMTP).parsebytes(row.raw)
+    report = session.get(Report, row.report_id) if row.report_id else None
+    if report is not None:
+        message = messages.report_message(
+            svc.settings, recipient=str(message["To"]),
+            patient_name=session.get(Patient, report.patient_id).display_name,
+            released=report.updated_at or report.issued, pdf=svc.store.get(report.pdf.sha256))
     copy = outbox.enqueue(session, message, kind=row.kind, report_id=row.report_id)
     session.commit()
     return _delivery(copy)

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
 UNCERTAIN = "uncertain"
+SCRUBBED = b"(a sign-in code: its text is not kept after sending)\r\n"
 FIRST_RETRY_SECONDS = 30
 MAX_RETRY_SECONDS = 3600
 MAX_ATTEMPTS = 12  # about 7 hours of back-off before a temporary failure becomes permanent
@@ -173,6 +174,8 @@ def _send(session: Session, backend: FileBackend | SmtpBackend, row: MailMessage
     else:
         row.status = SENT
         row.sent_at = utcnow()
+        if row.kind == "otp":  # the code is a secret: keep no readable copy once it is sent
+            row.raw = SCRUBBED
         row.last_error = None
         row.claimed_until = None
         row.next_attempt_at = None

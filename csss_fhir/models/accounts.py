@@ -28,6 +28,10 @@ class User(Versioned, db.Model):
     role: Mapped[str] = mapped_column(String(20), nullable=False)
     password_hash: Mapped[str] = mapped_column(String(200), nullable=False)
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    # The security stamp: moves on with a password change, a disable/enable or a role
+    # change, and every token issued before that is refused (security/authentication.py).
+    token_generation: Mapped[int] = mapped_column(Integer, nullable=False, default=0,
+                                                  server_default="0")
     patient_id: Mapped[str | None] = mapped_column(ForeignKey("patient.id"), unique=True)
 
     patient: Mapped[Patient | None] = relationship()

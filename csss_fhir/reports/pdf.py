@@ -27,6 +27,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from csss_fhir import limits
 from csss_fhir.reports import plain_language
 from csss_fhir.reports.content import AI_NOTICE, ReportContent
 from csss_fhir.reports.fonts import FontChain, chain
@@ -87,6 +88,7 @@ class _Styles:
 
     def p(self, text: str, style: ParagraphStyle, *, bold: bool = False) -> Paragraph:
         """A paragraph of plain text (escaped here), one font per script."""
+        text = _bounded(text)
         markup = self.fonts.markup(text, bold=bold or style.fontName == self.fonts.base.bold)
         if self.fonts.needs_shaping(text):
             style = ParagraphStyle(style.name + "-shaped", parent=style, shaping=1)
@@ -94,12 +96,19 @@ class _Styles:
 
     def rich(self, parts: list[tuple[str, bool]], style: ParagraphStyle) -> Paragraph:
         """A paragraph from (text, bold) parts."""
+        parts = [(_bounded(t), bold) for t, bold in parts]
         markup = "".join(f"<b>{self.fonts.markup(t, bold=True)}</b>" if bold
                          else self.fonts.markup(t) for t, bold in parts)
         text = "".join(t for t, _ in parts)
         if self.fonts.needs_shaping(text):
             style = ParagraphStyle(style.name + "-shaped", parent=style, shaping=1)
         return Paragraph(markup, style)
+
+
+def _bounded(text: str) -> str:
+    """Text cut at limits.NOTE characters: layout time grows faster than the text (a 600 KB
+    note took minutes), and a row stored before the limits existed may be longer."""
+    return text if len(text) <= limits.NOTE else text[:limits.NOTE] + " … (shortened)"
 
 
 class _ProbabilityBar(Flowable):

@@ -42,9 +42,10 @@ def _derived_sources(rows: list[Any]) -> list[Any]:
     """The AI Observation a doctor's derives from, and every Observation's ImagingStudy."""
     found: list[Any] = []
     for row in rows:
-        if isinstance(row, DoctorReview):
-            found.append(row.prediction)
-        found.append(row.scan)
+        if isinstance(row, DoctorReview):  # it has no `scan` of its own: its AI result's
+            found += [row.prediction, row.prediction.scan]
+        else:
+            found.append(row.scan)
     return found
 
 

@@ -74,19 +74,40 @@ _PARTIAL_DATES: tuple[tuple[str, Any, Any], ...] = (
 )
 
 
+# The ends of the calendar Python can hold: a range that would run past one stops there
+# (`9999-12-31` ends at the last instant of 9999; `0001-01-01T00:00:00+14:00` starts at 0001).
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+_LATEST = datetime.max.replace(tzinfo=UTC)
+
+
+def _in_utc(moment: datetime) -> datetime:
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        return _EARLIEST if moment.year == datetime.min.year else _LATEST
+
+
 def _date_time_range(text: str) -> tuple[datetime, datetime]:
-    """[start, end) of a date or dateTime at its own precision; ValueError if neither."""
+    """[start, end) of a date or dateTime at its own precision, in UTC; ValueError if
+    neither."""
     for pattern, start_of, end_of in _PARTIAL_DATES:
         if re.fullmatch(pattern, text):
             start = start_of(text)
-            return start, end_of(start)
+            try:
+                return start, end_of(start)
+            except (OverflowError, ValueError):  # the range ends after 9999
+                return start, _LATEST
     if "T" not in text:
         raise ValueError(text)
     start = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if start.tzinfo is None:
         start = start.replace(tzinfo=UTC)
     precision = timedelta(seconds=1) if start.microsecond == 0 else timedelta(microseconds=1)
-    return start, start + precision
+    try:
+        end = start + precision
+    except OverflowError:
+        end = _LATEST
+    return _in_utc(start), _in_utc(end)
 
 
 def date_range(value: str) -> tuple[str, datetime, datetime]:

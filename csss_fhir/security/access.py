@@ -2,8 +2,10 @@
 
 Staff read everything clinical; a patient reads only their own Patient, ImagingStudy, Task,
 released DiagnosticReport and its PDF — never an Observation (the preliminary AI result is
-one). A row outside a caller's compartment is reported as not found, so ids leak nothing.
-Also which roles must prove a second factor to sign in.
+one), and no staff record: Practitioner and PractitionerRole carry the staff's sign-in
+e-mail addresses, so a patient can neither list them nor read one (the report names its
+doctor and approver by display name). A row outside a caller's compartment is reported as
+not found, so ids leak nothing. Also which roles must prove a second factor to sign in.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ class Role(enum.StrEnum):
     ADMIN = "admin"
 
 PATIENT_READABLE = frozenset({"Patient", "ImagingStudy", "Task", "DiagnosticReport",
-                              "Binary", "Practitioner", "PractitionerRole", "Device"})
+                              "Binary", "Device"})
 # A tuple, not a set: clients.py lists the system scopes in this order.
 STAFF_READABLE_TYPES = ("Patient", "Practitioner", "PractitionerRole", "ImagingStudy",
                         "Observation", "MedicationRequest", "DiagnosticReport", "Task",

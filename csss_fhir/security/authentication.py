@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from flask import g, render_template
+from flask import g, has_request_context, render_template, request
 from flask_jwt_extended import create_access_token, get_jwt, verify_jwt_in_request
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt.exceptions import PyJWTError
@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from csss_fhir.errors import CsssError, InvalidInputError
 from csss_fhir.extensions import Services
 from csss_fhir.mail import outbox
 from csss_fhir.models import ApiClient, RevokedToken, User, db, utcnow
@@ -71,18 +72,35 @@ def _policy(svc: Services) -> lockout.Policy:
                           minutes=svc.settings.lockout_minutes)
 
 
-def _failed(session: Session, svc: Services, key: str, event: audit.Event,
-            user: User | None, error: NotAuthenticatedError) -> NotAuthenticatedError:
-    """Audit and count a failure, commit, and return the error to raise (429 if it locked)."""
+def _client_address() -> str | None:
+    """The caller's address (the TCP peer, or what TRUSTED_PROXY_HOPS proxies say)."""
+    return request.remote_addr if has_request_context() else None
+
+
+def _keys(svc: Services, username: object) -> lockout.Keys:
+    return lockout.keys_for(svc.settings.secret_key or "", username, _client_address())
+
+
+def _begin(session: Session, svc: Services, keys: lockout.Keys, *, commit: bool) -> None:
+    """Refuse a locked-out source, then count this attempt before it is evaluated."""
+    lockout.check(session, keys)
+    lockout.begin_attempt(session, keys, _policy(svc))
+    if commit:
+        session.commit()
+
+
+def _failed(session: Session, svc: Services, keys: lockout.Keys, event: audit.Event,
+            user: User | None, error: NotAuthenticatedError) -> CsssError:
+    """Audit a failure, commit, and return the error to raise (429 if it locked)."""
     try:
-        lockout.record_failure(session, key, _policy(svc))
+        lockout.record_failure(session, keys, _policy(svc))
     except TooManyAttemptsError as locked:
         audit.record(session, event, user=user)
         audit.record(session, audit.Event(audit.USER_AUTHENTICATION, "E", audit.MINOR_FAILURE,
                                           subtype_code=audit.LOCKED,
                                           description="account locked"), user=user)
         session.commit()
-        log.warning("account locked after repeated failures",
+        log.warning("sign-in source locked after repeated failures",
                     extra={"user_id": user.id if user else None})
         return locked
     audit.record(session, event, user=user)
@@ -91,23 +109,35 @@ def _failed(session: Session, svc: Services, key: str, event: audit.Event,
 
 
 def _checked_password(session: Session, svc: Services, username: object, password: object
-                      ) -> tuple[User, str]:
-    """The user behind a password sign-in, counting failures against the account's lock.
+                      ) -> tuple[User, lockout.Keys]:
+    """The user behind a password sign-in, counting the attempt against its source.
 
     Raises:
-        TooManyAttemptsError: the account is locked (even for the right password);
+        TooManyAttemptsError: this source is locked out (even for the right password), or
+            the account is in its back-off;
         NotAuthenticatedError: wrong credentials.
     """
-    key = lockout.account_key(svc.settings.secret_key or "", username)
-    lockout.check(session, key)
+    keys = _keys(svc, username)
+    _begin(session, svc, keys, commit=True)
     try:
         user = check_password(session, svc, username, password)
     except NotAuthenticatedError as err:
         known = _find_user(session, username)
-        raise _failed(session, svc, key, audit.Event(
+        raise _failed(session, svc, keys, audit.Event(
             audit.USER_AUTHENTICATION, "E", audit.MINOR_FAILURE, subtype_code=audit.LOGIN,
             description="wrong credentials"), known, err) from None
-    return user, key
+    return user, keys
+
+
+def check_current_password(session: Session, svc: Services, user: User, password: object
+                           ) -> None:
+    """A signed-in user's current password (to change it), throttled like a sign-in.
+
+    Raises:
+        TooManyAttemptsError; NotAuthenticatedError: wrong password.
+    """
+    _, keys = _checked_password(session, svc, user.email, password)
+    lockout.record_success(session, keys)
 
 
 def login(session: Session, svc: Services, *, username: object, password: object,
@@ -120,9 +150,11 @@ def login(session: Session, svc: Services, *, username: object, password: object
             second factor).
     """
     user, key = _checked_password(session, svc, username, password)
-    claims: dict[str, object] = {"role": user.role}
+    claims: dict[str, object] = {}
     if access.needs_second_factor(user.role):
         if code in (None, ""):
+            lockout.not_a_failure(session, key)
+            session.commit()
             raise OtpRequiredError("a one-time code is required for this account: request one "
                                    "with POST /auth/otp (or use your authenticator app) and "
                                    "send it as 'otp'")
@@ -138,10 +170,19 @@ def login(session: Session, svc: Services, *, username: object, password: object
                                       subtype_code=audit.LOGIN), user=user)
     session.commit()
     minutes = svc.settings.access_token_minutes
-    token = create_access_token(identity=user.id, additional_claims=claims,
-                                expires_delta=timedelta(minutes=minutes))
+    token = issue_token(user, otp_at=claims.get("otp_at"), minutes=minutes)
     log.info("login succeeded", extra={"user_id": user.id})
     return TokenGrant(access_token=token, expires_in=minutes * 60, role=user.role)
+
+
+def issue_token(user: User, *, otp_at: object, minutes: int) -> str:
+    """An access token for `user`: its role and security stamp (`gen`), and when its second
+    factor was checked (`otp_at`, epoch seconds), which the step-up rule reads."""
+    claims: dict[str, object] = {"role": user.role, "gen": user.token_generation}
+    if otp_at:
+        claims["otp_at"] = otp_at
+    return create_access_token(identity=user.id, additional_claims=claims,
+                               expires_delta=timedelta(minutes=minutes))
 
 
 def client_login(session: Session, svc: Services, *, client_id: object,
@@ -151,8 +192,8 @@ def client_login(session: Session, svc: Services, *, client_id: object,
     Raises:
         TooManyAttemptsError, NotAuthenticatedError, InvalidInputError (unknown scope).
     """
-    key = lockout.account_key(svc.settings.secret_key or "", f"client:{client_id}")
-    lockout.check(session, key)
+    key = _keys(svc, f"client:{client_id}")
+    _begin(session, svc, key, commit=True)
     try:
         client = clients.authenticate(session, client_id, client_secret)
     except NotAuthenticatedError as err:
@@ -176,8 +217,9 @@ def client_login(session: Session, svc: Services, *, client_id: object,
 def request_code(session: Session, svc: Services, *, username: object, password: object
                  ) -> None:
     """Check the password, then e-mail a fresh one-time code to the account's address."""
-    user, _ = _checked_password(session, svc, username, password)
+    user, keys = _checked_password(session, svc, username, password)
     minutes = svc.settings.otp_expire_minutes
+    lockout.not_a_failure(session, keys)
     code = otp.issue_code(session, user, secret_key=svc.settings.secret_key or "",
                           lifetime=timedelta(minutes=minutes))
     context = {"name": user.name, "code": code, "minutes": minutes,
@@ -194,9 +236,9 @@ def request_code(session: Session, svc: Services, *, username: object, password:
     session.commit()  # a job sends it (csss_fhir.jobs), never this request
 
 
-def logout(session: Session) -> None:
+def logout(session: Session, locations: list[str] | None = None) -> None:
     """Revoke this request's token until it would have expired (the deny-list)."""
-    actor = current_actor()
+    actor = current_actor(locations)
     claims = get_jwt()
     jti = claims.get("jti")
     event = audit.Event(audit.USER_AUTHENTICATION, "E", audit.SUCCESS,
@@ -213,17 +255,20 @@ def logout(session: Session) -> None:
     session.commit()
 
 
-def current_actor() -> Actor:
-    """The Actor behind this request's bearer token, re-read from the database.
+def current_actor(locations: list[str] | None = None) -> Actor:
+    """The Actor behind this request's token, re-read from the database.
 
-    A disabled user, or one whose role changed since the token was issued, is refused at
-    once: the token's claims are never trusted over the database.
+    `locations` narrows where the token may come from (the web UI passes ["cookies"]: a
+    bearer header never signs a browser page in). A disabled user, one whose role changed,
+    or one whose security stamp moved on (password change, disable-then-enable, role
+    change) since the token was issued is refused at once: the token's claims are never
+    trusted over the database.
 
     Raises:
         NotAuthenticatedError: no, invalid or expired token; unknown, disabled or re-roled user.
     """
     try:
-        verify_jwt_in_request()
+        verify_jwt_in_request(locations=locations)
         claims = get_jwt()
     except (JWTExtendedException, PyJWTError) as err:
         raise NotAuthenticatedError(
@@ -244,7 +289,8 @@ def current_actor() -> Actor:
         actor = Actor(role="system", client_id=client.id, name=client.name, scopes=scopes)
     else:
         user = db.session.get(User, claims.get("sub"))
-        if user is None or not user.active or user.role != claims.get("role"):
+        if (user is None or not user.active or user.role != claims.get("role")
+                or user.token_generation != claims.get("gen")):
             raise expired
         otp_at = claims.get("otp_at")
         actor = Actor(
@@ -276,17 +322,39 @@ def require_recent_second_factor(session: Session, svc: Services, actor: Actor,
         user = session.get(User, actor.user_id)
         if user is None:
             raise OtpInvalidError("the one-time code is wrong, used or expired")
-        key = lockout.account_key(svc.settings.secret_key or "", user.email)
-        lockout.check(session, key, now=now)
+        key = _keys(svc, user.email)
+        _begin(session, svc, key, commit=False)
         if not otp.verify_second_factor(session, user, code,
                                         secret_key=svc.settings.secret_key or "", now=now):
             raise _failed(session, svc, key, audit.Event(
                 audit.USER_AUTHENTICATION, "E", audit.MINOR_FAILURE,
                 subtype_code=audit.OTP_FAILED, description="wrong step-up code"), user,
                 OtpInvalidError("the one-time code is wrong, used or expired"))
+        lockout.not_a_failure(session, key)
         return
+    if actor.role == "admin" and actor.user_id is None and actor.client_id is None:
+        return  # the command-line operator (security/cli.py), who holds the database itself
     if not second_factor_is_fresh(actor, minutes=svc.settings.otp_step_up_minutes, now=now):
         raise OtpRequiredError(
-            f"approval needs a second factor from the last {svc.settings.otp_step_up_minutes} "
-            "minutes: send a fresh one-time code as the 'otp' parameter"
+            f"this action needs a second factor from the last "
+            f"{svc.settings.otp_step_up_minutes} minutes: send a fresh one-time code as the "
+            "'otp' parameter"
         )
+
+
+def renew_second_factor(session: Session, svc: Services, actor: Actor, code: str | None
+                        ) -> str:
+    """Check a fresh one-time code and return a new access token whose step-up window
+    starts now ("sudo mode" for the web UI). Commits.
+
+    Raises:
+        InvalidInputError (no code), OtpInvalidError, TooManyAttemptsError.
+    """
+    if not code:
+        raise InvalidInputError("enter a one-time code from your authenticator, or have one "
+                                "e-mailed to you")
+    require_recent_second_factor(session, svc, actor, code)
+    user = session.get(User, actor.user_id)
+    session.commit()
+    return issue_token(user, otp_at=int(utcnow().timestamp()),
+                       minutes=svc.settings.access_token_minutes)

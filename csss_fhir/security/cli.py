@@ -48,10 +48,11 @@ def totp_enrol(email: str) -> None:
 def users_disable(email: str) -> None:
     """Disable a user: every token they hold stops working at once."""
     from csss_fhir import accounts
+    from csss_fhir.extensions import services
 
     user = _user(email)
     try:
-        accounts.set_active(db.session, OPERATOR, user.id, False)
+        accounts.set_active(db.session, services(), OPERATOR, user.id, False)
     except CsssError as err:
         raise click.ClickException(str(err)) from err
     click.echo(user.id)

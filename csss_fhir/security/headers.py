@@ -15,6 +15,11 @@ CONTENT_SECURITY_POLICY = (
 HSTS = "max-age=31536000; includeSubDomains"
 
 
+def _is_page(blueprint: str | None) -> bool:
+    """A page of the web UI (web/: every one of them is behind a sign-in)."""
+    return bool(blueprint and blueprint.startswith("web_"))
+
+
 def init_app(app: Flask, settings: Settings) -> None:
     origins = frozenset(settings.cors_origins)
     https_base = bool(settings.base_url and settings.base_url.startswith("https://"))
@@ -28,8 +33,10 @@ def init_app(app: Flask, settings: Settings) -> None:
         headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         if request.is_secure or https_base:
             headers.setdefault("Strict-Transport-Security", HSTS)
-        if request.path.startswith("/auth"):
-            headers["Cache-Control"] = "no-store"
+        if request.path.startswith(("/auth", "/fhir")) or _is_page(request.blueprint):
+            # Tokens, and pages and resources with patient data: no browser or proxy cache
+            # keeps a copy (a shared ward computer's back button shows nothing).
+            headers.setdefault("Cache-Control", "no-store")
         origin = request.headers.get("Origin")
         if origin and origin in origins:
             headers["Access-Control-Allow-Origin"] = origin

@@ -43,7 +43,9 @@ def consume_code(session: Session, user: User, code: str, *, secret_key: str,
                  now: datetime | None = None) -> bool:
     """Accept `code` once if it is the user's current, unexpired code; mark it used."""
     now = now or utcnow()
-    if not (isinstance(code, str) and len(code) == CODE_DIGITS and code.isdigit()):
+    # isascii: str.isdigit() also accepts full-width and other Unicode digits.
+    if not (isinstance(code, str) and len(code) == CODE_DIGITS and code.isascii()
+            and code.isdigit()):
         return False
     expected = _digest(secret_key, user.id, code)
     candidates = session.scalars(

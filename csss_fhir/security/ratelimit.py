@@ -9,6 +9,7 @@ workers point it at redis:// or memcached:// to share one count.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import time
 
@@ -20,6 +21,11 @@ from flask_limiter.util import get_remote_address
 from csss_fhir.settings import Settings
 
 SIGN_IN_PAGES = frozenset({"web_auth.login"})  # UI forms that take a password
+# Signed-in forms that check a password or a code: the per-address budget (no username
+# in the form to count per account; the lockout counts those per account and address).
+CHECKING_PAGES = frozenset({"web_auth.change_password", "web_auth.enrol_authenticator",
+                            "web_auth.authenticator_code", "web_admin.confirm_second_factor",
+                            "web_admin.send_users_code"})
 
 limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=False,
                   key_prefix="csss")
@@ -27,7 +33,12 @@ limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enable
 
 def account_of_request() -> str:
     """The account a sign-in request names (username or client id), as an opaque key."""
-    body = request.get_json(silent=True) if request.is_json else None
+    body = None
+    if request.is_json:
+        try:
+            body = json.loads(request.get_data(cache=True))
+        except (ValueError, RecursionError):  # the view answers 400 for it
+            body = None
     values = body if isinstance(body, dict) else request.form
     name = values.get("username") or values.get("client_id") or values.get("email")
     if not name and request.authorization is not None:
@@ -47,6 +58,9 @@ def init_app(app: Flask, settings: Settings) -> None:
             with per_address:
                 pass
             with per_account:
+                pass
+        elif request.method == "POST" and request.endpoint in CHECKING_PAGES:
+            with per_address:
                 pass
 
     @app.errorhandler(RateLimitExceeded)

@@ -53,6 +53,13 @@ def enrol(session: Session, user: User, *, secret_key: str, issuer: str) -> str:
     return pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=issuer)
 
 
+def remove(session: Session, user: User) -> None:
+    """Forget the user's authenticator (a reset: the owner enrols a new one). Caller commits."""
+    credential = session.get(TotpCredential, user.id)
+    if credential is not None:
+        session.delete(credential)
+
+
 def is_enrolled(session: Session, user: User) -> bool:
     return session.get(TotpCredential, user.id) is not None
 
@@ -61,7 +68,9 @@ def verify(session: Session, user: User, code: str, *, secret_key: str,
            now: datetime | None = None) -> bool:
     """Accept a current code once; refuse a replayed or older time-step. Caller commits."""
     credential = session.get(TotpCredential, user.id)
-    if credential is None or not (isinstance(code, str) and len(code) == 6 and code.isdigit()):
+    # isascii: str.isdigit() also accepts full-width and other Unicode digits.
+    if credential is None or not (isinstance(code, str) and len(code) == 6 and code.isascii()
+                                  and code.isdigit()):
         return False
     try:
         secret = _fernet(secret_key).decrypt(credential.secret_encrypted.encode()).decode()

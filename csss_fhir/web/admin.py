@@ -1,11 +1,10 @@
 """The administrator's dashboard: the approval queue with the step-up second factor, the
 released report and its e-mail delivery, pending report amendments and their approval, user
-management (with TOTP enrolment), the audit log and the system page."""
+management (each change behind a fresh second factor; another admin's authenticator can only
+be reset), the audit log and the system page."""
 
 from __future__ import annotations
 
-import base64
-import io
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -19,7 +18,7 @@ from csss_fhir.mail import deliveries
 from csss_fhir.models import Role, User, db
 from csss_fhir.security import audit, authentication
 from csss_fhir.security.errors import NotAuthenticatedError, OtpInvalidError, OtpRequiredError
-from csss_fhir.web import dashboards, errors, worklists
+from csss_fhir.web import dashboards, errors, session, worklists
 from csss_fhir.workflow import amendments
 from csss_fhir.workflow.states import ScanState
 
@@ -80,13 +79,7 @@ def send_back(study_id: str) -> Response:
 def send_code(study_id: str) -> tuple[str, int]:
     """E-mail a fresh one-time code for the step-up (the password proves it is still you)."""
     actor = dashboards.signed_in_as("admin")
-    user = db.session.get(User, actor.user_id)
-    try:
-        authentication.request_code(db.session, services(), username=user.email,
-                                    password=request.form.get("password", ""))
-    except NotAuthenticatedError as err:
-        # The admin is signed in: a wrong password here is a form error, not "sign in".
-        raise InvalidInputError("your password is wrong") from err
+    _email_code(actor)
     minutes = services().settings.otp_expire_minutes
     return _scan_page(actor, study_id, notice=f"We e-mailed you a 6-digit code; it works for "
                                               f"{minutes} minutes.")
@@ -145,14 +138,22 @@ def resend_mail(report_id: str, mail_id: str) -> Response:
     """Send a report's e-mail again: a failed or waiting one now, a sent one as a new copy."""
     actor = dashboards.signed_in_as("admin")
     worklists.report(db.session, actor, report_id)
-    deliveries.resend(db.session, mail_id, actor=actor)  # a job sends it
+    deliveries.resend(db.session, mail_id, svc=services(), actor=actor)  # a job sends it
     flash("The e-mail is queued to be sent again; see its status below.", "success")
     return redirect(url_for("web_admin.report_page", report_id=report_id))
 
 
-# --- users ------------------------------------------------------------------------------
+# --- users ---------------------------------------------------------------------------
+# Every account-security action needs a second factor from the last OTP_STEP_UP_MINUTES
+# (the rule of $approve, in security/authentication.py). The page asks for a code once and
+# renews the window: the cookie's token is replaced by one whose second factor is now.
 
 NEW_USER_FIELDS = ("email", "name", "role", "birth_date", "gender", "mrn")
+SUDO_MESSAGES = {
+    OtpRequiredError: "Account changes need a second factor from the last few minutes: "
+                      "confirm with a code first (below).",
+    OtpInvalidError: "That code is wrong, already used or expired.",
+}
 
 
 def _new_user_form() -> dict[str, str]:
@@ -160,17 +161,20 @@ def _new_user_form() -> dict[str, str]:
 
 
 def _users_page(actor: Actor, *, status: int = 200, error: str | None = None,
-                enrolment: dict | None = None, form: dict | None = None) -> tuple[str, int]:
+                notice: str | None = None, form: dict | None = None) -> tuple[str, int]:
     text, role = request.args.get("q", "")[:100], request.args.get("role", "")
     from csss_fhir.security import totp
 
+    minutes = services().settings.otp_step_up_minutes
     users = accounts.list_users(db.session, actor, text=text,
                                 role=role if role in set(Role) else "")
     enrolled = {u.id for u in users if u.role == Role.ADMIN and totp.is_enrolled(db.session, u)}
     return render_template("web/admin_users.html", users=users, q=text, role=role,
                            roles=list(Role), staff_roles=list(accounts.STAFF_ROLES),
-                           enrolled=enrolled, error=error, enrolment=enrolment,
-                           form=form or {}, genders=registration.GENDERS), status
+                           enrolled=enrolled, error=error, notice=notice,
+                           form=form or {}, genders=registration.GENDERS,
+                           fresh=authentication.second_factor_is_fresh(actor, minutes=minutes),
+                           step_up_minutes=minutes), status
 
 
 def _users_page_refused(actor: Actor, *, status: int, error: str,
@@ -187,8 +191,31 @@ def users() -> tuple[str, int]:
     return _users_page(actor)
 
 
+@bp.post("/users/confirm")
+@errors.refusals_in_form(_users_page, messages=SUDO_MESSAGES)
+def confirm_second_factor() -> Response:
+    """Check a one-time code and renew the step-up window for account changes."""
+    actor = dashboards.signed_in_as("admin")
+    token = authentication.renew_second_factor(db.session, services(), actor,
+                                               request.form.get("otp", "").strip() or None)
+    flash("Confirmed: you can change accounts for the next "
+          f"{services().settings.otp_step_up_minutes} minutes.", "success")
+    return session.renew(redirect(url_for("web_admin.users")), token)
+
+
+@bp.post("/users/code")
+@errors.refusals_in_form(_users_page)
+def send_users_code() -> tuple[str, int]:
+    """E-mail a one-time code for the step-up (the password proves it is still you)."""
+    actor = dashboards.signed_in_as("admin")
+    _email_code(actor)
+    minutes = services().settings.otp_expire_minutes
+    return _users_page(actor, notice=f"We e-mailed you a 6-digit code; it works for "
+                                     f"{minutes} minutes.")
+
+
 @bp.post("/users")
-@errors.refusals_in_form(_users_page_refused)
+@errors.refusals_in_form(_users_page_refused, messages=SUDO_MESSAGES)
 def create_user() -> Response:
     actor = dashboards.signed_in_as("admin")
     form = _new_user_form()
@@ -212,55 +239,45 @@ def _date(text: str):
 
 
 @bp.post("/users/<user_id>/active")
-@errors.refusals_in_form(_users_page_refused)
+@errors.refusals_in_form(_users_page_refused, messages=SUDO_MESSAGES)
 def set_active(user_id: str) -> Response:
     actor = dashboards.signed_in_as("admin")
     active = request.form.get("active") == "1"
-    accounts.set_active(db.session, actor, user_id, active)
+    accounts.set_active(db.session, services(), actor, user_id, active)
     flash("Account enabled." if active else "Account disabled; its sessions end now.",
           "success")
     return redirect(url_for("web_admin.users"))
 
 
 @bp.post("/users/<user_id>/role")
-@errors.refusals_in_form(_users_page_refused)
+@errors.refusals_in_form(_users_page_refused, messages=SUDO_MESSAGES)
 def change_role(user_id: str) -> Response:
     actor = dashboards.signed_in_as("admin")
-    accounts.change_role(db.session, actor, user_id, request.form.get("role", ""))
+    accounts.change_role(db.session, services(), actor, user_id, request.form.get("role", ""))
     flash("Role changed; the user signs in again to use it.", "success")
     return redirect(url_for("web_admin.users"))
 
 
-@bp.post("/users/<user_id>/totp")
-@errors.refusals_in_form(_users_page_refused)
-def enrol_totp(user_id: str) -> tuple[str, int]:
-    """Enrol a TOTP authenticator for an administrator; the QR code is shown this once."""
+@bp.post("/users/<user_id>/totp/reset")
+@errors.refusals_in_form(_users_page_refused, messages=SUDO_MESSAGES)
+def reset_totp(user_id: str) -> Response:
+    """Remove an administrator's authenticator; its owner enrols a new one on their account
+    page (no secret is ever shown to anyone else)."""
     actor = dashboards.signed_in_as("admin")
-    user = db.session.get(User, user_id)
-    if user is None:
-        return _users_page(actor, status=404, error="There is no such user.")
-    from csss_fhir.security import totp
-
-    settings = services().settings
-    uri = totp.enrol(db.session, user, secret_key=settings.secret_key or "",
-                     issuer=settings.hospital_name)
-    return _users_page(actor, enrolment={"name": user.name, "qr": _qr_data_uri(uri),
-                                         "secret": _secret_of(uri)})
+    accounts.reset_authenticator(db.session, services(), actor, user_id)
+    flash("Authenticator reset. Its owner signs in with an e-mailed code and enrols a new "
+          "one on their account page.", "success")
+    return redirect(url_for("web_admin.users"))
 
 
-def _qr_data_uri(uri: str) -> str:
-    import qrcode
-
-    image = qrcode.make(uri, box_size=6, border=2)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def _secret_of(uri: str) -> str:
-    from urllib.parse import parse_qs, urlparse
-
-    return parse_qs(urlparse(uri).query).get("secret", [""])[0]
+def _email_code(actor: Actor) -> None:
+    user = db.session.get(User, actor.user_id)
+    try:
+        authentication.request_code(db.session, services(), username=user.email,
+                                    password=request.form.get("password", ""))
+    except NotAuthenticatedError as err:
+        # The admin is signed in: a wrong password here is a form error, not "sign in".
+        raise InvalidInputError("your password is wrong") from err
 
 
 # --- audit and system -------------------------------------------------------------------

@@ -1,7 +1,10 @@
-"""Sign in (with the second factor for administrators), sign out, change password."""
+"""Sign in (with the second factor for administrators), sign out, change password, and an
+administrator's own authenticator."""
 
 from __future__ import annotations
 
+import base64
+import io
 from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
@@ -12,7 +15,12 @@ from csss_fhir.errors import CsssError, InvalidInputError
 from csss_fhir.extensions import services
 from csss_fhir.models import db
 from csss_fhir.security import authentication
-from csss_fhir.security.errors import NotAuthenticatedError, OtpInvalidError, OtpRequiredError
+from csss_fhir.security.errors import (
+    AccessDeniedError,
+    NotAuthenticatedError,
+    OtpInvalidError,
+    OtpRequiredError,
+)
 from csss_fhir.web import dashboards, errors, session
 
 if TYPE_CHECKING:
@@ -90,7 +98,7 @@ def _login_error(error: CsssError) -> str:
 @bp.post("/logout")
 def logout() -> Response:
     try:
-        authentication.logout(db.session)  # the token goes on the deny-list
+        authentication.logout(db.session, session.COOKIE_ONLY)  # onto the deny-list
     except CsssError:
         db.session.rollback()  # already invalid: signing out succeeds anyway
     return session.end(redirect(url_for("web_auth.login_form", signed_out=1)))
@@ -115,10 +123,84 @@ def change_password() -> Response | tuple[str, int]:
         return render_template("web/password.html",
                                error="The two new passwords do not match."), 400
     try:
-        accounts.change_password(db.session, services(), actor,
-                                 current=request.form.get("current_password", ""), new=new)
+        token = accounts.change_password(db.session, services(), actor,
+                                         current=request.form.get("current_password", ""),
+                                         new=new)
     except NotAuthenticatedError as err:
         # The user is signed in: a wrong current password is a form error, not "sign in".
         raise InvalidInputError("your current password is wrong") from err
-    flash("Your password has been changed.", "success")
-    return redirect(url_for(dashboards.home_endpoint(actor.role)))
+    flash("Your password has been changed; your other sessions have ended.", "success")
+    return session.renew(redirect(url_for(dashboards.home_endpoint(actor.role))), token)
+
+
+# --- own authenticator (the only place a TOTP secret is ever shown) --------------------
+
+def _authenticator_page(actor: Actor, *, status: int = 200, error: str | None = None,
+                        notice: str | None = None, enrolment: dict | None = None
+                        ) -> tuple[str, int]:
+    from csss_fhir.models import User
+    from csss_fhir.security import access, totp
+
+    if not access.needs_second_factor(actor.role):
+        raise AccessDeniedError("authenticators are for administrators, who sign in with a "
+                                "second factor")
+    minutes = services().settings.otp_step_up_minutes
+    user = db.session.get(User, actor.user_id)
+    return render_template(
+        "web/authenticator.html", enrolled=totp.is_enrolled(db.session, user),
+        fresh=authentication.second_factor_is_fresh(actor, minutes=minutes),
+        step_up_minutes=minutes, error=error, notice=notice, enrolment=enrolment), status
+
+
+@bp.get("/account/authenticator")
+def authenticator() -> tuple[str, int]:
+    return _authenticator_page(session.signed_in())
+
+
+@bp.post("/account/authenticator")
+@errors.refusals_in_form(_authenticator_page, messages={
+    OtpRequiredError: "Enrolling an authenticator needs a second factor from the last few "
+                      "minutes: enter a code (an e-mailed one works too).",
+    OtpInvalidError: "That code is wrong, already used or expired.",
+})
+def enrol_authenticator() -> tuple[str, int]:
+    """Enrol a new authenticator for the signed-in administrator; its QR code is shown to
+    them, this once."""
+    actor = session.signed_in()
+    uri = accounts.enrol_own_authenticator(db.session, services(), actor,
+                                           code=request.form.get("otp", "").strip() or None)
+    return _authenticator_page(actor, enrolment={"qr": _qr_data_uri(uri),
+                                                 "secret": _secret_of(uri)})
+
+
+@bp.post("/account/authenticator/code")
+@errors.refusals_in_form(_authenticator_page)
+def authenticator_code() -> tuple[str, int]:
+    """E-mail a one-time code to confirm the enrolment (the password proves it is you)."""
+    actor = session.signed_in()
+    from csss_fhir.models import User
+
+    user = db.session.get(User, actor.user_id)
+    try:
+        authentication.request_code(db.session, services(), username=user.email,
+                                    password=request.form.get("password", ""))
+    except NotAuthenticatedError as err:
+        raise InvalidInputError("your password is wrong") from err
+    minutes = services().settings.otp_expire_minutes
+    return _authenticator_page(actor, notice=f"We e-mailed you a 6-digit code; it works for "
+                                             f"{minutes} minutes.")
+
+
+def _qr_data_uri(uri: str) -> str:
+    import qrcode
+
+    image = qrcode.make(uri, box_size=6, border=2)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _secret_of(uri: str) -> str:
+    from urllib.parse import parse_qs, urlparse
+
+    return parse_qs(urlparse(uri).query).get("secret", [""])[0]

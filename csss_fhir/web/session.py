@@ -4,7 +4,11 @@ Every UI form carries a `csrf_token` field. Signed in, its value is the `csrf` c
 JWT in the cookie (flask-jwt-extended checks the same value again whenever `current_actor`
 reads a cookie token on a POST, /fhir included, so a cookie alone never changes anything).
 Signed out (the sign-in form), it is a random value kept in Flask's signed session cookie,
-so that another site cannot sign a browser into an account of its choosing.
+so that another site cannot sign a browser into an account of its choosing; that value is
+accepted by the sign-in form only, never by a page that acts for a signed-in user.
+
+The UI reads its session cookie only: an `Authorization: Bearer` header never signs a page
+in (a stolen API token, or one whose second factor went stale, does not open the UI).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from csss_fhir.security.authentication import current_actor
 from csss_fhir.security.errors import NotAuthenticatedError
 
 CSRF_FIELD = "csrf_token"
+COOKIE_ONLY = ["cookies"]
 _LOGIN_TOKEN_KEY = "login_csrf"
 WEB_BLUEPRINTS = frozenset({"web_auth", "web_patient", "web_doctor", "web_pharmacist",
                             "web_admin"})
@@ -96,7 +101,9 @@ def check_csrf() -> None:
         if request.endpoint not in PUBLIC_ENDPOINTS:
             raise
         claims = None
-    expected = (claims or {}).get("csrf") or flask_session.get(_LOGIN_TOKEN_KEY)
+    expected = (claims or {}).get("csrf")
+    if not expected and request.endpoint in PUBLIC_ENDPOINTS:
+        expected = flask_session.get(_LOGIN_TOKEN_KEY)
     sent = request.form.get(CSRF_FIELD, "")
     if not expected or not sent or not hmac.compare_digest(str(sent), str(expected)):
         raise CsrfRefusedError("this form has expired or did not come from this site; "
@@ -111,8 +118,15 @@ def signed_in() -> Actor:
     """
     if "actor" not in g:
         _cookie_claims()  # an expired cookie reads as "session ended", not "not signed in"
-        g.actor = current_actor()
+        g.actor = current_actor(locations=COOKIE_ONLY)
     return g.actor
+
+
+def renew(response: Response, access_token: str) -> Response:
+    """Replace the cookie's token (a renewed second factor, a changed password), and the
+    cached Actor with it."""
+    g.pop("actor", None)
+    return start(response, access_token)
 
 
 def init_app(app: Flask) -> None:

@@ -171,8 +171,13 @@ def report(session: Session, actor: Actor, report_id: str) -> Report:
 
 
 def outbox_backlog(session: Session) -> dict[str, int]:
-    """Outbox rows per status (pending, failed, sent)."""
+    """Outbox rows per status (pending, sending, failed, sent), and `stuck`: rows in
+    `sending` whose sender's claim has lapsed (it died mid-send; the worker retries them)."""
     rows = session.execute(select(MailMessage.status, func.count())
                            .group_by(MailMessage.status)).all()
-    return {status: count for status, count in rows}
+    counts = {status: count for status, count in rows}
+    counts["stuck"] = session.scalar(
+        select(func.count()).where(MailMessage.status == "sending",
+                                   MailMessage.claimed_until < utcnow())) or 0
+    return counts
 

@@ -6,8 +6,9 @@ nothing stored. The rules:
 - The format comes from the bytes (JPEG, PNG or DICOM), never from the name.
 - A DICOM header is authoritative for its UIDs, modality, body part, numbers and study date;
   the form's `modality`/`bodySite`/`description` only fill what the header lacks.
-- DICOM PatientID vs the Patient's identifier (MRN): a file whose PatientID is another
-  Patient's MRN, or differs from the named Patient's MRN, is a 409 and is never merged.
+- DICOM PatientID vs the Patient's identifier (MRN): a file whose PatientID is not the named
+  Patient's MRN is a 409 and is never merged, with one message whether or not another
+  Patient has that MRN (the answer tells nobody which MRNs exist).
   Without a `patient` field, a DICOM upload goes to the one Patient whose MRN is its PatientID.
 - One StudyInstanceUID is one scan: a second upload of the same study is a 409.
 """
@@ -74,8 +75,8 @@ def match_patient(session: Session, patient_id: str | None, upload: CheckedUploa
 
     Raises:
         InvalidInputError: no `patient` and nothing in the file names one; unknown Patient.
-        ConflictError: the DICOM PatientID belongs to another Patient, or is not the named
-            Patient's identifier (409: never silently merged).
+        ConflictError: the DICOM PatientID is not the named Patient's identifier (409:
+            never silently merged).
     """
     dicom_patient = upload.dicom.patient_id if upload.dicom else None
     owner = None
@@ -91,17 +92,15 @@ def match_patient(session: Session, patient_id: str | None, upload: CheckedUploa
     patient = session.get(Patient, patient_id)
     if patient is None:
         raise InvalidInputError(f"Patient/{patient_id} does not exist")
-    if dicom_patient:
-        if owner is not None and owner.id != patient.id:
-            raise ConflictError(
-                f"the DICOM PatientID (0010,0020) is the identifier of another Patient, not of "
-                f"Patient/{patient.id}; check that this is the right file and patient",
-                details="patient-mismatch")
-        if patient.mrn and patient.mrn != dicom_patient:
-            raise ConflictError(
-                f"the DICOM PatientID (0010,0020) differs from the identifier of "
-                f"Patient/{patient.id}; check that this is the right file and patient",
-                details="patient-mismatch")
+    if dicom_patient and patient.mrn != dicom_patient:
+        # One answer whether or not another Patient has this identifier: the refusal must
+        # not tell an uploader (a patient, say) which MRNs exist. A Patient without an MRN
+        # has nothing to check the file against, so it is refused the same way.
+        raise ConflictError(
+            f"the DICOM PatientID (0010,0020) is not the identifier (MRN) of "
+            f"Patient/{patient.id}; check that this is the right file and patient, or "
+            "upload the file without a PatientID",
+            details="patient-mismatch")
     return patient
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from adapters.fhir.medication_request import PrescriptionData
-from csss_fhir import history
+from csss_fhir import history, limits
 from csss_fhir.errors import InvalidInputError, ResourceNotFoundError, ResourceValidationError
 from csss_fhir.models import Prescription, Scan, utcnow
 from csss_fhir.security.actor import Actor
@@ -35,7 +35,6 @@ from csss_fhir.workflow.tasks import (
 
 log = logging.getLogger(__name__)
 
-PRESCRIPTION_FIELD_LIMIT = 200  # characters of medication, dose, route, frequency, duration
 DOSAGE_JSON_LIMIT = 8000  # characters of dosageInstruction + dispenseRequest as JSON
 OVERRIDE_LIMIT = 2000  # characters of an override reason
 CANCELLED = ("cancelled", "entered-in-error")
@@ -207,12 +206,13 @@ def _prescribed_scan(session: Session, data: PrescriptionData) -> Scan:
     if scan.patient_id != data.patient_id:
         raise ResourceValidationError(
             "MedicationRequest.subject is not the patient of the referenced ImagingStudy")
-    for name, value in (("medication", data.medication), ("dose", data.dose),
-                        ("route", data.route), ("frequency", data.frequency),
-                        ("duration", data.duration)):
-        if value is not None and len(value) > PRESCRIPTION_FIELD_LIMIT:
-            raise InvalidInputError(
-                f"{name} is longer than {PRESCRIPTION_FIELD_LIMIT} characters")
+    for name, value, limit in (
+            ("medication", data.medication, limits.NAME), ("dose", data.dose, limits.SHORT),
+            ("route", data.route, limits.SHORT), ("frequency", data.frequency, limits.SHORT),
+            ("duration", data.duration, limits.SHORT),
+            ("dosage text", data.dosage_text, limits.DOSAGE_TEXT),
+            ("note", data.note, limits.NOTE)):
+        limits.check_length(name, value, limit)
     structured = json.dumps([data.dosage_instruction, data.dispense_request])
     if len(structured) > DOSAGE_JSON_LIMIT:
         raise InvalidInputError(

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from csss_fhir import limits
 from csss_fhir.errors import InvalidInputError, PreconditionFailedError, ResourceNotFoundError
 from csss_fhir.models import Scan, Task, WorkflowEvent, utcnow
 from csss_fhir.security.actor import Actor
@@ -28,10 +29,11 @@ def require_step(actor: Actor, step: Step) -> None:
 
 
 def required_note(note: str | None, refusal: str, *, field: str = "note") -> str:
-    """The note without surrounding blanks; InvalidInputError(`refusal`) when it is empty."""
+    """The note without surrounding blanks; InvalidInputError(`refusal`) when it is empty,
+    or when it is longer than limits.NOTE."""
     if not note or not note.strip():
         raise InvalidInputError(refusal, field=field)
-    return note.strip()
+    return limits.check_length("the note", note.strip(), limits.NOTE)
 
 
 def find_scan(session: Session, study_id: str) -> Scan:

@@ -215,3 +215,27 @@ def test_not_assessable_scan_needs_a_finding_and_can_be_run_again(chromium, site
     with site.app.app_context():
         scan = db.session.get(Scan, scan_id)
         assert scan.task.state == ScanState.AI_ANALYZED and scan.prediction.assessable
+
+
+def test_an_admin_enrols_their_own_authenticator_and_resets_anothers(chromium, site_factory):
+    site = site_factory()
+    admin = factories.make_login(site.app, "admin", name="Grace Admin")
+    other = factories.make_login(site.app, "admin", name="Olu Other")
+    with site.app.app_context():
+        from csss_fhir.models import User
+        from csss_fhir.security import totp
+
+        totp.enrol(db.session, db.session.get(User, other.id),
+                   secret_key=site.app.extensions["csss"].settings.secret_key, issuer="Test")
+    page = _page(chromium, **NO_JS)
+    sign_in(page, site, admin)
+    page.goto(site("/account/authenticator"))
+    page.click("#enrol")
+    expect(page.locator("#totp-qr")).to_be_visible()
+    screenshot(page, "admin-authenticator-enrolled")
+    page.goto(site("/admin/users"))
+    expect(page.locator("#step-up")).to_contain_text("needs no new code")
+    page.click(f"form[action$='/users/{other.id}/totp/reset'] button")
+    expect(page.locator("main")).to_contain_text("Authenticator reset")
+    expect(page.locator("#totp-qr")).to_have_count(0)
+    screenshot(page, "admin-users-after-reset")

@@ -73,3 +73,31 @@ def test_concurrent_logouts_with_one_token_never_fail(live_server):
     assert set(statuses) <= {200, 401} and 200 in statuses, statuses
     assert requests.get(live_server.fhir("Patient"), headers=headers,
                         timeout=30).status_code == 401
+
+
+def test_24_parallel_wrong_codes_get_no_more_than_the_allowed_evaluations(live_server):
+    """Issue 15: 24 parallel wrong OTPs had 8 evaluated where 5 are allowed. Each attempt is
+    now counted atomically before it is checked."""
+    app = live_server.app
+    admin = make_login(app, "admin")
+    assert requests.post(f"{live_server.url}/auth/otp", json={
+        "username": admin.email, "password": admin.password}, timeout=30).status_code == 202
+    barrier = threading.Barrier(24)
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def guess(n: int) -> None:
+        barrier.wait()
+        response = requests.post(f"{live_server.url}/auth/token", json={
+            "username": admin.email, "password": admin.password, "otp": f"{n:06d}"},
+            timeout=60)
+        with lock:
+            statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(24)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(status in (401, 429) for status in statuses), statuses
+    assert statuses.count(401) <= app.extensions["csss"].settings.lockout_failures, statuses

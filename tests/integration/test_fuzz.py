@@ -126,3 +126,114 @@ def test_upload_never_fails_with_500(settings):
         _no_server_error(response)
 
     check()
+
+
+# --- every route --------------------------------------------------------------------------
+# Payloads the attack campaign of issue 15 used, besides random ones: JSON nested deeper than
+# the parser's recursion, full-width digits where a code goes, dates at the ends of the
+# calendar, and every _include/_revinclude value.
+DEEP_JSON = "[" * 100_000 + "]" * 100_000
+EXTREME_DATES = ("9999-12-31", "0001-01-01T00:00:00+14:00", "sa9999-12-31",
+                 "gt9999-12-31T23:59:59-14:00", "eb0001-01-01", "10000-01-01", "2025-13-45")
+CODES = ("１２３４５６", "١٢٣٤٥٦", "000000", "12 345", "")
+
+
+def _include_values() -> list[str]:
+    from csss_fhir.search import INCLUDES, REVINCLUDES
+
+    return [f"_include={v}" for values in INCLUDES.values() for v in values] + \
+        [f"_revinclude={v}" for values in REVINCLUDES.values() for v in values] + \
+        ["_include=*", "_include=Observation:nothing", "_include:iterate=Observation:*"]
+
+
+query_strings = st.one_of(
+    st.sampled_from(_include_values()),
+    st.sampled_from(EXTREME_DATES).flatmap(lambda d: st.sampled_from(
+        [f"started={d}", f"date={d}", f"issued={d}", f"authored={d}", f"modified={d}",
+         f"birthdate={d}", f"_lastUpdated={d}"])),
+    st.dictionaries(st.sampled_from(["_count", "_offset", "q", "role", "status", "patient",
+                                     "subject", "code", "_summary", "_sort", "since",
+                                     "agent", "type"]),
+                    st.text(max_size=20), max_size=3).map(
+        lambda d: "&".join(f"{k}={v}" for k, v in d.items())),
+)
+form_bodies = st.dictionaries(
+    st.sampled_from(["otp", "note", "finding", "agree", "password", "current_password",
+                     "new_password", "confirm_password", "email", "name", "role", "active",
+                     "text", "question", "medication", "dose", "mrn", "birth_date",
+                     "reason"]),
+    st.one_of(st.sampled_from(CODES + EXTREME_DATES), st.text(max_size=40),
+              st.just("x" * 20_000)), max_size=5)
+any_bodies = st.one_of(st.just(DEEP_JSON), operation_bodies,
+                       st.sampled_from(CODES).map(lambda c: json.dumps({"otp": c})))
+
+
+PER_ROUTE = settings(BUDGET, max_examples=10)
+
+
+def test_every_route_never_fails_with_500(settings):
+    """Each route of the URL map, as each role (bearer token for the API, the session cookie
+    for the UI), with hostile path values, query strings and bodies."""
+    from tests.unit.web.conftest import Browser, csrf_of
+
+    app = _app(settings)
+    with app.app_context():
+        scan_id, patient = make_scan("REPORT_READY")
+        from csss_fhir.models import Scan, db
+
+        scan = db.session.get(Scan, scan_id)
+        ids = [scan_id, scan.report.id, scan.prediction.id, scan.review.id, scan.task.id,
+               patient.patient_id, patient.id, scan.image_id, "nope", "１２３", "%00"]
+    logins = {role: make_login(app, role) for role in ("patient", "doctor", "pharmacist",
+                                                         "admin")}
+    api_client = app.test_client()
+    bearer = {role: login(api_client, user) for role, user in logins.items()}
+    browsers = {}
+    for role, user in logins.items():
+        browser = Browser(app, app.test_client())
+        browser.sign_in(user.email, user.password, role)
+        browsers[role] = browser
+    rules = sorted((rule for rule in app.url_map.iter_rules()
+                    if rule.endpoint != "static" and not rule.rule.startswith("/auth/logout")
+                    and not rule.rule.endswith("/logout")),
+                   key=lambda rule: rule.rule)
+
+    @PER_ROUTE
+    @given(role=st.sampled_from(sorted(logins)),
+           method=st.sampled_from(["GET", "POST"]), ids_or_text=st.lists(
+               st.sampled_from(ids) | st.sampled_from(["ImagingStudy", "Observation",
+                                                       "Patient", "Binary", "Practitioner"]),
+               min_size=3, max_size=3),
+           query=query_strings, form=form_bodies, body=any_bodies,
+           as_json=st.booleans())
+    def check(rule, role, method, ids_or_text, query, form, body, as_json):
+        values = dict(zip(rule.arguments, ids_or_text, strict=False))
+        path = rule.rule
+        for name in rule.arguments:
+            path = path.replace(f"<{name}>", values[name])
+            for converter in ("string", "path", "int"):
+                path = path.replace(f"<{converter}:{name}>", values[name])
+        if method not in rule.methods:
+            method = next(iter(sorted(rule.methods - {"HEAD", "OPTIONS"})))
+        url = f"{path}?{query}"
+        if path.startswith(("/fhir", "/auth", "/.well-known")):
+            client, headers = api_client, dict(bearer[role])
+            if method == "POST":
+                content_type = "application/fhir+json" if as_json else \
+                    "application/x-www-form-urlencoded"
+                response = client.post(url, data=body if as_json else form, headers={
+                    **headers, "Content-Type": content_type})
+            else:
+                response = client.get(url, headers=headers)
+            _no_server_error(response)
+            return
+        browser = browsers[role]
+        if method == "POST":
+            token = csrf_of(browser.client.get("/account/password").get_data(as_text=True))
+            response = browser.client.post(url, data={**form, "csrf_token": token})
+        else:
+            response = browser.client.get(url)
+        assert response.status_code < 500, (url, response.get_data(as_text=True)[:300])
+
+    for rule in rules:  # every route gets its own examples
+        check(rule)

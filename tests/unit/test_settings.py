@@ -88,3 +88,27 @@ def test_jobs_run_on_a_thread_without_a_broker_and_on_celery_with_one():
 def test_bad_job_settings_name_the_variable(environ, named):
     with pytest.raises(ConfigurationError, match=named):
         Settings.from_environ(environ)
+
+
+def test_production_needs_base_url_and_a_bad_one_is_named(tmp_path):
+    secrets = {"CSSS_ENV": "production", "SECRET_KEY": "s" * 40, "JWT_SECRET_KEY": "j" * 40}
+    with pytest.raises(ConfigurationError, match="BASE_URL must be set"):
+        Settings.from_environ(secrets)
+    with pytest.raises(ConfigurationError, match="BASE_URL='csss.example' is not"):
+        Settings.from_environ({**secrets, "BASE_URL": "csss.example"})
+    assert Settings.from_environ({**secrets, "BASE_URL": "https://csss.example/"}
+                                 ).public_root == "https://csss.example"
+
+
+def test_links_never_follow_the_host_header(client, as_role):
+    headers = {**as_role("doctor"), "Host": "evil.example"}
+    bundle = client.get("/fhir/ImagingStudy", headers=headers).get_json()
+    assert all(link["url"].startswith("http://127.0.0.1:5000/fhir/")
+               for link in bundle["link"])
+    smart = client.get("/.well-known/smart-configuration", headers={"Host": "evil.example"})
+    assert smart.get_json()["token_endpoint"] == "http://127.0.0.1:5000/auth/token"
+    created = client.post("/fhir/Patient", headers={
+        **headers, "Content-Type": "application/fhir+json"},
+        json={"resourceType": "Patient", "name": [{"family": "Host", "given": ["Test"]}]})
+    assert created.status_code == 201
+    assert created.headers["Location"].startswith("http://127.0.0.1:5000/fhir/Patient/")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
 from tests.factories import held_jobs, parse_fhir, xray_png
@@ -160,3 +162,32 @@ def test_upload_returns_registered_imaging_study_and_task(app, client, as_role):
     assert task_state() == "PENDING_AI"
     app.extensions["csss_jobs"].submit(*queued[0])  # the job, as a worker would run it
     assert task_state() == "AI_ANALYZED"
+
+
+@pytest.mark.parametrize("path", ["/fhir/Patient", "/fhir/Patient/$validate", "/auth/token"])
+def test_json_nested_100000_deep_is_a_400(client, as_role, path):
+    deep = "[" * 100_000 + "]" * 100_000
+    response = client.post(path, data=deep, headers={**as_role("doctor"),
+                                                     "Content-Type": "application/json"})
+    assert response.status_code == 400, response.get_data(as_text=True)[:300]
+
+
+@pytest.mark.parametrize("failure, status", [
+    (OSError(28, "No space left on device"), 507),
+    (OSError(30, "Read-only file system"), 503),
+])
+def test_a_full_or_read_only_disk_is_a_clear_outcome(app, client, as_role, monkeypatch,
+                                                     failure, status):
+    from csss_fhir.store import BlobStore
+
+    def refuse(self, data):
+        raise failure
+
+    monkeypatch.setattr(BlobStore, "put", refuse)
+    response = client.post("/fhir/ImagingStudy/$upload", headers=as_role("patient"),
+                           data={"file": (io.BytesIO(xray_png(64)), "chest.png")},
+                           content_type="multipart/form-data")
+    assert response.status_code == status, response.get_data(as_text=True)
+    outcome = parse_fhir(response.data, "OperationOutcome")
+    assert "nothing was saved" in outcome.issue[0].diagnostics
+    assert response.headers["Retry-After"] == "300"

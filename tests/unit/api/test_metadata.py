@@ -51,4 +51,4 @@ def test_a_new_operation_route_appears_without_editing_the_statement(app, client
     statement = parse_fhir(client.get("/fhir/metadata").data, "CapabilityStatement")
     task = next(r for r in statement.rest[0].resource if r.type == "Task")
     assert [(o.name, o.definition) for o in task.operation] == [
-        ("escalate", "http://localhost/fhir/OperationDefinition/Task-escalate")]
+        ("escalate", "http://127.0.0.1:5000/fhir/OperationDefinition/Task-escalate")]

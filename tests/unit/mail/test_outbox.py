@@ -82,7 +82,7 @@ def test_resending_a_sent_report_mail_makes_a_new_message(session):
     [row_id] = queue(session)
     outbox.deliver(session, services().mail, [row_id])
     with held_jobs(current_app_object()) as held:
-        copy = deliveries.resend(session, row_id)
+        copy = deliveries.resend(session, row_id, svc=services())
     assert copy.mail_id != row_id and copy.status == "pending"
     assert held == [("send_mail", copy.mail_id)]
     first = session.get(MailMessage, row_id)
@@ -96,7 +96,7 @@ def test_one_time_code_mails_are_never_resent(session):
 
     [row_id] = queue(session, kind="otp")
     with pytest.raises(InvalidInputError):
-        deliveries.resend(session, row_id)
+        deliveries.resend(session, row_id, svc=services())
 
 
 def test_every_outbox_row_carries_its_own_single_message_id(session):
@@ -105,7 +105,7 @@ def test_every_outbox_row_carries_its_own_single_message_id(session):
 
     [row_id] = queue(session)
     outbox.deliver(session, services().mail, [row_id])
-    copy = deliveries.resend(session, row_id)
+    copy = deliveries.resend(session, row_id, svc=services())
     domains = set()
     for mail_id in (row_id, copy.mail_id):
         row = session.get(MailMessage, mail_id)
@@ -153,7 +153,7 @@ def test_a_timeout_after_data_is_uncertain_never_retried_and_resent_as_itself(
         assert outbox.deliver_due(session, backend, now=later)["sent"] == 0
         message_id = row.message_id
         with held_jobs(current_app_object()) as held:
-            again = deliveries.resend(session, row_id)  # the administrator decides
+            again = deliveries.resend(session, row_id, svc=services())  # the administrator decides
         assert (again.mail_id, again.status) == (row_id, "pending")
         assert held == [("send_mail", row_id)]
         assert session.get(MailMessage, row_id).message_id == message_id
@@ -186,3 +186,21 @@ def test_an_unwritable_mail_folder_is_a_retry_not_an_error(session, tmp_path):
     outbox.deliver(session, FileBackend(blocked), [row_id])
     row = session.get(MailMessage, row_id)
     assert row.status == "pending" and "mail folder" in row.last_error
+
+
+def test_a_sent_one_time_code_leaves_no_readable_copy(session):
+    [row_id] = queue(session, kind="otp")
+    outbox.deliver(session, services().mail, [row_id])
+    row = session.get(MailMessage, row_id)
+    assert row.status == "sent" and row.raw == outbox.SCRUBBED and b"Hello" not in row.raw
+
+
+def test_the_system_page_counts_rows_stuck_in_sending(app, session):
+    from csss_fhir.web.worklists import outbox_backlog
+
+    ids = queue(session, 2)
+    claimed = outbox.claim(session, ids[0])
+    assert claimed is not None
+    claimed.claimed_until = utcnow() - timedelta(minutes=1)  # its sender died
+    session.commit()
+    assert outbox_backlog(session) == {"pending": 1, "sending": 1, "stuck": 1}

@@ -47,3 +47,23 @@ def test_observation_codes_revinclude_and_sort(app, client, as_role):
     assert {e.what.reference for e in provenance.entity} >= {f"Observation/{ai.id}"}
 
 
+
+
+def test_every_include_and_revinclude_answers_over_a_released_scan(app, client, as_role):
+    """Observation:derived-from on the doctor's Observation (which has no `scan` of its
+    own) was a 500."""
+    with app.app_context():
+        make_scan("REPORT_READY")
+    headers = as_role("admin")
+    for kind, table in (("_include", INCLUDES), ("_revinclude", REVINCLUDES)):
+        for resource_type, values in table.items():
+            for value in values:
+                response = client.get(f"/fhir/{resource_type}?{kind}={value}",
+                                      headers=headers)
+                assert response.status_code == 200, (resource_type, kind, value)
+                parse_fhir(response.data, "Bundle")
+    bundle = client.get("/fhir/Observation?_include=Observation:derived-from",
+                        headers=headers).get_json()
+    included = {e["resource"]["resourceType"] for e in bundle["entry"]
+                if e["search"]["mode"] == "include"}
+    assert included == {"ImagingStudy"}  # the AI Observation is a match already

@@ -51,3 +51,18 @@ def test_reference_accepts_id_type_and_url_of_the_expected_type():
         reference_id("Device/d1", "Patient")
     with pytest.raises(InvalidInputError, match="got :Device"):
         reference_id("p1", "Patient", "Device")
+
+
+@pytest.mark.parametrize("value", ["9999-12-31", "9999-12", "9999", "sa9999-12-31",
+                                   "0001-01-01T00:00:00+14:00", "gt9999-12-31T23:59:59-14:00",
+                                   "le9999-12-31T23:59:59.999999Z", "eb0001-01-01"])
+def test_dates_at_the_ends_of_the_calendar_are_clamped_not_an_overflow(value):
+    _, start, end = date_range(value)
+    assert start.tzinfo is not None and end.tzinfo is not None and start <= end
+
+
+@pytest.mark.parametrize("query", ["started=9999-12-31", "started=0001-01-01T00:00:00%2B14:00",
+                                   "started=sa9999-12-31"])
+def test_extreme_date_searches_answer_200(client, as_role, query):
+    response = client.get(f"/fhir/ImagingStudy?{query}", headers=as_role("doctor"))
+    assert response.status_code == 200, response.get_data(as_text=True)

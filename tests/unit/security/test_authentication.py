@@ -89,7 +89,7 @@ def test_expired_otp_is_refused(session):
                             now=issued + timedelta(minutes=9))
 
 
-@pytest.mark.parametrize("code", ["12345", "abcdef", "1234567", ""])
+@pytest.mark.parametrize("code", ["12345", "abcdef", "1234567", "", "１２３４５６", "12 345"])
 def test_malformed_codes_are_refused(session, code):
     user, _ = make_user("admin")
     assert not otp.consume_code(session, user, code, secret_key=TEST_SECRET)
@@ -115,3 +115,19 @@ def test_approve_needs_a_recent_second_factor(session, app):
     session.commit()
     report = workflow.approve(session, services(), stale, scan_id, code=code)
     assert report.status == "final"
+
+
+def test_full_width_digits_are_a_wrong_code_not_a_500(client, app):
+    with app.app_context():
+        user, password = make_user("admin")
+        email = user.email
+    from csss_fhir.models import db as database
+    from csss_fhir.security import totp as totp_module
+
+    with app.app_context():
+        totp_module.enrol(database.session, database.session.get(type(user), user.id),
+                          secret_key=TEST_SECRET, issuer="Test")
+    response = client.post("/auth/token", json={"username": email, "password": password,
+                                                 "otp": "１２３４５６"})
+    assert response.status_code == 401
+    assert response.get_json()["issue"][0]["details"]["text"] == "otp-invalid"

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from csss_fhir import accounts
 from csss_fhir.cli import cli
 from csss_fhir.errors import InvalidInputError
+from csss_fhir.extensions import services
 from csss_fhir.models import ResourceVersion, User, db
 from csss_fhir.security.cli import OPERATOR
 from tests.factories import actor_for, make_user
@@ -59,6 +60,6 @@ def test_the_cli_operator_has_no_own_account_to_protect(app):
     with app.app_context():
         admin = make_user("admin")[0]
         with pytest.raises(InvalidInputError, match="your own account"):
-            accounts.set_active(db.session, actor_for(admin), admin.id, False)
+            accounts.set_active(db.session, services(), actor_for(admin), admin.id, False)
         assert OPERATOR.user_id is None
-        assert not accounts.set_active(db.session, OPERATOR, admin.id, False).active
+        assert not accounts.set_active(db.session, services(), OPERATOR, admin.id, False).active

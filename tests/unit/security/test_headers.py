@@ -47,7 +47,8 @@ def test_cors_only_for_configured_origins(cors_app):
 
 
 def test_production_refuses_debug_mode(settings):
-    production = dataclasses.replace(settings, env="production")
+    production = dataclasses.replace(settings, env="production",
+                                     base_url="https://csss.test.example")
     app = create_app(production)
     with pytest.raises(ConfigurationError):
         app.debug = True
@@ -66,3 +67,19 @@ def test_a_client_error_never_shows_a_stack_trace(client):
     response = client.post("/auth/token", data=b"\xff\xfe", content_type="application/json")
     assert response.status_code in (400, 401)
     assert b"Traceback" not in response.data
+
+
+def test_pages_and_resources_with_patient_data_are_not_cached(app, client, as_role):
+    from tests.unit.web.conftest import Browser
+
+    with app.app_context():
+        from tests.factories import make_user
+
+        user, password = make_user("doctor")
+        email = user.email
+    browser = Browser(app, client)
+    browser.sign_in(email, password, "doctor")
+    for path in ("/doctor", "/login", "/account/password"):
+        assert client.get(path).headers["Cache-Control"] == "no-store", path
+    response = client.get("/fhir/Patient", headers=as_role("pharmacist"))
+    assert response.headers["Cache-Control"] == "no-store"

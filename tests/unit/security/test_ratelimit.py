@@ -44,3 +44,22 @@ def test_the_ui_sign_in_form_shares_the_account_budget(settings):
     assert statuses[:2] != [429, 429] and statuses[2] == 429
     assert client.post("/auth/token", json={"username": "someone@test.local",
                                             "password": "x"}).status_code == 429
+
+
+def test_the_password_change_form_draws_on_the_address_budget(settings):
+    from csss_fhir.extensions import services as current_services
+    from tests.factories import make_user
+    from tests.unit.web.conftest import Browser
+
+    app = create_app(dataclasses.replace(settings, auth_rate_limit_address="3 per minute"))
+    client = app.test_client()
+    with app.app_context():
+        user, password = make_user("doctor")
+        email = user.email
+        assert current_services().settings.auth_rate_limit_address == "3 per minute"
+    Browser(app, client).sign_in(email, password, "doctor")  # one of the three
+    browser = Browser(app, client)
+    form = {"current_password": "wrong-password-x", "new_password": "another-password-22",
+            "confirm_password": "another-password-22"}
+    statuses = [browser.post("/account/password", form).status_code for _ in range(3)]
+    assert statuses == [400, 400, 429]

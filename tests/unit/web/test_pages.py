@@ -129,15 +129,12 @@ def test_pharmacist_adds_a_structured_prescription_and_completes(app, signed_in)
 
 
 def test_admin_approve_with_a_stale_second_factor_asks_for_a_code(app, client, browser):
-    from datetime import timedelta
-
-    from flask_jwt_extended import create_access_token
+    from csss_fhir.security.authentication import issue_token
 
     with app.app_context():
         scan_id, _ = factories.make_scan("PHARMACIST_COMPLETED")
         admin, password = factories.make_user("admin")
-        token = create_access_token(identity=admin.id, additional_claims={"role": "admin"},
-                                    expires_delta=timedelta(minutes=5))
+        token = issue_token(admin, otp_at=None, minutes=5)
         email = admin.email
     client.set_cookie("access_token_cookie", token)
     page = f"/admin/scans/{scan_id}"
@@ -168,7 +165,7 @@ def test_admin_manages_users(app, signed_in):
     response = browser.post(f"/admin/users/{admin_id}/active", {"active": "0"},
                             page="/admin/users")
     assert response.status_code == 400 and "your own account" in response.get_data(as_text=True)
-    response = browser.post(f"/admin/users/{admin_id}/totp", {}, page="/admin/users")
+    response = browser.post("/account/authenticator", {}, page="/account/authenticator")
     assert response.status_code == 200 and 'id="totp-qr"' in response.get_data(as_text=True)
 
 

@@ -206,3 +206,33 @@ def test_two_admins_approving_at_once_release_one_version(app, client, as_role):
     current = parse_fhir(client.get(f"/fhir/DiagnosticReport/{report_id}",
                                     headers=doctor).data)
     assert current.meta.versionId == "2"
+
+
+def test_resending_the_first_mail_after_an_amendment_sends_the_current_pdf(app, client,
+                                                                           as_role):
+    from email import policy
+    from email.parser import BytesParser
+
+    from csss_fhir.extensions import services
+    from csss_fhir.mail import deliveries, outbox
+
+    report_id, _ = released(app)
+    doctor = as_role("doctor")
+    response = client.post(f"/fhir/DiagnosticReport/{report_id}/$amend",
+                           headers={**doctor, **FHIR_JSON, "If-Match": 'W/"1"'},
+                           json=parameters(note="Left effusion was missed."))
+    assert response.status_code == 202, response.data
+    response = client.post(f"/fhir/DiagnosticReport/{report_id}/$approve-amendment",
+                           headers=as_role("admin"))  # signed in with a fresh code
+    assert response.status_code == 200, response.data
+    current = client.get(f"/fhir/{parse_fhir(response.data).presentedForm[0].url}",
+                         headers=doctor).data
+    with app.app_context():
+        first = (db.session.query(MailMessage).filter_by(report_id=report_id)
+                 .order_by(MailMessage.created_at).first())
+        outbox.deliver(db.session, services().mail, [first.id])
+        copy = deliveries.resend(db.session, first.id, svc=services())
+        raw = db.session.get(MailMessage, copy.mail_id).raw
+    message = BytesParser(policy=policy.default).parsebytes(raw)
+    [attachment] = [part for part in message.iter_attachments()]
+    assert attachment.get_content() == current
