@@ -44,3 +44,16 @@ def test_the_ui_sign_in_form_shares_the_account_budget(settings):
     assert statuses[:2] != [429, 429] and statuses[2] == 429
     assert client.post("/auth/token", json={"username": "someone@test.local",
                                             "password": "x"}).status_code == 429
+
+
+def test_unreachable_shared_storage_falls_back_to_counting_in_memory(settings):
+    from tests.servers import free_port
+
+    app = create_app(dataclasses.replace(
+        settings, auth_rate_limit_address="2 per minute",
+        ratelimit_storage_uri=f"redis://127.0.0.1:{free_port()}/0"))
+    client = app.test_client()
+    statuses = [client.post("/auth/token", json={"username": f"u{i}@test.local",
+                                                 "password": "wrong-password-1"}).status_code
+                for i in range(3)]
+    assert statuses == [401, 401, 429]
