@@ -91,8 +91,8 @@ class BlobStore(ABC):
 
     @abstractmethod
     def check(self) -> str:
-        """Write, read and remove a probe; say where the blobs are (no secrets).
-        Raises StorageError naming what to fix."""
+        """Prove the store can be read and written (leaving nothing behind) and say where
+        the blobs are (no secrets). Raises StorageError naming what to fix."""
 
     @abstractmethod
     def describe(self) -> str:

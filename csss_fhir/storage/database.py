@@ -84,14 +84,22 @@ class DatabaseBlobStore(BlobStore):
             return connection.scalar(select(func.count()).select_from(TABLE))
 
     def check(self) -> str:
+        """Count the blobs, and insert a probe row in a transaction that is rolled back
+        (proves the table exists and may be written, and leaves nothing behind)."""
         where = self.describe()
+        probe = "0" * 64
         try:
-            count = self.count()
+            with self.engine.connect() as connection, connection.begin() as transaction:
+                count = connection.scalar(select(func.count()).select_from(TABLE))
+                connection.execute(delete(TABLE).where(TABLE.c.sha256 == probe))
+                connection.execute(insert(TABLE).values(
+                    sha256=probe, size=0, stored_at=utcnow(), data=b""))
+                transaction.rollback()
         except SQLAlchemyError as err:
-            raise StorageError(f"{where}: cannot read the blob_content table "
+            raise StorageError(f"{where}: cannot read and write the blob_content table "
                                f"({type(err).__name__}); run `csss db upgrade` and check "
-                               "DATABASE_URL") from err
-        return f"{where}: {count} blob(s) in the blob_content table"
+                               "DATABASE_URL and the role's privileges") from err
+        return f"{where}: {count} blob(s) in the blob_content table, writable"
 
     def describe(self) -> str:
         return f"postgresql: {self.engine.url.render_as_string(hide_password=True)}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from sqlalchemy import func, select
 
 from csss_fhir.models import BlobContent, db
@@ -30,3 +31,16 @@ def test_racing_puts_of_the_same_bytes_store_one_row(app):
         assert len({digest for digest, _ in results}) == 1
         assert sum(created for _, created in results) == 1
         assert db.session.scalar(select(func.count()).select_from(BlobContent)) == 1
+
+
+def test_check_fails_naming_the_fix_when_the_table_is_missing(app):
+    from sqlalchemy import text
+
+    from csss_fhir.storage import StorageError
+
+    with app.app_context():
+        store = DatabaseBlobStore(db.engine)
+        with db.engine.begin() as connection:
+            connection.execute(text("DROP TABLE blob_content"))
+        with pytest.raises(StorageError, match="csss db upgrade"):
+            store.check()
