@@ -18,7 +18,7 @@ from csss_fhir.extensions import Services
 from csss_fhir.mail.backends import make_backend
 from csss_fhir.models import db
 from csss_fhir.settings import Settings, load_environment
-from csss_fhir.store import BlobStore
+from csss_fhir.storage import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 MULTIPART_OVERHEAD = 1024 * 1024
@@ -93,10 +93,12 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     db.init_app(app)
     JWTManager(app)
+    with app.app_context():
+        store = open_store(settings, instance, engine=lambda: db.engine)
     app.extensions["csss"] = Services(
         settings=settings,
         instance_path=instance,
-        store=BlobStore(settings.storage_dir or instance / "storage"),
+        store=store,
         mail=make_backend(settings, instance),
         classifier=ClassifierProvider(settings.model_path),
     )

@@ -79,9 +79,12 @@ def _writable(directory: Path) -> None:
 
 
 def check_storage(app: Flask) -> str:
-    store = app.extensions["csss"].store
-    _writable(store.root)
-    return f"{store.root} is writable"
+    from csss_fhir.storage import StorageError
+
+    try:
+        return app.extensions["csss"].store.check()
+    except StorageError as err:
+        raise CheckFailed(str(err)) from err
 
 
 def check_mail(app: Flask) -> str:

@@ -14,7 +14,7 @@ from flask import current_app
 from csss_fhir.classifier import ClassifierProvider
 from csss_fhir.mail.backends import FileBackend, SmtpBackend
 from csss_fhir.settings import Settings
-from csss_fhir.store import BlobStore
+from csss_fhir.storage import BlobStore
 
 
 @dataclass(frozen=True)

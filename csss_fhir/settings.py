@@ -13,6 +13,7 @@ from csss_fhir.errors import ConfigurationError
 ENVIRONMENTS = ("development", "testing", "production")
 DEVELOPMENT_BASE_URL = "http://127.0.0.1:5000"  # `flask run`'s address
 MAIL_BACKENDS = ("file", "smtp")
+STORAGE_BACKENDS = ("file", "postgresql", "s3")
 SMTP_SECURITY = ("starttls", "ssl", "none")
 # Where background jobs run (jobs/): Celery workers through CELERY_BROKER_URL, a thread in
 # each app process, or inline right after the request's commit (tests). "auto": Celery when
@@ -40,7 +41,16 @@ class Settings:
     # Reverse proxies in front of the service whose X-Forwarded-For/-Proto are trusted
     # (0: none; the client address is then the TCP peer, as rate limits and audit see it).
     trusted_proxy_hops: int = 0
+    # Blob storage (scans, PDFs; csss_fhir/storage): "file" (STORAGE_DIR), "postgresql"
+    # (the database's blob_content table) or "s3" (any S3-compatible store).
+    storage_backend: str = "file"
     storage_dir: Path | None = None  # None: <instance>/storage
+    s3_endpoint_url: str | None = None  # None: AWS
+    s3_bucket: str | None = None
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None  # None: boto3's credential chain (env, role...)
+    s3_secret_access_key: str | None = None
+    s3_prefix: str = ""
     model_path: str | None = None  # None: the demo model shipped in ml/
     confidence_threshold: float = 0.75
     # Blind read: the doctor records a provisional finding before the AI proposal is shown.
@@ -126,7 +136,14 @@ class Settings:
             db_statement_timeout_ms=number("DB_STATEMENT_TIMEOUT_MS",
                                            cls.db_statement_timeout_ms),
             trusted_proxy_hops=number("TRUSTED_PROXY_HOPS", cls.trusted_proxy_hops),
+            storage_backend=text("STORAGE_BACKEND") or cls.storage_backend,
             storage_dir=Path(storage) if storage else None,
+            s3_endpoint_url=text("S3_ENDPOINT_URL"),
+            s3_bucket=text("S3_BUCKET"),
+            s3_region=text("S3_REGION"),
+            s3_access_key_id=text("S3_ACCESS_KEY_ID"),
+            s3_secret_access_key=text("S3_SECRET_ACCESS_KEY"),
+            s3_prefix=text("S3_PREFIX") or cls.s3_prefix,
             model_path=text("MODEL_PATH"),
             confidence_threshold=number("CONFIDENCE_THRESHOLD", cls.confidence_threshold, float),
             blind_read=_flag(text("BLIND_READ"), "BLIND_READ"),
@@ -227,6 +244,11 @@ class Settings:
                 raise ConfigurationError(f"{name}={value!r}; it must be above 0")
         if self.mail_backend not in MAIL_BACKENDS:
             raise ConfigurationError(f"MAIL_BACKEND={self.mail_backend!r}; use 'file' or 'smtp'")
+        if self.storage_backend not in STORAGE_BACKENDS:
+            raise ConfigurationError(
+                f"STORAGE_BACKEND={self.storage_backend!r}; use one of {STORAGE_BACKENDS}")
+        if self.storage_backend == "s3" and not self.s3_bucket:
+            raise ConfigurationError("STORAGE_BACKEND=s3 needs S3_BUCKET (the bucket's name)")
         if self.smtp_security not in SMTP_SECURITY:
             raise ConfigurationError(f"SMTP_SECURITY={self.smtp_security!r}; use {SMTP_SECURITY}")
         _check_timezone(self.hospital_timezone)

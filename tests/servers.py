@@ -1,18 +1,22 @@
 """Real servers on loopback for the integration and browser suites: the app (werkzeug,
-threaded) and an SMTP server (aiosmtpd). One place starts and stops them, so both suites
-serve the app the same way."""
+threaded), an SMTP server (aiosmtpd) and Redis (Debian's redis-server). One place starts
+and stops them, so both suites serve the app the same way."""
 
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import socket
+import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
+from pathlib import Path
 
 from werkzeug.serving import make_server
 
@@ -91,3 +95,38 @@ def serve_smtp() -> Iterator[Inbox]:
         yield inbox
     finally:
         controller.stop()
+
+
+@contextmanager
+def serve_redis(directory: Path) -> Iterator[str]:
+    """A private redis-server on a free loopback port, nothing saved to disk; its URL.
+
+    Skips the test, with the reason, where redis-server is not installed (CI installs
+    Debian's package in .ci/run).
+    """
+    import pytest
+    import redis
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly",
+         "no", "--dir", str(directory)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                redis.Redis.from_url(url, socket_timeout=1).ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise
+                time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

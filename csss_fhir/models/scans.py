@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from csss_fhir.models.base import UTCDateTime, Versioned, db, new_id, utcnow
@@ -30,6 +30,21 @@ class Blob(db.Model):
     content_type: Mapped[str] = mapped_column(String(100), nullable=False)
     size: Mapped[int] = mapped_column(Integer, nullable=False)
     patient_id: Mapped[str] = mapped_column(ForeignKey("patient.id"), nullable=False, index=True)
+
+
+class BlobContent(db.Model):
+    """The bytes of a blob when STORAGE_BACKEND=postgresql (`storage/database.py`).
+
+    Keyed by SHA-256 like the files of the file backend; many `blob` rows may name one.
+    `stored_at` is refreshed whenever the bytes are stored again, for the garbage collector.
+    """
+
+    __tablename__ = "blob_content"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer, nullable=False)
+    stored_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
 
 
 class Scan(Versioned, db.Model):

@@ -3,7 +3,11 @@
 These slow down guessing from one place and against one account; the account lockout
 (`lockout.py`, in the database) is what stops a slow, distributed guesser. The storage is
 RATELIMIT_STORAGE_URI: `memory://` counts per worker process, so with several gunicorn
-workers point it at redis:// or memcached:// to share one count.
+workers or app nodes point it at redis:// (or memcached://) to share one count.
+
+When that shared storage cannot be reached, each worker counts in memory until it is back
+(Flask-Limiter's in-memory fallback): sign-in keeps working, limited per worker, and the
+lockout in the database still holds. Without the fallback every sign-in would be a 500.
 """
 
 from __future__ import annotations
@@ -49,6 +53,11 @@ def account_of_request() -> str:
 
 def init_app(app: Flask, settings: Settings) -> None:
     app.config.setdefault("RATELIMIT_STORAGE_URI", settings.ratelimit_storage_uri)
+    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+    if settings.ratelimit_storage_uri.startswith(("redis://", "rediss://")):
+        # A hung Redis must not hold sign-ins: give up within a second, then fall back.
+        app.config.setdefault("RATELIMIT_STORAGE_OPTIONS",
+                              {"socket_connect_timeout": 1, "socket_timeout": 1})
     limiter.init_app(app)
 
     @app.before_request

@@ -17,7 +17,7 @@ from csss_fhir import limits
 from csss_fhir.errors import InvalidInputError, PreconditionFailedError, ResourceNotFoundError
 from csss_fhir.models import Scan, Task, WorkflowEvent, utcnow
 from csss_fhir.security.actor import Actor
-from csss_fhir.store import BlobStore
+from csss_fhir.storage import BlobStore
 from csss_fhir.workflow.errors import StepNotAllowedError, WrongStateError
 from csss_fhir.workflow.states import RULES, Step, may_take
 
@@ -136,16 +136,17 @@ def one_winner(session: Session) -> Iterator[None]:
 
 @contextmanager
 def stored(session: Session, store: BlobStore, data: bytes) -> Iterator[str]:
-    """Store `data` for the enclosed transaction and yield its SHA-256.
+    """Store `data` for the enclosed transaction and yield its SHA-256; roll back if the
+    block fails.
 
-    If the block fails, roll back and remove the file again, unless it was already there for
-    another row (storage is content-addressed).
+    The blob stays when the transaction fails: storage is content-addressed, so a racing
+    request may have stored the same bytes and committed a row naming them meanwhile
+    (issue 15 #6: deleting here lost that row's image). `csss storage gc` removes blobs
+    that no row names once they are older than its grace period.
     """
-    digest, created = store.put(data)
+    digest, _ = store.put(data)
     try:
         yield digest
     except BaseException:
         session.rollback()
-        if created:
-            store.delete(digest)
         raise

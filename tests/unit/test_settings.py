@@ -33,10 +33,25 @@ def test_environment_values_are_parsed():
     ({"CONFIDENCE_THRESHOLD": "high"}, "CONFIDENCE_THRESHOLD"),
     ({"CONFIDENCE_THRESHOLD": "1.5"}, "CONFIDENCE_THRESHOLD"),
     ({"MAIL_BACKEND": "pigeon"}, "MAIL_BACKEND"),
+    ({"STORAGE_BACKEND": "floppy"}, "STORAGE_BACKEND"),
+    ({"STORAGE_BACKEND": "s3"}, "S3_BUCKET"),
 ])
 def test_bad_configuration_names_the_variable(environ, variable):
     with pytest.raises(ConfigurationError, match=variable):
         Settings.from_environ(environ)
+
+
+def test_storage_settings_are_parsed():
+    settings = Settings.from_environ({
+        "STORAGE_BACKEND": "s3", "S3_BUCKET": "scans", "S3_ENDPOINT_URL": "http://minio:9000",
+        "S3_REGION": "eu-west-1", "S3_ACCESS_KEY_ID": "key", "S3_SECRET_ACCESS_KEY": "secret",
+        "S3_PREFIX": "csss/", "RATELIMIT_STORAGE_URI": "redis://redis:6379/0"})
+    assert (settings.storage_backend, settings.s3_bucket, settings.s3_endpoint_url,
+            settings.s3_region, settings.s3_prefix) == (
+        "s3", "scans", "http://minio:9000", "eu-west-1", "csss/")
+    assert (settings.s3_access_key_id, settings.s3_secret_access_key) == ("key", "secret")
+    assert settings.ratelimit_storage_uri == "redis://redis:6379/0"
+    assert Settings.from_environ({}).storage_backend == "file"
 
 
 def test_development_secrets_are_generated_once_and_kept(tmp_path):

@@ -178,7 +178,7 @@ def test_json_nested_100000_deep_is_a_400(client, as_role, path):
 ])
 def test_a_full_or_read_only_disk_is_a_clear_outcome(app, client, as_role, monkeypatch,
                                                      failure, status):
-    from csss_fhir.store import BlobStore
+    from csss_fhir.storage.base import BlobStore
 
     def refuse(self, data):
         raise failure

@@ -63,3 +63,16 @@ def test_the_password_change_form_draws_on_the_address_budget(settings):
             "confirm_password": "another-password-22"}
     statuses = [browser.post("/account/password", form).status_code for _ in range(3)]
     assert statuses == [400, 400, 429]
+
+
+def test_unreachable_shared_storage_falls_back_to_counting_in_memory(settings):
+    from tests.servers import free_port
+
+    app = create_app(dataclasses.replace(
+        settings, auth_rate_limit_address="2 per minute",
+        ratelimit_storage_uri=f"redis://127.0.0.1:{free_port()}/0"))
+    client = app.test_client()
+    statuses = [client.post("/auth/token", json={"username": f"u{i}@test.local",
+                                                 "password": "wrong-password-1"}).status_code
+                for i in range(3)]
+    assert statuses == [401, 401, 429]
