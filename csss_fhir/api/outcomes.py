@@ -84,7 +84,7 @@ def refusal_outcome(error: CsssError) -> Response:
 
 
 def _is_api_path() -> bool:
-    return request.path.startswith(("/fhir", "/auth"))
+    return request.path.startswith(("/fhir", "/auth", "/dicomweb"))
 
 
 def init_app(app: Flask) -> None:
