@@ -475,7 +475,8 @@ def in_transfer_syntax(data: bytes, transfer_syntax: str | None) -> bytes:
             "or for transfer-syntax=*")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        dataset.decompress()
+        # Same pixels, same instance (pydicom would mint a new SOP Instance UID by default).
+        dataset.decompress(generate_instance_uid=False)
         buffer = io.BytesIO()
         dataset.save_as(buffer, enforce_file_format=True)
     return buffer.getvalue()

@@ -147,6 +147,10 @@ from csss_fhir.mail.cli import mail_group  # noqa: E402 - the mail package's com
 
 cli.add_command(mail_group)
 
+from csss_fhir.dimse.cli import dicom_group  # noqa: E402 - the DICOM listener's commands
+
+cli.add_command(dicom_group)
+
 
 def _add_check_command() -> None:
     from csss_fhir.checks import check

@@ -81,7 +81,8 @@ def receive_instance(session: Session, svc: Services, actor: Actor, data: bytes,
     if study_uid is not None and header.study_uid != study_uid:
         raise IdentifierMismatchError(
             f"the instance's StudyInstanceUID (0020,000D) is {header.study_uid}, not the "
-            f"study {study_uid} named in the URL; POST it to /dicomweb/studies instead")
+            f"study {study_uid} named in the URL; POST it to /dicomweb/studies instead",
+            details="study-mismatch")
     existing = _stored(session, header.instance_uid)
     if existing is not None:
         return ReceivedInstance(existing, Outcome.ALREADY_STORED, header.sop_class_uid,
@@ -114,10 +115,12 @@ def _patient_of(session: Session, actor: Actor, header: dicom.DicomMetadata) -> 
         return actor.patient_id
     if not header.patient_id:
         raise IdentifierMismatchError(
-            "the instance has no PatientID (0010,0020); set it to the patient's MRN")
+            "the instance has no PatientID (0010,0020); set it to the patient's MRN",
+            details="unknown-patient")
     patient = session.scalar(select(Patient.id).where(Patient.mrn == header.patient_id))
     if patient is None:
         raise IdentifierMismatchError(
             "no Patient has this instance's PatientID (0010,0020) as identifier (MRN); "
-            "register the Patient first, then send the instance again")
+            "register the Patient first, then send the instance again",
+            details="unknown-patient")
     return patient
