@@ -85,8 +85,7 @@ def receive_instance(session: Session, svc: Services, actor: Actor, data: bytes,
             details="study-mismatch")
     existing = _stored(session, header.instance_uid)
     if existing is not None:
-        return ReceivedInstance(existing, Outcome.ALREADY_STORED, header.sop_class_uid,
-                                header.instance_uid)
+        return _already_stored(actor, header, existing)
     if header.modality not in RADIOGRAPH_MODALITIES:
         raise NotRadiographError(
             f"Modality (0008,0060) is {header.modality or '(missing)'}; this service "
@@ -98,9 +97,28 @@ def receive_instance(session: Session, svc: Services, actor: Actor, data: bytes,
         existing = _stored(session, header.instance_uid)  # sent twice at the same time
         if existing is None:
             raise
-        return ReceivedInstance(existing, Outcome.ALREADY_STORED, header.sop_class_uid,
-                                header.instance_uid)
+        return _already_stored(actor, header, existing)
     return ReceivedInstance(scan, Outcome.STORED, header.sop_class_uid, header.instance_uid)
+
+
+def _already_stored(actor: Actor, header: dicom.DicomMetadata, existing: Scan
+                    ) -> ReceivedInstance:
+    """The scan that holds this instance, if the sender could have stored it there: a
+    re-send must not tell anyone about another patient's instance.
+
+    Raises:
+        IdentifierMismatchError: the instance is stored for another Patient than the one
+            the sender (a patient) or its PatientID names.
+    """
+    owner = existing.patient
+    same = (owner.id == actor.patient_id if actor.is_patient
+            else bool(header.patient_id) and owner.mrn == header.patient_id)
+    if not same:
+        raise IdentifierMismatchError(
+            "this SOP Instance UID is already stored for another patient; check the "
+            "instance's PatientID (0010,0020) and UIDs", details="patient-mismatch")
+    return ReceivedInstance(existing, Outcome.ALREADY_STORED, header.sop_class_uid,
+                            header.instance_uid)
 
 
 def _stored(session: Session, instance_uid: str) -> Scan | None:

@@ -87,3 +87,21 @@ def test_instances_over_the_upload_limit_are_refused(session):
     header.save_as(buffer)
     with pytest.raises(receive.PayloadTooLargeError, match="MAX_UPLOAD_MB"):
         receive.receive_instance(session, services(), SENDER, buffer.getvalue())
+
+
+def test_a_resend_under_another_patient_id_reveals_nothing(session):
+    user, _ = make_user("patient", mrn="R-8")
+    make_user("patient", mrn="R-9")
+    data = radiograph("R-8")
+    receive.receive_instance(session, services(), SENDER, data)
+    relabelled = pydicom.dcmread(io.BytesIO(data))
+    relabelled.PatientID = "R-9"
+    buffer = io.BytesIO()
+    relabelled.save_as(buffer)
+    with pytest.raises(receive.IdentifierMismatchError, match="another patient"):
+        receive.receive_instance(session, services(), SENDER, buffer.getvalue())
+    other, _ = make_user("patient", mrn="R-10")
+    with pytest.raises(receive.IdentifierMismatchError, match="another patient"):
+        receive.receive_instance(session, services(), actor_for(other), data)
+    mine = receive.receive_instance(session, services(), actor_for(user), data)
+    assert mine.outcome is receive.Outcome.ALREADY_STORED
