@@ -36,7 +36,14 @@ from pydicom.uid import UID, AllTransferSyntaxes
 
 from adapters import dicom_stream
 from adapters.images import ImageTooLargeError, check_dimensions, max_decoded_bytes, read_header
-from csss_fhir.errors import InvalidInputError, UnprocessableContentError, UnsupportedMediaError
+from csss_fhir.errors import (
+    ConflictError,
+    CsssError,
+    InvalidInputError,
+    PayloadTooLargeError,
+    UnprocessableContentError,
+    UnsupportedMediaError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -405,3 +412,105 @@ def strip_identifying(data: bytes, *, max_pixels: int) -> bytes:
         buffer = io.BytesIO()
         dataset.save_as(buffer, enforce_file_format=True)
     return buffer.getvalue()
+
+
+# --- DICOMweb and DIMSE: header, DICOM JSON, transcoding, rendering -----------------------
+
+EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
+RENDERED_TYPES = {"image/jpeg": "JPEG", "image/png": "PNG"}
+# Value representations whose values are bulk data: left out of metadata (PS3.18 F.2.6).
+_BULK_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
+
+
+def describe(data: bytes, *, max_pixels: int) -> DicomMetadata:
+    """The header of a DICOM Part 10 file, without decoding its pixels.
+
+    Used to decide whether a received instance is wanted (and already stored) before the
+    full check that `read_dicom` does.
+
+    Raises:
+        UnsupportedMediaError: not DICOM. CorruptDicomError: unreadable. UnprocessableContent-
+            Error: a study, series or instance UID is missing or malformed.
+    """
+    dataset, _ = _read(data, max_pixels=max_pixels)
+    return _metadata(dataset)
+
+
+def read_dataset(data: bytes) -> Dataset:
+    """A stored (already validated) DICOM file as a pydicom Dataset."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pydicom.dcmread(io.BytesIO(data))
+
+
+def to_dicom_json(dataset: Dataset) -> dict[str, Any]:
+    """The data set as DICOM JSON (PS3.18 F.2) without bulk data (pixels, overlays...)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        kept = Dataset()
+        for element in dataset:
+            if element.VR not in _BULK_VRS and element.tag.group != 0x0002:
+                kept.add(element)
+        return kept.to_json_dict(bulk_data_threshold=1 << 30)
+
+
+def in_transfer_syntax(data: bytes, transfer_syntax: str | None) -> bytes:
+    """The stored file in the transfer syntax a client asked for.
+
+    None asks for Explicit VR Little Endian, the DICOMweb default (PS3.18 8.7.3.5.2); "*"
+    and the stored syntax return the file unchanged; a compressed file is decompressed.
+
+    Raises:
+        DicomNotDecodableError: any other syntax (we do not compress on the fly).
+    """
+    dataset = read_dataset(data)
+    stored = str(dataset.file_meta.TransferSyntaxUID)
+    wanted = EXPLICIT_VR_LITTLE_ENDIAN if transfer_syntax is None else transfer_syntax
+    if wanted in ("*", stored):
+        return data
+    if wanted != EXPLICIT_VR_LITTLE_ENDIAN:
+        raise DicomNotDecodableError(
+            f"transfer syntax {wanted} was asked for; this instance is available as {stored} "
+            f"or {EXPLICIT_VR_LITTLE_ENDIAN} (Explicit VR Little Endian); ask for one of them "
+            "or for transfer-syntax=*")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # Same pixels, same instance (pydicom would mint a new SOP Instance UID by default).
+        dataset.decompress(generate_instance_uid=False)
+        buffer = io.BytesIO()
+        dataset.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def render(data: bytes, media_type: str, *, max_pixels: int) -> bytes:
+    """The instance's (middle) frame as a JPEG or PNG, rendered as the classifier sees it."""
+    from PIL import Image
+
+    rgb = read_dicom(data, max_pixels=max_pixels).rgb
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format=RENDERED_TYPES[media_type])
+    return buffer.getvalue()
+
+
+# Why an instance was not stored, as STOW-RS FailureReason (PS3.18 Table 10.5.3-2) and C-STORE
+# status (PS3.4 B.2.3): the first class in the refusal's MRO that is listed here decides.
+OUT_OF_RESOURCES = 0xA700
+IDENTIFIER_MISMATCH = 0xA900  # "data set does not match": another patient or study
+CANNOT_UNDERSTAND = 0xC000
+TRANSFER_SYNTAX_NOT_SUPPORTED = 0xC122
+PROCESSING_FAILURE = 0x0110
+_FAILURE_REASONS: dict[type[Exception], int] = {
+    PayloadTooLargeError: OUT_OF_RESOURCES,
+    OSError: OUT_OF_RESOURCES,  # the blob store could not write
+    DicomNotDecodableError: TRANSFER_SYNTAX_NOT_SUPPORTED,
+    ConflictError: IDENTIFIER_MISMATCH,
+    CsssError: CANNOT_UNDERSTAND,
+}
+
+
+def failure_reason(error: Exception) -> int:
+    """The DICOM failure code for a refused instance (0x0110 for anything unforeseen)."""
+    for kind in type(error).__mro__:
+        if kind in _FAILURE_REASONS:
+            return _FAILURE_REASONS[kind]
+    return PROCESSING_FAILURE

@@ -106,6 +106,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     from csss_fhir import api
 
     api.init_app(app)
+    from csss_fhir import dicomweb
+
+    dicomweb.init_app(app)
     from csss_fhir import web
 
     web.init_app(app)

@@ -147,6 +147,10 @@ from csss_fhir.mail.cli import mail_group  # noqa: E402 - the mail package's com
 
 cli.add_command(mail_group)
 
+from csss_fhir.dimse.cli import dicom_group  # noqa: E402 - the DICOM listener's commands
+
+cli.add_command(dicom_group)
+
 from csss_fhir.storage.cli import storage_group  # noqa: E402 - the storage package's commands
 
 cli.add_command(storage_group)

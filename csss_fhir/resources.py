@@ -39,6 +39,21 @@ from csss_fhir.models import (
 )
 
 
+def _imaging_study(scan: Scan) -> Any:
+    """An ImagingStudy; one that arrived as DICOM names its WADO-RS base (/dicomweb).
+
+    The address is absolute when BASE_URL is set and relative to the server otherwise: the
+    rendering is stored as a version, so it must not depend on the request that wrote it.
+    """
+    if scan.source_format != "dicom":
+        return to_fhir_imaging_study(scan)
+    from csss_fhir.extensions import services
+
+    configured = services().settings.base_url
+    root = configured.rstrip("/").removesuffix("/fhir") if configured else ""
+    return to_fhir_imaging_study(scan, dicomweb=f"{root}/dicomweb")
+
+
 def _report(report: Report) -> Any:
     """The report with its current finding: an approved amendment's, else the doctor's."""
     scan = report.scan
@@ -92,7 +107,7 @@ SERVED: dict[str, ServedType] = {
         ServedType("Patient", (Patient,), to_fhir_patient, "id"),
         ServedType("Practitioner", (User,), to_fhir_practitioner, None),
         ServedType("PractitionerRole", (User,), to_fhir_practitioner_role, None),
-        ServedType("ImagingStudy", (Scan,), to_fhir_imaging_study, "patient_id"),
+        ServedType("ImagingStudy", (Scan,), _imaging_study, "patient_id"),
         ServedType("Task", (Task,), _task, "patient_id"),
         ServedType("Observation", (AiPrediction, DoctorReview), _observation, "patient_id"),
         ServedType("MedicationRequest", (Prescription,), to_fhir_medication_request,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -19,6 +20,7 @@ SMTP_SECURITY = ("starttls", "ssl", "none")
 # each app process, or inline right after the request's commit (tests). "auto": Celery when
 # a broker is configured, else the thread.
 JOBS_MODES = ("auto", "celery", "thread", "inline")
+_AE_TITLE = re.compile(r"[A-Za-z0-9_.\- ]{0,15}[A-Za-z0-9_.\-]")  # PS3.5 AE: 16, no "\\"
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,12 @@ class Settings:
     base_url: str | None = None
     bcrypt_rounds: int = 12
     dicom_strip_identifying: bool = False  # store DICOM uploads without names, birth dates...
+    # The DIMSE listener (`csss dicom listen`): our AE title, its port, and the calling AE
+    # titles (PACS, modalities) it accepts; DICOM has no other authentication.
+    dicom_ae_title: str = "CSSS"
+    dicom_port: int = 11112
+    dicom_allowed_ae_titles: tuple[str, ...] = ()
+    dicomweb_max_request_mb: int = 200  # one STOW-RS request (each instance: MAX_UPLOAD_MB)
     # Brute-force defences (security/ratelimit.py, security/lockout.py). The lockout lives in
     # the database, so it holds across gunicorn workers; rate limits need a shared storage
     # (redis://, memcached://) for that, and count per worker with the memory default.
@@ -169,6 +177,13 @@ class Settings:
             bcrypt_rounds=number("BCRYPT_ROUNDS", cls.bcrypt_rounds),
             dicom_strip_identifying=_flag(text("DICOM_STRIP_IDENTIFYING"),
                                           "DICOM_STRIP_IDENTIFYING"),
+            dicom_ae_title=text("DICOM_AE_TITLE") or cls.dicom_ae_title,
+            dicom_port=number("DICOM_PORT", cls.dicom_port),
+            dicom_allowed_ae_titles=tuple(
+                t.strip() for t in (text("DICOM_ALLOWED_AE_TITLES") or "").split(",")
+                if t.strip()),
+            dicomweb_max_request_mb=number("DICOMWEB_MAX_REQUEST_MB",
+                                           cls.dicomweb_max_request_mb),
             ratelimit_storage_uri=text("RATELIMIT_STORAGE_URI") or cls.ratelimit_storage_uri,
             auth_rate_limit_address=text("AUTH_RATE_LIMIT_ADDRESS")
             or cls.auth_rate_limit_address,
@@ -204,6 +219,10 @@ class Settings:
     @property
     def max_upload_bytes(self) -> int:
         return self.max_upload_mb * 1024 * 1024
+
+    @property
+    def dicomweb_max_request_bytes(self) -> int:
+        return self.dicomweb_max_request_mb * 1024 * 1024
 
     def validate(self) -> None:
         """Refuse values the service cannot run with, naming the variable to fix."""
@@ -242,6 +261,18 @@ class Settings:
                             ("DB_STATEMENT_TIMEOUT_MS", self.db_statement_timeout_ms)):
             if value <= 0:
                 raise ConfigurationError(f"{name}={value!r}; it must be above 0")
+        for name, title in (("DICOM_AE_TITLE", self.dicom_ae_title),
+                            *(("DICOM_ALLOWED_AE_TITLES", t)
+                              for t in self.dicom_allowed_ae_titles)):
+            if not _AE_TITLE.fullmatch(title):
+                raise ConfigurationError(
+                    f"{name}: {title!r} is not an AE title; use 1 to 16 letters, digits, "
+                    "spaces or _-. (no backslash)")
+        if not 1 <= self.dicom_port <= 65535:
+            raise ConfigurationError("DICOM_PORT must be between 1 and 65535")
+        if self.dicomweb_max_request_mb < self.max_upload_mb:
+            raise ConfigurationError(
+                "DICOMWEB_MAX_REQUEST_MB must be at least MAX_UPLOAD_MB (one instance)")
         if self.mail_backend not in MAIL_BACKENDS:
             raise ConfigurationError(f"MAIL_BACKEND={self.mail_backend!r}; use 'file' or 'smtp'")
         if self.storage_backend not in STORAGE_BACKENDS:

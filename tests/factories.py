@@ -74,6 +74,41 @@ def dicom_sample(name: str) -> bytes:
     return Path(path).read_bytes()
 
 
+def radiograph(patient_id: str, *, study_uid: str | None = None, modality: str = "CR",
+               size: int = 64, seed: int = 0, study_date: str = "20250314") -> bytes:
+    """A small DICOM radiograph (CR Image Storage, or DX/MR by `modality`), 16-bit grayscale,
+    Explicit VR Little Endian, with fresh UIDs; `study_uid` puts it into a given study."""
+    from pydicom import Dataset
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    sop_class = {"CR": "1.2.840.10008.5.1.4.1.1.1", "DX": "1.2.840.10008.5.1.4.1.1.1.1",
+                 "MR": "1.2.840.10008.5.1.4.1.1.4", "CT": "1.2.840.10008.5.1.4.1.1.2"}[modality]
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = sop_class
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    dataset = Dataset()
+    dataset.file_meta = meta
+    dataset.SOPClassUID, dataset.SOPInstanceUID = sop_class, meta.MediaStorageSOPInstanceUID
+    dataset.StudyInstanceUID = study_uid or generate_uid()
+    dataset.SeriesInstanceUID = generate_uid()
+    dataset.Modality, dataset.BodyPartExamined = modality, "CHEST"
+    dataset.PatientID, dataset.PatientName = patient_id, "Test^Patient"
+    dataset.StudyDate, dataset.StudyTime = study_date, "093015"
+    dataset.SeriesNumber, dataset.InstanceNumber = 1, 1
+    dataset.SeriesDescription = "PA chest"
+    dataset.Rows = dataset.Columns = size
+    dataset.SamplesPerPixel, dataset.PhotometricInterpretation = 1, "MONOCHROME2"
+    dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit = 16, 12, 11
+    dataset.PixelRepresentation = 0
+    pixels = np.random.default_rng(seed).integers(0, 4096, (size, size), dtype=np.uint16)
+    dataset.PixelData = pixels.tobytes()
+    buffer = io.BytesIO()
+    dataset.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
 def make_user(role: str, *, password: str | None = None, email: str | None = None,
               name: str | None = None, **kwargs: Any):
     """Create a user through the real account service (inside an app context)."""

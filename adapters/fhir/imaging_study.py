@@ -35,7 +35,19 @@ def _unsigned(number: int | None) -> int:
     return number if number is not None and number >= 0 else 1
 
 
-def to_fhir_imaging_study(scan: Any) -> ImagingStudy:
+WADO_RS = {"system": "http://terminology.hl7.org/CodeSystem/endpoint-connection-type",
+           "code": "dicom-wado-rs", "display": "DICOM WADO-RS"}
+
+
+def wado_rs_endpoint(address: str) -> dict[str, Any]:
+    """A contained Endpoint naming the DICOMweb base the study's instances are served from."""
+    return {"resourceType": "Endpoint", "id": "wado-rs", "status": "active",
+            "connectionType": WADO_RS, "payloadType": [{"text": "DICOM"}],
+            "payloadMimeType": ["application/dicom"], "address": address}
+
+
+def to_fhir_imaging_study(scan: Any, *, dicomweb: str | None = None) -> ImagingStudy:
+    """The scan as ImagingStudy; `dicomweb` (the WADO-RS base) adds its Endpoint."""
     modality = {"system": DCM, "code": scan.modality,
                 "display": MODALITY_NAMES.get(scan.modality, scan.modality)}
     series: dict[str, Any] = {
@@ -67,4 +79,7 @@ def to_fhir_imaging_study(scan: Any) -> ImagingStudy:
     }
     if scan.description:
         data["description"] = scan.description
+    if dicomweb:
+        data["contained"] = [wado_rs_endpoint(dicomweb)]
+        data["endpoint"] = [{"reference": "#wado-rs"}]
     return ImagingStudy.model_validate(data)

@@ -108,7 +108,7 @@ def _storage_failure(error: BaseException) -> tuple[int, str] | None:
 
 
 def _is_api_path() -> bool:
-    return request.path.startswith(("/fhir", "/auth"))
+    return request.path.startswith(("/fhir", "/auth", "/dicomweb"))
 
 
 def init_app(app: Flask) -> None:

@@ -229,7 +229,8 @@ def _audit_page(response: Response) -> Response:
     """A UI page seen or a form posted by a signed-in user (sign-in itself is audited in
     `authentication`). The page's patient comes from its URL, or is the patient themself."""
     actor: Actor | None = g.get("csss_actor")
-    if actor is None or request.blueprint in (None, "auth", "health", "well_known"):
+    if actor is None or request.blueprint in (None, "auth", "health", "well_known",
+                                                      "dicomweb"):  # audits itself
         return response
     status = response.status_code
     outcome = SUCCESS if status < 400 else MINOR_FAILURE if status < 500 else SERIOUS_FAILURE

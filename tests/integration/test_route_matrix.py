@@ -75,6 +75,17 @@ RULES: dict[tuple[str, str], Rule] = {
     ("/fhir/ImagingStudy/<study_id>/$return-to-patient", "POST"): api("doctor"),
     ("/fhir/ImagingStudy/<study_id>/$send-back", "POST"): api("pharmacist", "admin"),
     ("/fhir/ImagingStudy/<study_id>/$prioritize", "POST"): api("doctor"),
+    # DICOMweb: STOW-RS is the upload step; QIDO-RS and WADO-RS read ImagingStudy.
+    ("/dicomweb/studies", "POST"): api("patient", "admin", "system-write"),
+    ("/dicomweb/studies/<study>", "POST"): api("patient", "admin", "system-write"),
+    **{(f"/dicomweb{path}", "GET"): api(*READERS) for path in (
+        "/studies", "/studies/<study>", "/studies/<study>/metadata",
+        "/studies/<study>/series", "/studies/<study>/instances",
+        "/studies/<study>/series/<series>", "/studies/<study>/series/<series>/metadata",
+        "/studies/<study>/series/<series>/instances",
+        "/studies/<study>/series/<series>/instances/<instance>",
+        "/studies/<study>/series/<series>/instances/<instance>/metadata",
+        "/studies/<study>/series/<series>/instances/<instance>/rendered")},
     # The web UI.
     ("/", "GET"): PUBLIC_PAGE,
     ("/login", "GET"): PUBLIC_PAGE,

@@ -127,3 +127,22 @@ def test_links_never_follow_the_host_header(client, as_role):
         json={"resourceType": "Patient", "name": [{"family": "Host", "given": ["Test"]}]})
     assert created.status_code == 201
     assert created.headers["Location"].startswith("http://127.0.0.1:5000/fhir/Patient/")
+
+
+def test_dicom_listener_settings_are_read_and_checked():
+    settings = Settings.from_environ({"DICOM_AE_TITLE": "CSSS_AI", "DICOM_PORT": "104",
+                                      "DICOM_ALLOWED_AE_TITLES": "PACS, CR_ROOM_1,"})
+    assert (settings.dicom_ae_title, settings.dicom_port) == ("CSSS_AI", 104)
+    assert settings.dicom_allowed_ae_titles == ("PACS", "CR_ROOM_1")
+    assert Settings.from_environ({}).dicom_allowed_ae_titles == ()
+
+
+@pytest.mark.parametrize("environ, named", [
+    ({"DICOM_AE_TITLE": "A" * 17}, "DICOM_AE_TITLE"),
+    ({"DICOM_ALLOWED_AE_TITLES": "PACS,BAD\\AE"}, "DICOM_ALLOWED_AE_TITLES"),
+    ({"DICOM_PORT": "70000"}, "DICOM_PORT"),
+    ({"DICOMWEB_MAX_REQUEST_MB": "5"}, "DICOMWEB_MAX_REQUEST_MB"),
+])
+def test_bad_dicom_settings_name_the_variable(environ, named):
+    with pytest.raises(ConfigurationError, match=named):
+        Settings.from_environ(environ)

@@ -12,6 +12,8 @@ from pydicom.data import get_testdata_file
 from adapters import dicom, dicom_stream
 from adapters.images import ImageTooLargeError
 from csss_fhir.errors import (
+    ConflictError,
+    InvalidInputError,
     PayloadTooLargeError,
     UnprocessableContentError,
     UnsupportedMediaError,
@@ -215,3 +217,45 @@ def test_jpeg_2000_codestream_claiming_40000_squared_is_refused():
     data[siz + 8:siz + 16] = (40_000).to_bytes(4, "big") * 2  # Xsiz, Ysiz
     with pytest.raises(dicom.CorruptDicomError, match="40000x40000"):
         dicom.read_dicom(bytes(data), max_pixels=LIMIT)
+
+
+# --- DICOMweb and DIMSE helpers ----------------------------------------------------------
+
+def test_describe_reads_the_header_without_decoding_pixels():
+    data = dicom_sample("RG1_J2KR.dcm")
+    header = dicom.describe(data, max_pixels=50_000_000)
+    assert (header.modality, header.patient_id) == ("CR", "9RG1")
+    assert header.transfer_syntax == "1.2.840.10008.1.2.4.90"
+
+
+def test_metadata_json_leaves_out_pixels_and_the_file_meta():
+    dataset = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    body = dicom.to_dicom_json(dataset)
+    assert body["00080060"] == {"vr": "CS", "Value": ["CT"]}
+    assert "7FE00010" not in body and not [tag for tag in body if tag.startswith("0002")]
+
+
+def test_a_compressed_instance_is_decompressed_only_when_asked():
+    data = dicom_sample("RG1_J2KR.dcm")
+    assert dicom.in_transfer_syntax(data, "*") == data
+    assert dicom.in_transfer_syntax(data, "1.2.840.10008.1.2.4.90") == data
+    plain = pydicom.dcmread(io.BytesIO(dicom.in_transfer_syntax(data, None)))
+    original = pydicom.dcmread(io.BytesIO(data))
+    assert plain.file_meta.TransferSyntaxUID == dicom.EXPLICIT_VR_LITTLE_ENDIAN
+    assert plain.SOPInstanceUID == original.SOPInstanceUID  # lossless: the same instance
+    assert np.array_equal(plain.pixel_array, original.pixel_array)
+    with pytest.raises(dicom.DicomNotDecodableError, match="ask for one of them"):
+        dicom.in_transfer_syntax(data, "1.2.840.10008.1.2.4.50")
+
+
+@pytest.mark.parametrize("error, code", [
+    (PayloadTooLargeError("big"), 0xA700),
+    (OSError("disk full"), 0xA700),
+    (dicom.DicomNotDecodableError("no decoder"), 0xC122),
+    (ConflictError("another patient"), 0xA900),
+    (dicom.NoPixelDataError("no pixels"), 0xC000),
+    (InvalidInputError("bad"), 0xC000),
+    (RuntimeError("bug"), 0x0110),
+])
+def test_refusals_map_to_dicom_failure_reasons(error, code):
+    assert dicom.failure_reason(error) == code
