@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from csss_fhir.models import AiPrediction, DoctorReview, Report, Scan, WorkflowEvent
 from csss_fhir.resources import type_of
@@ -44,7 +44,8 @@ def _derived_sources(rows: list[Any]) -> list[Any]:
     for row in rows:
         if isinstance(row, DoctorReview):
             found.append(row.prediction)
-        found.append(row.scan)
+        # A DoctorReview has no `scan` relationship: load the study by its id.
+        found.append(object_session(row).get(Scan, row.scan_id))
     return found
 
 
