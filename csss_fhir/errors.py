@@ -31,7 +31,13 @@ class ResourceNotFoundError(CsssError):
 
 
 class ResourceValidationError(CsssError):
-    """A FHIR resource in the request fails validation."""
+    """A FHIR resource in the request fails validation; `expression` names the element
+    (FHIRPath, e.g. `Patient.telecom[0].system`) when one is at fault."""
+
+    def __init__(self, message: str, *, details: str | None = None,
+                 expression: str | None = None) -> None:
+        super().__init__(message, details=details)
+        self.expression = expression
 
 
 class UnsupportedMediaError(CsssError):

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 
-from adapters.fhir.common import instant, meta, parse_reference, reference
+from adapters.fhir.common import (
+    SERVER_OWNED,
+    instant,
+    merge_submitted,
+    meta,
+    parse_reference,
+    reference,
+)
 from adapters.fhir.validation import parse_resource
 from csss_fhir.errors import ResourceValidationError
 
@@ -24,6 +32,15 @@ class PrescriptionData:
     duration: str | None
     dosage_text: str | None
     note: str | None
+    status: str = "active"
+    intent: str = "order"
+    authored_on: datetime | None = None  # None: now
+    # The resource as the client sent it (less id, meta, text), served back merged.
+    resource_json: dict[str, Any] | None = None
+
+
+# The statuses a new prescription may have; the rest describe what happens to it later.
+CREATE_STATUSES = ("active", "draft")
 
 
 def _quantity_text(quantity: Any) -> str | None:
@@ -88,11 +105,18 @@ def from_fhir_medication_request(body: Any) -> PrescriptionData:
         duration = _quantity_text(resource.dispenseRequest.expectedSupplyDuration)
     note = "\n".join(n.text for n in resource.note or [] if n.text) or None
     codings = [c.model_dump(exclude_none=True) for c in (concept.coding or [])]
+    if resource.status not in CREATE_STATUSES:
+        raise ResourceValidationError(
+            f"MedicationRequest.status is {resource.status!r}; a new prescription is "
+            f"{' or '.join(CREATE_STATUSES)}", expression="MedicationRequest.status")
+    authored = resource.authoredOn
     return PrescriptionData(
         patient_id=patient_id, scan_id=scan_id, medication=medication,
         medication_code={"coding": codings} if codings else None,
         dose=dose, route=route, frequency=frequency, duration=duration,
-        dosage_text=dosage_text, note=note,
+        dosage_text=dosage_text, note=note, status=resource.status, intent=resource.intent,
+        authored_on=authored if isinstance(authored, datetime) and authored.tzinfo else None,
+        resource_json={k: v for k, v in body.items() if k not in SERVER_OWNED},
     )
 
 
@@ -149,4 +173,7 @@ def to_fhir_medication_request(prescription: Any) -> MedicationRequest:
     }
     if prescription.note:
         data["note"] = [{"text": prescription.note}]
-    return MedicationRequest.model_validate(data)
+    submitted = getattr(prescription, "resource_json", None)
+    if submitted and "authoredOn" in submitted:
+        del data["authoredOn"]  # the client's, at its own precision (set once, never edited)
+    return MedicationRequest.model_validate(merge_submitted(data, submitted))

@@ -8,9 +8,12 @@ from fhir.resources.R4B.operationoutcome import OperationOutcome
 
 
 def operation_outcome(code: str, diagnostics: str, *, severity: str = "error",
-                      details: str | None = None) -> OperationOutcome:
+                      details: str | None = None, expression: str | None = None
+                      ) -> OperationOutcome:
     issue: dict[str, Any] = {"severity": severity, "code": code, "diagnostics": diagnostics}
     if details:
         issue["details"] = {"text": details}
+    if expression:
+        issue["expression"] = [expression]
     return OperationOutcome.model_validate({"resourceType": "OperationOutcome",
                                             "issue": [issue]})

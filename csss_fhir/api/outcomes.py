@@ -62,9 +62,10 @@ def status_of(error: CsssError) -> HTTPStatus:
     return next(_STATUS_AND_CODE[k] for k in type(error).__mro__ if k in _STATUS_AND_CODE)[0]
 
 
-def outcome_response(status: int, code: str, diagnostics: str, details: str | None = None
-                     ) -> Response:
-    body = operation_outcome(code, diagnostics, details=details).model_dump_json()
+def outcome_response(status: int, code: str, diagnostics: str, details: str | None = None,
+                     expression: str | None = None) -> Response:
+    body = operation_outcome(code, diagnostics, details=details,
+                             expression=expression).model_dump_json()
     response = Response(body, status=status, content_type=FHIR_JSON)
     if status == HTTPStatus.UNAUTHORIZED:
         response.headers["WWW-Authenticate"] = 'Bearer realm="csss-fhir"'
@@ -76,7 +77,8 @@ def refusal_outcome(error: CsssError) -> Response:
     status, code = next(
         _STATUS_AND_CODE[kind] for kind in type(error).__mro__ if kind in _STATUS_AND_CODE
     )
-    response = outcome_response(status, code, str(error), error.details)
+    response = outcome_response(status, code, str(error), error.details,
+                                getattr(error, "expression", None))
     retry_after = getattr(error, "retry_after", None)
     if retry_after is not None:
         response.headers["Retry-After"] = str(retry_after)

@@ -16,6 +16,7 @@ from csss_fhir.classifier import device_for
 from csss_fhir.errors import InvalidInputError, ResourceValidationError
 from csss_fhir.extensions import Services
 from csss_fhir.models import AiPrediction, DoctorReview, PharmacyReview, Prescription, Scan, Task
+from csss_fhir.models.base import utcnow
 from csss_fhir.security.actor import Actor
 from csss_fhir.workflow import ingest
 from csss_fhir.workflow.findings import check_verification, clean_finding
@@ -112,7 +113,9 @@ def prescribe(session: Session, actor: Actor, data: PrescriptionData) -> Prescri
             scan_id=scan.id, patient_id=scan.patient_id, pharmacist_id=actor.user_id,
             medication=data.medication, medication_code=data.medication_code, dose=data.dose,
             route=data.route, frequency=data.frequency, duration=data.duration,
-            dosage_text=data.dosage_text, note=data.note,
+            dosage_text=data.dosage_text, note=data.note, status=data.status,
+            intent=data.intent, authored_on=data.authored_on or utcnow(),
+            resource_json=data.resource_json,
         )
         session.add(row)
         session.flush()

@@ -17,11 +17,12 @@ RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 
 
 def test_from_fhir_takes_the_references_medication_and_dosage():
-    parsed = from_fhir_medication_request(medication_request("pat-1", "scan-1"))
+    body = medication_request("pat-1", "scan-1")
+    parsed = from_fhir_medication_request(body)
     assert parsed == PrescriptionData(
         patient_id="pat-1", scan_id="scan-1", medication="Amoxicillin", medication_code=None,
         dose="500 mg", route="oral", frequency="three times a day", duration="7 days",
-        dosage_text=None, note="Take with food")
+        dosage_text=None, note="Take with food", resource_json=body)
 
 
 def test_from_fhir_takes_a_coded_medication_absolute_references_and_supply_duration():
