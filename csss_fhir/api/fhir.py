@@ -152,7 +152,9 @@ def _search(resource_type: str, params: list[tuple[str, str]]) -> Response:
     result = search.search(db.session, search.SearchRequest(
         resource_type=resource_type, params=params, compartment=access.compartment(actor),
         strict=strict, may_read=lambda kind: _may_read(actor, kind)))
-    entries = [SearchEntry(resources.render(row)) for row in result.rows]
+    # Rendered as the searched type: a User row is a Practitioner or a PractitionerRole.
+    render = resources.SERVED[resource_type].render
+    entries = [SearchEntry(render(row)) for row in result.rows]
     entries += [SearchEntry(resources.render(row), mode="include") for row in result.included]
     if result.ignored:
         entries.append(SearchEntry(operation_outcome(

@@ -8,18 +8,26 @@ value rules they apply).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, String, and_, cast, false, func, not_, or_, true
+from sqlalchemy import ColumnElement, String, and_, cast, false, func, not_, or_, select, true
+from sqlalchemy.orm import Session
 
 from adapters.fhir.common import (
+    DCM,
     DICOM_UID,
+    FINDING_SYSTEM,
+    MRN_SYSTEM,
     OBSERVATION_CATEGORY,
+    SNOMED,
     finding_labels_for_code,
     observation_code_matches,
 )
-from adapters.fhir.task import TASK_STATUS
+from adapters.fhir.patient import to_fhir_patient
+from adapters.fhir.practitioner import ROLE_CODES, ROLE_SYSTEM
+from adapters.fhir.task import STATE_SYSTEM, TASK_STATUS
 from csss_fhir.errors import InvalidInputError
 from csss_fhir.models import AiPrediction, DoctorReview
 from csss_fhir.search.values import (
@@ -28,11 +36,12 @@ from csss_fhir.search.values import (
     reference_id,
     reference_parts,
     split_or,
-    string_clause,
+    string_matches,
     token_parts,
 )
 
-Clause = Callable[[type, str, str | None], ColumnElement[bool]]
+Clause = Callable[..., ColumnElement[bool]]
+# (model, system, code): system None is any system, "" none; code "" is any code (`system|`).
 TokenClause = Callable[[type, str | None, str], ColumnElement[bool]]
 
 
@@ -41,30 +50,31 @@ class Param:
     """A search parameter: its FHIR type, its clause builder and its modifiers."""
 
     type: str  # token | date | string | reference
-    clause: Clause  # (model, one value, modifier) -> clause
+    clause: Clause  # (model, one value, modifier[, session]) -> clause
     modifiers: frozenset[str] = frozenset()
-
-    def __call__(self, model: type, value: str, modifier: str | None = None
-                 ) -> ColumnElement[bool]:
-        return self.clause(model, value, modifier)
+    needs_session: bool = False  # the clause reads rows first (string matching, see fold)
 
     def supports(self, modifier: str | None) -> bool:
         return modifier is None or modifier in self.modifiers
 
-    def where(self, model: type, value: str, modifier: str | None = None
-              ) -> ColumnElement[bool]:
-        """The clause for one `name[:modifier]=value` pair: comma is OR, token `:not` negates.
+    def where(self, model: type, value: str, modifier: str | None = None,
+              session: Session | None = None) -> ColumnElement[bool]:
+        """The clause for one `name[:modifier]=value` pair: comma is OR, token `:not` negates
+        (and so keeps the resources that lack the element).
 
         Raises:
             InvalidInputError: the value holds no alternative at all (`status=,`).
         """
         negate = modifier == "not" and self.type == "token"
-        clauses = [self.clause(model, v, None if negate else modifier) for v in split_or(value)]
+        extra = {"session": session} if self.needs_session else {}
+        clauses = [self.clause(model, v, None if negate else modifier, **extra)
+                   for v in split_or(value)]
         if not clauses:
             raise InvalidInputError(f"{value!r} holds no value to search for; send one, or "
                                     "several separated by commas")
         clause = or_(*clauses) if len(clauses) > 1 else clauses[0]
-        return not_(clause) if negate else clause
+        # SQL's NOT of NULL (an absent element) is NULL, which would drop the row.
+        return not_(func.coalesce(clause, false())) if negate else clause
 
 
 # --- one constructor per FHIR search parameter type ----------------------------------------
@@ -77,12 +87,22 @@ def token(clause: TokenClause) -> Param:
     return Param("token", build, frozenset({"not"}))
 
 
-def code_in(attribute: str, system: str | None = None) -> Param:
-    """A token over a plain code column (status...), optionally bound to one system."""
+def system_matches(wanted: str | None, *systems: str) -> bool:
+    """Does a token's system part (None: any, "": none) admit a code of one of `systems`?"""
+    return wanted is None or wanted in systems
+
+
+def code_in(attribute: str, system: str | None = None,
+            codes: Callable[[str], Iterable[str]] | None = None) -> Param:
+    """A token over a column holding a code of `system` (None: a `code` element, whose
+    system is implicit); `codes` maps a rendered code to the stored values it means."""
     def build(model: type, wanted_system: str | None, code: str) -> ColumnElement[bool]:
-        if wanted_system and system and wanted_system != system:
+        column = getattr(model, attribute)
+        if system is not None and not system_matches(wanted_system, system):
             return false()
-        return getattr(model, attribute) == code
+        if code == "":
+            return column.is_not(None)
+        return column.in_(list(codes(code))) if codes else column == code
     return token(build)
 
 
@@ -91,9 +111,42 @@ def date_param(attribute: str, *, date_column: bool = False) -> Param:
                                                       date_column=date_column))
 
 
-def string_param(*attributes: str) -> Param:
-    return Param("string", lambda m, v, mod: string_clause(
-        [getattr(m, a) for a in attributes], v, mod), frozenset({"exact", "contains"}))
+def string_param(texts: Callable[[Any], Iterable[str | None]]) -> Param:
+    """A string parameter over the texts `texts(row)` gives for a row.
+
+    Matching folds accents and case (values.fold), which SQL cannot do the same way on every
+    database; so the rows' texts are read and matched here, and the clause keeps their ids.
+    """
+    def build(model: type, value: str, modifier: str | None, session: Session
+              ) -> ColumnElement[bool]:
+        ids = [row.id for row in session.scalars(select(model))
+               if string_matches(texts(row), value, modifier)]
+        return model.id.in_(ids)
+    return Param("string", build, frozenset({"exact", "contains"}), needs_session=True)
+
+
+def _names(row: Any) -> list[dict[str, Any]]:
+    """The Patient's HumanNames as served: from the columns, or (created through FHIR) as
+    rendered, so that every name sent, its prefixes and its text are searched."""
+    if not getattr(row, "resource_json", None):
+        return [{"family": row.family_name, "given": row.given_names.split(),
+                 "text": row.display_name}]
+    return [name.model_dump(exclude_none=True) for name in to_fhir_patient(row).name or []]
+
+
+def _patient_family(row: Any) -> list[str | None]:
+    return [n.get("family") for n in _names(row)]
+
+
+def _patient_given(row: Any) -> list[str | None]:
+    return [given for n in _names(row) for given in n.get("given") or []]
+
+
+def _patient_name(row: Any) -> list[str | None]:
+    """Every part of every name, and each name's text (HumanName.text)."""
+    return [part for n in _names(row)
+            for part in (n.get("family"), n.get("text"),
+                         *(p for key in ("given", "prefix", "suffix") for p in n.get(key) or []))]
 
 
 def reference_param(attribute: str, target: str) -> Param:
@@ -119,33 +172,46 @@ def _email(m: type, system: str | None, code: str) -> ColumnElement[bool]:
 
 
 def _task_status(m: type, system: str | None, code: str) -> ColumnElement[bool]:
-    states = [s for s, status in TASK_STATUS.items() if status == code]
-    return m.state.in_(states) if states else false()
+    states = [s for s, status in TASK_STATUS.items() if status == code or code == ""]
+    return m.state.in_(states) if states and system != "" else false()
+
+
+def _roles(code: str) -> list[str]:
+    """The stored roles rendered with a practitioner-role code (`ict` is our admin)."""
+    return [role for role, (rendered, _) in ROLE_CODES.items() if rendered == code]
 
 
 def _patient_identifier(m: type, system: str | None, code: str) -> ColumnElement[bool]:
-    clause = m.mrn == code
+    clause = m.mrn == code if code else m.mrn.is_not(None)
     if system is None:
         return clause
-    return and_(clause, m.mrn_system == system) if system else and_(clause,
-                                                                      m.mrn_system.is_(None))
+    # Rows stored before every MRN named its system are rendered with ours.
+    return and_(clause, func.coalesce(m.mrn_system, MRN_SYSTEM) == system) if system \
+        else false()
 
 
 def _study_identifier(m: type, system: str | None, code: str) -> ColumnElement[bool]:
-    if system not in (None, DICOM_UID):
+    if not system_matches(system, DICOM_UID):
         return false()
-    return m.study_uid == code.removeprefix("urn:oid:")
+    return m.study_uid == code.removeprefix("urn:oid:") if code else m.study_uid.is_not(None)
 
 
 def _observation_category(m: type, system: str | None, code: str) -> ColumnElement[bool]:
-    return true() if code == "imaging" and system in (None, OBSERVATION_CATEGORY) else false()
+    if code == "":
+        return true() if system == OBSERVATION_CATEGORY else false()
+    return true() if code == "imaging" and system_matches(system, OBSERVATION_CATEGORY) \
+        else false()
 
 
 def _observation_code(m: type, system: str | None, code: str) -> ColumnElement[bool]:
+    if code == "":
+        return true() if system == DCM else false()
     return true() if observation_code_matches(system, code) else false()
 
 
 def _value_concept(m: type, system: str | None, code: str) -> ColumnElement[bool]:
+    if code == "":
+        return true() if system in (FINDING_SYSTEM, SNOMED) else false()
     keys = finding_labels_for_code(system, code)
     column = m.label if m is AiPrediction else m.finding
     normalised = func.lower(func.replace(column, "_", " "))
@@ -186,27 +252,27 @@ PARAMETERS: dict[str, dict[str, Param]] = {
     "Patient": {
         **_common("id"),
         "identifier": token(_patient_identifier),
-        "name": string_param("family_name", "given_names"),
-        "family": string_param("family_name"),
-        "given": string_param("given_names"),
+        "name": string_param(_patient_name),
+        "family": string_param(_patient_family),
+        "given": string_param(_patient_given),
         "birthdate": date_param("birth_date", date_column=True),
         "email": token(_email),
         "active": token(lambda m, s, code: m.active == (code == "true")),
     },
     "Practitioner": {**_common(None),
-                     "name": string_param("name"),
+                     "name": string_param(lambda row: [row.name]),
                      "email": token(_email)},
     "PractitionerRole": {**_common(None),
-                         "role": token(lambda m, s, code: m.role == code)},
+                         "role": code_in("role", ROLE_SYSTEM, _roles)},
     "ImagingStudy": {**_common("patient_id"),
                      "status": code_in("status"),
                      "identifier": token(_study_identifier),
                      "started": date_param("started"),
-                     "modality": token(lambda m, s, code: m.modality == code)},
+                     "modality": code_in("modality", DCM)},
     "Task": {**_common("patient_id"),
              "status": token(_task_status),
              "focus": reference_param("scan_id", "ImagingStudy"),
-             "business-status": token(lambda m, s, code: m.state == code)},
+             "business-status": code_in("state", STATE_SYSTEM)},
     "Observation": {**_common("patient_id"),
                     "status": code_in("status"),
                     "category": token(_observation_category),

@@ -169,9 +169,10 @@ def plan_search(request: SearchRequest) -> _Plan:
 
 # --- running the plan ------------------------------------------------------------------------
 
-def _conditions(plan: _Plan, viewer: Viewer, model: type) -> list[ColumnElement[bool]]:
+def _conditions(session: Session, plan: _Plan, viewer: Viewer, model: type
+                ) -> list[ColumnElement[bool]]:
     conditions = viewer.where(plan.resource_type, model)
-    conditions += [parameter.where(model, value, modifier)
+    conditions += [parameter.where(model, value, modifier, session)
                    for parameter, value, modifier in plan.filters]
     return conditions
 
@@ -181,7 +182,7 @@ def _matches(session: Session, plan: _Plan, viewer: Viewer) -> tuple[list[Any], 
     rows: list[Any] = []
     total = 0
     for model in SERVED[plan.resource_type].models:
-        query = select(model).where(*_conditions(plan, viewer, model))
+        query = select(model).where(*_conditions(session, plan, viewer, model))
         total += session.scalar(select(func.count()).select_from(query.subquery()))
         if plan.summary_count:
             continue
