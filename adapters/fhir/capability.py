@@ -63,8 +63,12 @@ def _resource_entry(resource_type: str, params: Any, *, creatable: bool,
         "interaction": interactions,
         "versioning": "versioned",
         "readHistory": True,
+        # If-None-Match / If-Modified-Since give 304 on read and vread.
+        "conditionalRead": "full-support",
         "searchParam": [{"name": name, "type": kind} for name, kind in types.items()],
     }
+    if creatable:
+        entry["conditionalCreate"] = True  # If-None-Exist
     optional = {"searchInclude": list(includes), "searchRevInclude": list(revincludes),
                 "operation": operations}
     entry.update({key: value for key, value in optional.items() if value})

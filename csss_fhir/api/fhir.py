@@ -6,7 +6,7 @@ import base64
 import json
 from datetime import datetime
 from typing import TYPE_CHECKING
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from fhir.resources.R4B.binary import Binary
 from fhir.resources.R4B.bundle import Bundle
@@ -22,13 +22,22 @@ from csss_fhir import history, registration, resources, search, workflow
 from csss_fhir.api.responses import (
     base_url,
     check_acceptable,
+    conditional,
     fhir_response,
     json_body,
+    prefer_return,
     raw_fhir_response,
 )
-from csss_fhir.errors import InvalidInputError, ResourceNotFoundError, UnsupportedMediaError
+from csss_fhir.errors import (
+    InvalidInputError,
+    PreconditionFailedError,
+    ResourceNotFoundError,
+    UnsupportedMediaError,
+)
 from csss_fhir.extensions import services
 from csss_fhir.models import Blob, db
+from csss_fhir.search.query import whole_number
+from csss_fhir.search.values import date_range
 from csss_fhir.security import access
 from csss_fhir.security.authentication import current_actor
 from csss_fhir.security.errors import AccessDeniedError
@@ -91,7 +100,7 @@ def read(resource_type: str, resource_id: str) -> Response:
     access.require_read(actor, resource_type)
     row = search.find(db.session, resource_type, resource_id, access.compartment(actor))
     resource = resources.SERVED[resource_type].render(row)
-    return fhir_response(resource)
+    return conditional(fhir_response(resource))
 
 
 @bp.get("/<resource_type>/<resource_id>/_history/<version_id>")
@@ -107,8 +116,8 @@ def vread(resource_type: str, resource_id: str, version_id: str) -> Response:
         raise ResourceNotFoundError(
             f"{resource_type}/{resource_id} has no version {version_id}")
     last_updated = json.loads(body)["meta"]["lastUpdated"].replace("Z", "+00:00")
-    return raw_fhir_response(body, version_id=int(version_id),
-                             last_modified=datetime.fromisoformat(last_updated))
+    return conditional(raw_fhir_response(body, version_id=int(version_id),
+                                         last_modified=datetime.fromisoformat(last_updated)))
 
 
 @bp.get("/<resource_type>/<resource_id>/_history")
@@ -118,8 +127,15 @@ def instance_history(resource_type: str, resource_id: str) -> Response:
     access.require_read(actor, resource_type)
     row = search.find(db.session, resource_type, resource_id, access.compartment(actor))
     versions = history.versions(db.session, resource_type, row.id)
+    total = len(versions)
+    if since := request.args.get("_since"):
+        _, start, _ = date_range(since)  # versions recorded at or after the instant
+        versions = [v for v in versions if _last_updated(v.body) >= start]
+        total = len(versions)
+    if count := request.args.get("_count"):
+        versions = versions[:whole_number("_count", count, minimum=0, maximum=search.MAX_COUNT)]
     bundle = {
-        "resourceType": "Bundle", "type": "history", "total": len(versions),
+        "resourceType": "Bundle", "type": "history", "total": total,
         "link": [{"relation": "self", "url": request.url}],
         "entry": [{"fullUrl": f"{base_url()}/{resource_type}/{row.id}",
                    "resource": json.loads(v.body),
@@ -129,6 +145,10 @@ def instance_history(resource_type: str, resource_id: str) -> Response:
                   for v in versions],
     }
     return fhir_response(Bundle.model_validate(bundle))
+
+
+def _last_updated(body: bytes) -> datetime:
+    return datetime.fromisoformat(json.loads(body)["meta"]["lastUpdated"].replace("Z", "+00:00"))
 
 
 @bp.get("/<resource_type>")
@@ -207,11 +227,53 @@ def create(resource_type: str) -> Response:
             status=405, content_type="application/fhir+json; charset=utf-8",
             headers={"Allow": "GET"})
     body = json_body(request)
+    if condition := request.headers.get("If-None-Exist"):
+        existing = _conditional_match(actor, resource_type, condition)
+        if existing is not None:
+            return _created_response(resources.render(existing), 200)
     if resource_type == "Patient":
         patient = registration.create_patient(db.session, actor, from_fhir_patient(body))
-        return fhir_response(resources.render(patient), 201, location=True)
+        return _created_response(resources.render(patient), 201)
     prescription = workflow.prescribe(db.session, actor, from_fhir_medication_request(body))
-    return fhir_response(resources.render(prescription), 201, location=True)
+    return _created_response(resources.render(prescription), 201)
+
+
+def _conditional_match(actor: Actor, resource_type: str, condition: str) -> object | None:
+    """Conditional create (`If-None-Exist: identifier=...`): the one resource the search
+    finds, or None when none does.
+
+    Raises:
+        PreconditionFailedError: the search finds several (412).
+        InvalidInputError: the condition is no search a strict search would run.
+    """
+    access.require_read(actor, resource_type)
+    params = parse_qsl(condition.removeprefix("?"), keep_blank_values=True)
+    if not params:
+        raise InvalidInputError(f"If-None-Exist holds no search parameters ({condition!r}); "
+                                "send them as a query string, e.g. identifier=system|value")
+    result = search.search(db.session, search.SearchRequest(
+        resource_type=resource_type, params=[*params, ("_count", "2")],
+        compartment=access.compartment(actor), strict=True))
+    if result.total > 1:
+        raise PreconditionFailedError(
+            f"If-None-Exist: {condition} matches {result.total} {resource_type} resources; "
+            "make the condition select one, or leave it out to create another")
+    return result.rows[0] if result.rows else None
+
+
+def _created_response(resource: object, status: int) -> Response:
+    """A create's answer, as `Prefer: return=` asks: the resource, nothing, or an outcome."""
+    response = fhir_response(resource, status, location=True)
+    preference = prefer_return()
+    if preference == "minimal":
+        response.set_data(b"")
+        del response.headers["Content-Type"]
+    elif preference == "OperationOutcome":
+        verb = "created" if status == 201 else "already exists (If-None-Exist)"
+        response.set_data(operation_outcome(
+            "informational", f"{resource.get_resource_type()}/{resource.id} {verb}",
+            severity="information").model_dump_json())
+    return response
 
 
 def _binary(actor: Actor, binary_id: str) -> Response:

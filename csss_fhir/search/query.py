@@ -73,7 +73,7 @@ class _Plan:
 
 # --- result parameters: one handler each ---------------------------------------------------
 
-def _whole_number(name: str, value: str, *, minimum: int, maximum: int) -> int:
+def whole_number(name: str, value: str, *, minimum: int, maximum: int) -> int:
     try:
         number = int(value)
     except ValueError as err:
@@ -84,11 +84,11 @@ def _whole_number(name: str, value: str, *, minimum: int, maximum: int) -> int:
 
 
 def _count(plan: _Plan, name: str, value: str) -> None:
-    plan.count = _whole_number(name, value, minimum=0, maximum=MAX_COUNT)
+    plan.count = whole_number(name, value, minimum=0, maximum=MAX_COUNT)
 
 
 def _offset(plan: _Plan, name: str, value: str) -> None:
-    plan.offset = _whole_number(name, value, minimum=0, maximum=10**9)
+    plan.offset = whole_number(name, value, minimum=0, maximum=10**9)
 
 
 def _sort(plan: _Plan, name: str, value: str) -> None:
