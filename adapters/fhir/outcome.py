@@ -6,6 +6,8 @@ from typing import Any
 
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 
+from adapters.fhir.narrative import narrative
+
 
 def operation_outcome(code: str, diagnostics: str, *, severity: str = "error",
                       details: str | None = None, expression: str | None = None
@@ -15,5 +17,5 @@ def operation_outcome(code: str, diagnostics: str, *, severity: str = "error",
         issue["details"] = {"text": details}
     if expression:
         issue["expression"] = [expression]
-    return OperationOutcome.model_validate({"resourceType": "OperationOutcome",
-                                            "issue": [issue]})
+    data = {"resourceType": "OperationOutcome", "issue": [issue]}
+    return OperationOutcome.model_validate({**data, "text": narrative(data)})

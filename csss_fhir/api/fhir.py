@@ -15,6 +15,7 @@ from flask import Blueprint, Response, current_app, request
 from adapters.fhir.bundle import SearchEntry, searchset
 from adapters.fhir.capability import Operation, capability_statement
 from adapters.fhir.medication_request import from_fhir_medication_request
+from adapters.fhir.narrative import with_narrative
 from adapters.fhir.outcome import operation_outcome
 from adapters.fhir.patient import from_fhir_patient
 from adapters.fhir.validation import validate_for_create
@@ -59,10 +60,10 @@ def negotiate() -> None:
 
 @bp.get("/metadata")
 def metadata() -> Response:
-    return fhir_response(capability_statement(
+    return fhir_response(with_narrative(capability_statement(
         base_url=base_url(), searchable=search.parameter_types(), creatable=CREATABLE,
         software_version=_version(), includes=search.INCLUDES,
-        revincludes=search.REVINCLUDES, operations=_operations()))
+        revincludes=search.REVINCLUDES, operations=_operations())))
 
 
 def _operations() -> list[Operation]:

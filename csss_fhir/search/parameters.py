@@ -232,6 +232,8 @@ def _derived_from(m: type, value: str, modifier: str | None) -> ColumnElement[bo
 
 def _provenance_target(m: type, value: str, modifier: str | None) -> ColumnElement[bool]:
     parts = reference_parts(value)
+    if "_history" in parts[:-1]:  # a version-specific reference, as targets are rendered
+        parts = parts[:parts.index("_history")]
     if len(parts) >= 2:
         reference = f"{parts[-2]}/{parts[-1]}"
         if parts[-2] == "ImagingStudy":
