@@ -23,7 +23,8 @@ SECURITY_SERVICE = "http://terminology.hl7.org/CodeSystem/restful-security-servi
 # Search result parameters every searchable type takes (rest.searchParam).
 RESULT_PARAMETERS = (
     ("_count", "number", "page size (default 20, at most 100)"),
-    ("_offset", "number", "paging offset, as used in the next/previous links"),
+    ("_offset", "number", "paging offset (the first page's position)"),
+    ("_cursor", "string", "keyset page position, as used in the next/previous links"),
     ("_sort", "token", "_lastUpdated or -_lastUpdated"),
     ("_summary", "token", "count: the total only"),
 )

@@ -181,20 +181,28 @@ def _search(resource_type: str, params: list[tuple[str, str]]) -> Response:
         entries.append(SearchEntry(operation_outcome(
             "not-supported", "ignored search parameters: " + ", ".join(result.ignored),
             severity="warning"), mode="outcome"))
-    kept = [(k, v) for k, v in params if k not in ("_offset",) and
+    kept = [(k, v) for k, v in params if k not in ("_offset", "_cursor") and
             not any(k == i or f"{k}={v}" == i for i in result.ignored)]
     url = f"{base_url()}/{resource_type}"
 
-    def page(offset: int) -> str:
-        return f"{url}?{urlencode(kept + [('_offset', str(offset))])}"
+    def page(*position: tuple[str, str]) -> str:
+        return f"{url}?{urlencode(kept + list(position))}"
 
-    links = {"self": page(result.offset)}
-    if result.summary_count:
-        pass  # the total only: no pages to walk
-    elif result.offset + result.count < result.total and result.count > 0:
-        links["next"] = page(result.offset + result.count)
-    if result.offset > 0:
-        links["previous"] = page(max(0, result.offset - result.count))
+    # Pages after the first are found by a keyset cursor (stable while rows are added);
+    # an `_offset` a client sent itself still pages by offset.
+    links = {"self": page(*[(k, v) for k, v in params if k in ("_offset", "_cursor")])}
+    if result.paged_by_cursor:
+        if result.next_cursor:
+            links["next"] = page(("_cursor", result.next_cursor))
+        if result.previous_cursor:
+            links["previous"] = page(("_cursor", result.previous_cursor))
+        if "_cursor" in dict(params):
+            links["first"] = page()
+    elif not result.summary_count:
+        if result.offset + result.count < result.total and result.count > 0:
+            links["next"] = page(("_offset", str(result.offset + result.count)))
+        if result.offset > 0:
+            links["previous"] = page(("_offset", str(max(0, result.offset - result.count))))
     return fhir_response(searchset(entries=entries, total=result.total,
                                    base_url=base_url(), links=links))
 

@@ -8,11 +8,14 @@ with `Prefer: handling=strict`.
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from csss_fhir.errors import InvalidInputError, ResourceNotFoundError
@@ -48,6 +51,43 @@ class SearchResult:
     included: list[Any] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
     summary_count: bool = False  # _summary=count: the total only
+    # `_cursor` values of the pages after and before this one (None: no such page; both
+    # None on an `_offset` page, whose links page by offset).
+    next_cursor: str | None = None
+    previous_cursor: str | None = None
+    paged_by_cursor: bool = False
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A keyset position: the page starts after (or ends before) the row with this
+    (lastUpdated, id). Rows added or changed meanwhile never shift what the next page holds,
+    as an offset would."""
+
+    updated_at: datetime
+    row_id: str
+    before: bool = False
+
+    def encode(self) -> str:
+        text = json.dumps(["before" if self.before else "after",
+                           self.updated_at.isoformat(), self.row_id])
+        return base64.urlsafe_b64encode(text.encode()).decode("ascii").rstrip("=")
+
+    @classmethod
+    def decode(cls, value: str) -> Cursor:
+        """Raises InvalidInputError: not a `_cursor` this server wrote."""
+        try:
+            text = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+            direction, stamp, row_id = json.loads(text)
+            updated_at = datetime.fromisoformat(stamp)
+            if direction not in ("after", "before") or updated_at.tzinfo is None or \
+                    not isinstance(row_id, str):
+                raise ValueError(direction)
+        except (ValueError, TypeError, UnicodeDecodeError) as err:
+            raise InvalidInputError(
+                f"_cursor={value!r} is not a page position this server gave; follow the "
+                "Bundle's next/previous links, or start again without _cursor") from err
+        return cls(updated_at, row_id, before=direction == "before")
 
 
 @dataclass
@@ -58,6 +98,7 @@ class _Plan:
     strict: bool
     count: int = DEFAULT_COUNT
     offset: int = 0
+    cursor: Cursor | None = None
     sort_desc: bool = True
     summary_count: bool = False
     includes: list[tuple[str, str]] = field(default_factory=list)  # (kind, value)
@@ -91,6 +132,10 @@ def _offset(plan: _Plan, name: str, value: str) -> None:
     plan.offset = whole_number(name, value, minimum=0, maximum=10**9)
 
 
+def _cursor(plan: _Plan, name: str, value: str) -> None:
+    plan.cursor = Cursor.decode(value)
+
+
 def _sort(plan: _Plan, name: str, value: str) -> None:
     if value not in SORTS:
         plan.refuse(f"_sort={value}", f"_sort supports {' and '.join(SORTS)}, not {value!r}")
@@ -122,6 +167,7 @@ def _include(plan: _Plan, name: str, value: str) -> None:
 RESULT_PARAMETERS: dict[str, Callable[[_Plan, str, str], None]] = {
     "_count": _count,
     "_offset": _offset,
+    "_cursor": _cursor,
     "_sort": _sort,
     "_summary": _summary,
     "_format": _format,
@@ -177,8 +223,22 @@ def _conditions(session: Session, plan: _Plan, viewer: Viewer, model: type
     return conditions
 
 
-def _matches(session: Session, plan: _Plan, viewer: Viewer) -> tuple[list[Any], int]:
-    """(the page of rows, the total), over every table served as the searched type."""
+def _keyset(model: type, cursor: Cursor, descending: bool) -> ColumnElement[bool]:
+    """Rows strictly beyond the cursor in (updated_at, id) order."""
+    if descending:
+        return or_(model.updated_at < cursor.updated_at,
+                   and_(model.updated_at == cursor.updated_at, model.id < cursor.row_id))
+    return or_(model.updated_at > cursor.updated_at,
+               and_(model.updated_at == cursor.updated_at, model.id > cursor.row_id))
+
+
+def _matches(session: Session, plan: _Plan, viewer: Viewer) -> tuple[list[Any], int, bool]:
+    """(the page of rows, the total, whether more rows lie beyond the page in the direction
+    read), over every table served as the searched type."""
+    cursor = plan.cursor
+    # A page before a cursor is read backwards from it, then turned round.
+    descending = plan.sort_desc != bool(cursor and cursor.before)
+    skip = 0 if cursor else plan.offset
     rows: list[Any] = []
     total = 0
     for model in SERVED[plan.resource_type].models:
@@ -186,24 +246,52 @@ def _matches(session: Session, plan: _Plan, viewer: Viewer) -> tuple[list[Any], 
         total += session.scalar(select(func.count()).select_from(query.subquery()))
         if plan.summary_count:
             continue
-        order = model.updated_at.desc() if plan.sort_desc else model.updated_at.asc()
-        rows.extend(session.scalars(query.order_by(order, model.id)
-                                    .limit(plan.offset + plan.count)))
+        if cursor:
+            query = query.where(_keyset(model, cursor, descending))
+        order = (model.updated_at.desc(), model.id.desc()) if descending else \
+            (model.updated_at.asc(), model.id.asc())
+        rows.extend(session.scalars(query.order_by(*order).limit(skip + plan.count + 1)))
     # Observation spans two tables: merge their pages, then cut the requested one.
-    rows.sort(key=lambda r: (r.updated_at, r.id), reverse=plan.sort_desc)
-    return rows[plan.offset:plan.offset + plan.count], total
+    rows.sort(key=lambda r: (r.updated_at, r.id), reverse=descending)
+    page = rows[skip:skip + plan.count]
+    more = len(rows) > skip + plan.count
+    if cursor and cursor.before:
+        page.reverse()
+    return page, total, more
 
 
 def search(session: Session, request: SearchRequest) -> SearchResult:
     """Run a FHIR search; unknown parameters are ignored (strict: refused)."""
     plan = plan_search(request)
     viewer = request.viewer
-    rows, total = _matches(session, plan, viewer)
+    rows, total, more = _matches(session, plan, viewer)
     found = [row for kind, value in plan.includes
              for row in includes.find_included(session, kind, value, rows)]
-    return SearchResult(rows=rows, total=total, count=plan.count, offset=plan.offset,
-                        included=includes.visible_unique(viewer, found, rows),
-                        ignored=plan.ignored, summary_count=plan.summary_count)
+    result = SearchResult(rows=rows, total=total, count=plan.count, offset=plan.offset,
+                          included=includes.visible_unique(viewer, found, rows),
+                          ignored=plan.ignored, summary_count=plan.summary_count)
+    _link_cursors(result, plan.cursor, more)
+    return result
+
+
+def _link_cursors(result: SearchResult, cursor: Cursor | None, more: bool) -> None:
+    """The cursors of the neighbouring pages: keyset positions at this page's ends."""
+    if result.summary_count:
+        return
+    result.paged_by_cursor = cursor is not None or result.offset == 0
+    if not result.rows:
+        return
+    first, last = result.rows[0], result.rows[-1]
+    after = Cursor(last.updated_at, last.id).encode()
+    before = Cursor(first.updated_at, first.id, before=True).encode()
+    if cursor is None:
+        if result.offset == 0:  # the first page: next by cursor
+            result.next_cursor = after if more else None
+        return
+    if cursor.before:
+        result.next_cursor, result.previous_cursor = after, before if more else None
+    else:
+        result.next_cursor, result.previous_cursor = after if more else None, before
 
 
 def find(session: Session, resource_type: str, resource_id: str, compartment: str | None

@@ -65,8 +65,8 @@ def plan(*params: tuple[str, str], resource_type: str = "Patient", strict: bool 
 
 
 def test_result_parameters_are_dispatched_by_the_table():
-    assert set(RESULT_PARAMETERS) == {"_count", "_offset", "_sort", "_summary", "_format",
-                                      "_include", "_revinclude"}
+    assert set(RESULT_PARAMETERS) == {"_count", "_offset", "_cursor", "_sort", "_summary",
+                                      "_format", "_include", "_revinclude"}
     read = plan(("_count", "500"), ("_offset", "40"), ("_sort", "_lastUpdated"),
                 ("_summary", "count"), ("_format", "json"),
                 ("_revinclude", "ImagingStudy:patient"))
@@ -112,3 +112,39 @@ def test_a_bad_count_is_refused_even_when_lenient(value):
 def test_an_unsearchable_type_is_not_found():
     with pytest.raises(ResourceNotFoundError):
         plan(resource_type="Binary")
+
+
+@pytest.mark.parametrize("sort", ["-_lastUpdated", "_lastUpdated"])
+def test_cursor_pages_neither_repeat_nor_skip_while_rows_are_added(client, as_role, sort):
+    admin = as_role("admin")
+    before = {new_patient(client, admin, family=f"Walk{n}", mrn=f"W{n}")["id"]
+              for n in range(7)}
+    url = f"/fhir/Patient?name=walk&_count=3&_sort={sort}"
+    seen: list[str] = []
+    added: set[str] = set()
+    pages = []
+    while url:
+        bundle = client.get(url, headers=admin).get_json()
+        pages.append(bundle)
+        seen += [e["resource"]["id"] for e in bundle.get("entry", [])]
+        # A new matching patient arrives between every two pages.
+        added.add(new_patient(client, admin, family=f"Walk{len(seen)}x",
+                              mrn=f"WX{len(seen)}")["id"])
+        nexts = [link["url"] for link in bundle["link"] if link["relation"] == "next"]
+        url = "/fhir/" + nexts[0].split("/fhir/", 1)[1] if nexts else None
+    assert len(seen) == len(set(seen))  # no entry twice
+    assert before <= set(seen)  # none of the rows there at the start is skipped
+    if sort == "_lastUpdated":  # oldest first: the rows added later come at the end
+        assert set(seen) - before <= added
+    # previous walks back over the same pages.
+    last = pages[-1]
+    back = [link["url"] for link in last["link"] if link["relation"] == "previous"]
+    previous = client.get("/fhir/" + back[0].split("/fhir/", 1)[1], headers=admin).get_json()
+    assert [e["resource"]["id"] for e in previous["entry"]] == \
+        [e["resource"]["id"] for e in pages[-2]["entry"]]
+
+
+def test_a_cursor_the_server_did_not_give_is_a_400(client, as_role):
+    response = client.get("/fhir/Patient?_cursor=bm9wZQ", headers=as_role("admin"))
+    assert response.status_code == 400
+    assert "_cursor" in parse_fhir(response.data, "OperationOutcome").issue[0].diagnostics
