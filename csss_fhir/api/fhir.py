@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode
@@ -18,6 +19,7 @@ from adapters.fhir.medication_request import from_fhir_medication_request
 from adapters.fhir.narrative import with_narrative
 from adapters.fhir.outcome import operation_outcome
 from adapters.fhir.patient import from_fhir_patient
+from adapters.fhir.shaping import SUMMARIES, shape
 from adapters.fhir.validation import validate_for_create
 from csss_fhir import history, registration, resources, search, workflow
 from csss_fhir.api.responses import (
@@ -101,7 +103,18 @@ def read(resource_type: str, resource_id: str) -> Response:
     access.require_read(actor, resource_type)
     row = search.find(db.session, resource_type, resource_id, access.compartment(actor))
     resource = resources.SERVED[resource_type].render(row)
-    return conditional(fhir_response(resource))
+    return conditional(fhir_response(_shaped_read(resource)))
+
+
+def _shaped_read(resource: object) -> object:
+    """A read cut as `_summary` / `_elements` ask."""
+    summary = request.args.get("_summary")
+    if summary is not None and summary not in SUMMARIES or summary == "count":
+        raise InvalidInputError(f"_summary on a read takes true, text, data or false, "
+                                f"not {summary!r}")
+    elements = request.args.get("_elements")
+    return shape(resource, summary=summary, elements=tuple(
+        e.strip() for e in elements.split(",") if e.strip()) if elements else None)
 
 
 @bp.get("/<resource_type>/<resource_id>/_history/<version_id>")
@@ -174,9 +187,14 @@ def _search(resource_type: str, params: list[tuple[str, str]]) -> Response:
         resource_type=resource_type, params=params, compartment=access.compartment(actor),
         strict=strict, may_read=lambda kind: _may_read(actor, kind)))
     # Rendered as the searched type: a User row is a Practitioner or a PractitionerRole.
-    render = resources.SERVED[resource_type].render
-    entries = [SearchEntry(render(row)) for row in result.rows]
-    entries += [SearchEntry(resources.render(row), mode="include") for row in result.included]
+    served = resources.SERVED[resource_type]
+
+    def render(row: object, to_fhir: Callable[[object], object]) -> object:
+        return shape(to_fhir(row), summary=result.summary, elements=result.elements)
+
+    entries = [SearchEntry(render(row, served.render)) for row in result.rows]
+    entries += [SearchEntry(render(row, resources.render), mode="include")
+                for row in result.included]
     if result.ignored:
         entries.append(SearchEntry(operation_outcome(
             "not-supported", "ignored search parameters: " + ", ".join(result.ignored),
@@ -203,7 +221,8 @@ def _search(resource_type: str, params: list[tuple[str, str]]) -> Response:
             links["next"] = page(("_offset", str(result.offset + result.count)))
         if result.offset > 0:
             links["previous"] = page(("_offset", str(max(0, result.offset - result.count))))
-    return fhir_response(searchset(entries=entries, total=result.total,
+    return fhir_response(searchset(entries=entries,
+                                   total=result.total if result.with_total else None,
                                    base_url=base_url(), links=links))
 
 

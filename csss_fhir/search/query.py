@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from adapters.fhir.shaping import SUMMARIES
 from csss_fhir.errors import InvalidInputError, ResourceNotFoundError
 from csss_fhir.resources import SERVED
 from csss_fhir.search import includes
@@ -51,6 +52,9 @@ class SearchResult:
     included: list[Any] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
     summary_count: bool = False  # _summary=count: the total only
+    summary: str | None = None  # _summary=true|text|data|false, applied when rendering
+    elements: tuple[str, ...] | None = None  # _elements, applied when rendering
+    with_total: bool = True  # _total=none: leave Bundle.total out
     # `_cursor` values of the pages after and before this one (None: no such page; both
     # None on an `_offset` page, whose links page by offset).
     next_cursor: str | None = None
@@ -101,6 +105,9 @@ class _Plan:
     cursor: Cursor | None = None
     sort_desc: bool = True
     summary_count: bool = False
+    summary: str | None = None
+    elements: tuple[str, ...] | None = None
+    with_total: bool = True
     includes: list[tuple[str, str]] = field(default_factory=list)  # (kind, value)
     filters: list[tuple[Any, str, str | None]] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
@@ -146,8 +153,27 @@ def _sort(plan: _Plan, name: str, value: str) -> None:
 def _summary(plan: _Plan, name: str, value: str) -> None:
     if value == "count":
         plan.summary_count = True
-    elif value != "false":
-        plan.refuse(f"_summary={value}", f"_summary supports count and false, not {value!r}")
+    elif value in SUMMARIES:
+        plan.summary = value
+    else:
+        plan.refuse(f"_summary={value}",
+                    f"_summary supports {', '.join(SUMMARIES)}, not {value!r}")
+
+
+def _elements(plan: _Plan, name: str, value: str) -> None:
+    names = tuple(part.strip() for part in value.split(",") if part.strip())
+    if not names:
+        raise InvalidInputError("_elements names no element; send e.g. _elements=name,gender")
+    plan.elements = (*(plan.elements or ()), *names)
+
+
+def _total(plan: _Plan, name: str, value: str) -> None:
+    """`none` leaves the total out; `estimate` and `accurate` both get the exact count."""
+    if value not in ("none", "estimate", "accurate"):
+        plan.refuse(f"_total={value}",
+                    f"_total supports none, estimate and accurate, not {value!r}")
+    else:
+        plan.with_total = value != "none"
 
 
 def _format(plan: _Plan, name: str, value: str) -> None:
@@ -170,6 +196,8 @@ RESULT_PARAMETERS: dict[str, Callable[[_Plan, str, str], None]] = {
     "_cursor": _cursor,
     "_sort": _sort,
     "_summary": _summary,
+    "_elements": _elements,
+    "_total": _total,
     "_format": _format,
     "_include": _include,
     "_revinclude": _include,
@@ -269,7 +297,9 @@ def search(session: Session, request: SearchRequest) -> SearchResult:
              for row in includes.find_included(session, kind, value, rows)]
     result = SearchResult(rows=rows, total=total, count=plan.count, offset=plan.offset,
                           included=includes.visible_unique(viewer, found, rows),
-                          ignored=plan.ignored, summary_count=plan.summary_count)
+                          ignored=plan.ignored, summary_count=plan.summary_count,
+                          summary=plan.summary, elements=plan.elements,
+                          with_total=plan.with_total)
     _link_cursors(result, plan.cursor, more)
     return result
 

@@ -66,7 +66,8 @@ def plan(*params: tuple[str, str], resource_type: str = "Patient", strict: bool 
 
 def test_result_parameters_are_dispatched_by_the_table():
     assert set(RESULT_PARAMETERS) == {"_count", "_offset", "_cursor", "_sort", "_summary",
-                                      "_format", "_include", "_revinclude"}
+                                      "_elements", "_total", "_format", "_include",
+                                      "_revinclude"}
     read = plan(("_count", "500"), ("_offset", "40"), ("_sort", "_lastUpdated"),
                 ("_summary", "count"), ("_format", "json"),
                 ("_revinclude", "ImagingStudy:patient"))
@@ -85,11 +86,11 @@ def test_include_takes_a_modifier_other_result_parameters_do_not():
 
 def test_declared_parameters_become_filters_and_the_rest_is_reported():
     read = plan(("name:exact", "Smith"), ("shoe-size", "42"), ("birthdate:exact", "1970"),
-                ("name", ""), ("_sort", "name"), ("_summary", "text"),
+                ("name", ""), ("_sort", "name"), ("_summary", "short"),
                 ("_include", "Patient:organization"))
     assert [(value, modifier) for _, value, modifier in read.filters] == [("Smith", "exact")]
     assert read.ignored == ["shoe-size", "birthdate:exact", "name", "_sort=name",
-                            "_summary=text", "_include=Patient:organization"]
+                            "_summary=short", "_include=Patient:organization"]
 
 
 @pytest.mark.parametrize("param, message", [
@@ -148,3 +149,34 @@ def test_a_cursor_the_server_did_not_give_is_a_400(client, as_role):
     response = client.get("/fhir/Patient?_cursor=bm9wZQ", headers=as_role("admin"))
     assert response.status_code == 400
     assert "_cursor" in parse_fhir(response.data, "OperationOutcome").issue[0].diagnostics
+
+
+def test_summary_elements_and_total_shape_what_is_returned(client, as_role):
+    from adapters.fhir.validation import model_class
+
+    admin = as_role("admin")
+    created = new_patient(client, admin, family="Shape", mrn="S1")
+    summary_names = {f.alias or n for n, f in model_class("Patient").model_fields.items()
+                     if (f.json_schema_extra or {}).get("summary_element_property")}
+
+    def first(query: str) -> dict:
+        bundle = client.get(f"/fhir/Patient?_id={created['id']}&{query}", headers=admin)
+        assert bundle.status_code == 200, bundle.get_data(as_text=True)
+        resource = bundle.get_json()["entry"][0]["resource"]
+        parse_fhir(resource, "Patient")
+        return resource
+
+    full = first("_summary=false")
+    assert "text" in full and "SUBSETTED" not in str(full["meta"])
+    brief = first("_summary=true")
+    assert set(brief) == (set(full) & summary_names) | {"resourceType"}
+    assert brief["meta"]["tag"][-1]["code"] == "SUBSETTED"
+    assert set(first("_summary=text")) == {"resourceType", "id", "meta", "text"}
+    assert set(first("_summary=data")) == set(full) - {"text"}
+    assert set(first("_elements=name,birthDate")) == {"resourceType", "id", "meta", "name",
+                                                      "birthDate"}
+    read = client.get(f"/fhir/Patient/{created['id']}?_elements=gender", headers=admin)
+    assert set(read.get_json()) == {"resourceType", "id", "meta"}  # no gender was sent
+    no_total = client.get("/fhir/Patient?_total=none", headers=admin).get_json()
+    assert "total" not in no_total and no_total["entry"]
+    assert client.get("/fhir/Patient?_total=accurate", headers=admin).get_json()["total"] >= 1
