@@ -25,7 +25,8 @@ RESULT_PARAMETERS = (
     ("_count", "number", "page size (default 20, at most 100)"),
     ("_offset", "number", "paging offset (the first page's position)"),
     ("_cursor", "string", "keyset page position, as used in the next/previous links"),
-    ("_sort", "token", "_lastUpdated or -_lastUpdated"),
+    ("_sort", "token", "_lastUpdated or any search parameter of the type, '-' for "
+                       "descending, comma-separated"),
     ("_summary", "token", "true, text, data, false, or count (the total only)"),
     ("_elements", "string", "the top-level elements to return (plus the mandatory ones)"),
     ("_total", "token", "none leaves Bundle.total out; estimate and accurate count exactly"),

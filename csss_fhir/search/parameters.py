@@ -9,10 +9,10 @@ value rules they apply).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, and_, cast, false, func, not_, or_, select, true
+from sqlalchemy import ColumnElement, String, and_, case, cast, false, func, not_, or_, select, true
 from sqlalchemy.orm import Session
 
 from adapters.fhir.common import (
@@ -53,6 +53,13 @@ class Param:
     clause: Clause  # (model, one value, modifier[, session]) -> clause
     modifiers: frozenset[str] = frozenset()
     needs_session: bool = False  # the clause reads rows first (string matching, see fold)
+    # `_sort=<name>`: the column a model is ordered by (None: the parameter cannot sort).
+    sort: Callable[[type], Any] | None = None
+
+    def sorted_by(self, attribute: str | Callable[[type], Any]) -> Param:
+        """This parameter, sortable by a column (its name, or a function of the model)."""
+        column = attribute if callable(attribute) else (lambda m: getattr(m, attribute))
+        return replace(self, sort=column)
 
     def supports(self, modifier: str | None) -> bool:
         return modifier is None or modifier in self.modifiers
@@ -103,12 +110,18 @@ def code_in(attribute: str, system: str | None = None,
         if code == "":
             return column.is_not(None)
         return column.in_(list(codes(code))) if codes else column == code
-    return token(build)
+    return token(build).sorted_by(attribute)
+
+
+def _role_code(m: type) -> Any:
+    """The practitioner-role code a User row is rendered with, for `_sort=role`."""
+    return case({role: code for role, (code, _) in ROLE_CODES.items()}, value=m.role)
 
 
 def date_param(attribute: str, *, date_column: bool = False) -> Param:
     return Param("date", lambda m, v, _: date_clause(getattr(m, attribute), v,
-                                                      date_column=date_column))
+                                                      date_column=date_column)
+                 ).sorted_by(attribute)
 
 
 def string_param(texts: Callable[[Any], Iterable[str | None]]) -> Param:
@@ -151,14 +164,14 @@ def _patient_name(row: Any) -> list[str | None]:
 
 def reference_param(attribute: str, target: str) -> Param:
     return Param("reference", lambda m, v, mod: getattr(m, attribute) == reference_id(
-        v, target, mod), frozenset({target}))
+        v, target, mod), frozenset({target})).sorted_by(attribute)
 
 
 # --- per-type clauses ----------------------------------------------------------------------
 
 def _common(patient_attr: str | None) -> dict[str, Param]:
     params = {
-        "_id": token(lambda m, s, code: m.id == code),
+        "_id": token(lambda m, s, code: m.id == code).sorted_by("id"),
         "_lastUpdated": date_param("updated_at"),
     }
     if patient_attr:
@@ -253,35 +266,38 @@ def _agent(m: type, value: str, modifier: str | None) -> ColumnElement[bool]:
 PARAMETERS: dict[str, dict[str, Param]] = {
     "Patient": {
         **_common("id"),
-        "identifier": token(_patient_identifier),
-        "name": string_param(_patient_name),
-        "family": string_param(_patient_family),
-        "given": string_param(_patient_given),
+        "identifier": token(_patient_identifier).sorted_by("mrn"),
+        "name": string_param(_patient_name).sorted_by("family_name"),
+        "family": string_param(_patient_family).sorted_by("family_name"),
+        "given": string_param(_patient_given).sorted_by("given_names"),
         "birthdate": date_param("birth_date", date_column=True),
-        "email": token(_email),
-        "active": token(lambda m, s, code: m.active == (code == "true")),
+        "email": token(_email).sorted_by("email"),
+        "active": token(lambda m, s, code: m.active == (code == "true")).sorted_by("active"),
     },
     "Practitioner": {**_common(None),
-                     "name": string_param(lambda row: [row.name]),
-                     "email": token(_email)},
+                     "name": string_param(lambda row: [row.name]).sorted_by("name"),
+                     "email": token(_email).sorted_by("email")},
     "PractitionerRole": {**_common(None),
-                         "role": code_in("role", ROLE_SYSTEM, _roles)},
+                         "role": code_in("role", ROLE_SYSTEM, _roles).sorted_by(_role_code)},
     "ImagingStudy": {**_common("patient_id"),
                      "status": code_in("status"),
-                     "identifier": token(_study_identifier),
+                     "identifier": token(_study_identifier).sorted_by("study_uid"),
                      "started": date_param("started"),
                      "modality": code_in("modality", DCM)},
     "Task": {**_common("patient_id"),
-             "status": token(_task_status),
+             "status": token(_task_status).sorted_by(
+                 lambda m: case(TASK_STATUS, value=m.state)),  # as rendered
              "focus": reference_param("scan_id", "ImagingStudy"),
              "business-status": code_in("state", STATE_SYSTEM)},
     "Observation": {**_common("patient_id"),
                     "status": code_in("status"),
-                    "category": token(_observation_category),
-                    "code": token(_observation_code),
-                    "value-concept": token(_value_concept),
+                    "category": token(_observation_category).sorted_by("id"),
+                    "code": token(_observation_code).sorted_by("id"),
+                    "value-concept": token(_value_concept).sorted_by(
+                        lambda m: m.label if m is AiPrediction else m.finding),
                     "derived-from": Param("reference", _derived_from,
-                                          frozenset({"Observation", "ImagingStudy"}))},
+                                          frozenset({"Observation", "ImagingStudy"})
+                                          ).sorted_by("scan_id")},
     "MedicationRequest": {**_common("patient_id"),
                           "status": code_in("status"),
                           "authoredon": date_param("authored_on")},
@@ -289,11 +305,11 @@ PARAMETERS: dict[str, dict[str, Param]] = {
                          "status": code_in("status"),
                          "issued": date_param("issued")},
     "Provenance": {**_common("patient_id"),
-                   "target": Param("reference", _provenance_target)},
+                   "target": Param("reference", _provenance_target).sorted_by("scan_id")},
     "Device": {**_common(None)},
     # The audit trail (issue 4's table; readable by admins only, see security/access.py).
     "AuditEvent": {**_common("patient_id"),
-                   "agent": Param("reference", _agent),
+                   "agent": Param("reference", _agent).sorted_by("agent_reference"),
                    "date": date_param("recorded")},
 }
 

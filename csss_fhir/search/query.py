@@ -104,6 +104,9 @@ class _Plan:
     offset: int = 0
     cursor: Cursor | None = None
     sort_desc: bool = True
+    # `_sort` by declared parameters: (the column of a model, descending), first key first;
+    # empty: by lastUpdated (sort_desc), which is what cursors page over.
+    sort_keys: list[tuple[Callable[[type], Any], bool]] = field(default_factory=list)
     summary_count: bool = False
     summary: str | None = None
     elements: tuple[str, ...] | None = None
@@ -144,10 +147,20 @@ def _cursor(plan: _Plan, name: str, value: str) -> None:
 
 
 def _sort(plan: _Plan, name: str, value: str) -> None:
-    if value not in SORTS:
-        plan.refuse(f"_sort={value}", f"_sort supports {' and '.join(SORTS)}, not {value!r}")
+    """`_sort=a,-b`: by `_lastUpdated` or any declared parameter, `-` for descending."""
+    keys = [part.strip() for part in value.split(",") if part.strip()]
+    declared = PARAMETERS[plan.resource_type]
+    unknown = [k for k in keys if k.lstrip("-") not in declared and k not in SORTS]
+    if not keys or unknown:
+        plan.refuse(f"_sort={value}", f"_sort supports _lastUpdated and the search parameters "
+                    f"of {plan.resource_type} ({', '.join(sorted(declared))}), each "
+                    f"optionally prefixed '-', not {value!r}")
+    elif len(keys) == 1 and keys[0] in SORTS:
+        plan.sort_desc = keys[0].startswith("-")
     else:
-        plan.sort_desc = value.startswith("-")
+        plan.sort_keys = [
+            (declared[key.lstrip("-")].sort if key.lstrip("-") != "_lastUpdated"
+             else (lambda m: m.updated_at), key.startswith("-")) for key in keys]
 
 
 def _summary(plan: _Plan, name: str, value: str) -> None:
@@ -263,6 +276,8 @@ def _keyset(model: type, cursor: Cursor, descending: bool) -> ColumnElement[bool
 def _matches(session: Session, plan: _Plan, viewer: Viewer) -> tuple[list[Any], int, bool]:
     """(the page of rows, the total, whether more rows lie beyond the page in the direction
     read), over every table served as the searched type."""
+    if plan.sort_keys:
+        return _sorted_matches(session, plan, viewer)
     cursor = plan.cursor
     # A page before a cursor is read backwards from it, then turned round.
     descending = plan.sort_desc != bool(cursor and cursor.before)
@@ -288,6 +303,38 @@ def _matches(session: Session, plan: _Plan, viewer: Viewer) -> tuple[list[Any], 
     return page, total, more
 
 
+def _sorted_matches(session: Session, plan: _Plan, viewer: Viewer
+                    ) -> tuple[list[Any], int, bool]:
+    """As _matches, ordered by `_sort` keys (then id); paged by offset, as a cursor is a
+    position in lastUpdated order only."""
+    rows: list[tuple[tuple[Any, ...], Any]] = []
+    total = 0
+    for model in SERVED[plan.resource_type].models:
+        query = select(model).where(*_conditions(session, plan, viewer, model))
+        total += session.scalar(select(func.count()).select_from(query.subquery()))
+        if plan.summary_count:
+            continue
+        columns = [column(model) for column, _ in plan.sort_keys]
+        order = [(c.desc() if desc else c.asc()).nulls_last()
+                 for c, (_, desc) in zip(columns, plan.sort_keys, strict=True)]
+        keyed = select(model, *columns).where(*_conditions(session, plan, viewer, model))
+        for found in session.execute(keyed.order_by(*order, model.id)
+                                     .limit(plan.offset + plan.count + 1)):
+            rows.append((tuple(found[1:]), found[0]))
+    # Observation spans two tables: merge by the same keys (absent values last), stable
+    # sorts from the last key to the first.
+    rows.sort(key=lambda item: item[1].id)
+    for index in reversed(range(len(plan.sort_keys))):
+        desc = plan.sort_keys[index][1]
+        present = [item for item in rows if item[0][index] is not None]
+        absent = [item for item in rows if item[0][index] is None]
+        present.sort(key=lambda item, i=index: item[0][i], reverse=desc)
+        rows = present + absent
+    ordered = [row for _, row in rows]
+    return (ordered[plan.offset:plan.offset + plan.count], total,
+            len(ordered) > plan.offset + plan.count)
+
+
 def search(session: Session, request: SearchRequest) -> SearchResult:
     """Run a FHIR search; unknown parameters are ignored (strict: refused)."""
     plan = plan_search(request)
@@ -300,7 +347,8 @@ def search(session: Session, request: SearchRequest) -> SearchResult:
                           ignored=plan.ignored, summary_count=plan.summary_count,
                           summary=plan.summary, elements=plan.elements,
                           with_total=plan.with_total)
-    _link_cursors(result, plan.cursor, more)
+    if not plan.sort_keys:
+        _link_cursors(result, plan.cursor, more)
     return result
 
 

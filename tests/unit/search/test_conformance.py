@@ -180,3 +180,56 @@ def test_practitioner_role_search_serves_practitioner_roles(app, client, as_role
     assert bundle.total == 1
     assert bundle.entry[0].resource.get_resource_type() == "PractitionerRole"
     assert found(client, admin, "PractitionerRole", "role=admin") == set()
+
+
+# --- _sort: by each declared parameter, as the served values order ---------------------------
+
+SORTED_ELEMENTS = {
+    ("Patient", "family"): lambda r: r["name"][0].get("family"),
+    ("Patient", "birthdate"): lambda r: r.get("birthDate"),
+    ("Patient", "identifier"): lambda r: next((i["value"] for i in r.get("identifier", [])
+                                               if i.get("system") == "urn:test:sort"), None),
+    ("Task", "status"): lambda r: r["status"],
+    ("Observation", "value-concept"): lambda r: r["valueCodeableConcept"]["coding"][-1]["code"],
+}
+
+
+@pytest.mark.parametrize(("resource_type", "name"), sorted(SORTED_ELEMENTS))
+def test_sort_by_each_parameter_orders_as_the_served_values(app, client, as_role,
+                                                            resource_type, name):
+    admin = as_role("admin")
+    if resource_type == "Patient":
+        for family, birth, mrn in (("Zulu", "1990-01-01", "b"), ("alpha", None, "c"),
+                                   ("Mike", "1970-05-05", None), ("Mike", "1980-01-01", "a")):
+            body = {"resourceType": "Patient", "name": [{"family": family}]}
+            if birth:
+                body["birthDate"] = birth
+            if mrn:
+                body["identifier"] = [{"system": "urn:test:sort", "value": mrn}]
+            assert client.post("/fhir/Patient", json=body, headers=admin).status_code == 201
+    else:
+        with app.app_context():
+            make_scan("DOCTOR_VERIFIED")
+            make_scan("PENDING_AI")
+            make_scan("AI_ANALYZED")
+    reader = admin if resource_type == "Patient" else as_role("doctor")
+    value = SORTED_ELEMENTS[resource_type, name]
+    resources = everything(client, reader, resource_type)
+    for descending in (False, True):
+        present = sorted((r for r in resources if value(r) is not None),
+                         key=lambda r: (value(r),), reverse=descending)
+        absent = [r for r in resources if value(r) is None]
+        expected = [value(r) for r in present] + [None] * len(absent)
+        sort = f"-{name}" if descending else name
+        bundle = client.get(f"/fhir/{resource_type}?_sort={sort}&_count=2", headers=reader)
+        assert bundle.status_code == 200, bundle.get_data(as_text=True)
+        served: list = []
+        page = bundle.get_json()
+        while True:  # the offset pages, in order
+            served += [value(e["resource"]) for e in page.get("entry", [])]
+            nexts = [link["url"] for link in page["link"] if link["relation"] == "next"]
+            if not nexts:
+                break
+            page = client.get("/fhir/" + nexts[0].split("/fhir/", 1)[1], headers=reader
+                              ).get_json()
+        assert served == expected, (sort, served, expected)

@@ -86,17 +86,18 @@ def test_include_takes_a_modifier_other_result_parameters_do_not():
 
 def test_declared_parameters_become_filters_and_the_rest_is_reported():
     read = plan(("name:exact", "Smith"), ("shoe-size", "42"), ("birthdate:exact", "1970"),
-                ("name", ""), ("_sort", "name"), ("_summary", "short"),
+                ("name", ""), ("_sort", "shoe-size"), ("_summary", "short"),
                 ("_include", "Patient:organization"))
     assert [(value, modifier) for _, value, modifier in read.filters] == [("Smith", "exact")]
-    assert read.ignored == ["shoe-size", "birthdate:exact", "name", "_sort=name",
+    assert read.ignored == ["shoe-size", "birthdate:exact", "name", "_sort=shoe-size",
                             "_summary=short", "_include=Patient:organization"]
 
 
 @pytest.mark.parametrize("param, message", [
     (("shoe-size", "42"), "unknown search parameter 'shoe-size' for Patient; supported: "),
     (("birthdate:exact", "1970"), "the modifier :exact is not supported on birthdate"),
-    (("_sort", "name"), "_sort supports _lastUpdated and -_lastUpdated"),
+    (("_sort", "name,-shoe"), "_sort supports _lastUpdated and the search parameters of "
+                              "Patient"),
     (("_include", "Patient:organization"), "supported: none"),
 ])
 def test_strict_refuses_what_lenient_reports(param, message):
