@@ -36,7 +36,17 @@ class ResourceNotFoundError(CsssError):
 
 
 class ResourceValidationError(CsssError):
-    """A FHIR resource in the request fails validation."""
+    """A FHIR resource in the request fails validation; `expression` names the element
+    (FHIRPath, e.g. `Patient.telecom[0].system`) when one is at fault: it is the error's
+    `field`, which the OperationOutcome carries as `issue.expression`."""
+
+    def __init__(self, message: str, *, details: str | None = None,
+                 expression: str | None = None) -> None:
+        super().__init__(message, details=details, field=expression)
+
+    @property
+    def expression(self) -> str | None:
+        return self.field
 
 
 class UnsupportedMediaError(CsssError):

@@ -9,6 +9,7 @@ from datetime import date
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from adapters.fhir.common import MRN_SYSTEM
 from adapters.fhir.patient import GENDERS, PatientData
 from csss_fhir import history, limits
 from csss_fhir.errors import ConflictError, InvalidInputError, ResourceValidationError
@@ -75,11 +76,15 @@ def _new_patient(session: Session, data: PatientData) -> Patient:
         data = replace(data, email=checked_email(data.email))
     if data.gender is not None and data.gender not in GENDERS:
         raise ResourceValidationError(f"gender must be one of {', '.join(GENDERS)}")
-    if data.mrn and session.scalar(select(Patient.id).where(Patient.mrn == data.mrn)):
-        raise ConflictError("a patient with this identifier already exists")
+    system = (data.mrn_system or MRN_SYSTEM) if data.mrn else None
+    if data.mrn and session.scalar(select(Patient.id).where(
+            Patient.mrn == data.mrn, Patient.mrn_system == system)):
+        raise ConflictError(f"a patient with the identifier {system}|{data.mrn} already "
+                            "exists; search Patient?identifier= to find them")
     patient = Patient(family_name=data.family_name, given_names=data.given_names,
                       birth_date=data.birth_date, gender=data.gender, email=data.email,
-                      mrn=data.mrn, mrn_system=data.mrn_system)
+                      mrn=data.mrn, mrn_system=system, active=data.active,
+                      resource_json=data.resource_json)
     session.add(patient)
     return patient
 

@@ -10,14 +10,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import object_session
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, object_session
 
 from adapters.fhir.audit_event import to_fhir_audit_event
 from adapters.fhir.device import to_fhir_device
 from adapters.fhir.diagnostic_report import to_fhir_diagnostic_report
 from adapters.fhir.imaging_study import to_fhir_imaging_study
 from adapters.fhir.medication_request import to_fhir_medication_request
+from adapters.fhir.narrative import with_narrative
 from adapters.fhir.observation import to_fhir_ai_observation, to_fhir_doctor_observation
 from adapters.fhir.patient import to_fhir_patient
 from adapters.fhir.practitioner import to_fhir_practitioner, to_fhir_practitioner_role
@@ -32,6 +33,7 @@ from csss_fhir.models import (
     Prescription,
     Report,
     ReportAmendment,
+    ResourceVersion,
     Scan,
     Task,
     User,
@@ -76,12 +78,37 @@ def _observation(row: AiPrediction | DoctorReview) -> Any:
     return to_fhir_doctor_observation(row)
 
 
+def _target_versions(session: Session, event: WorkflowEvent) -> dict[str, int]:
+    """{"Type/id": the version each target had when the step was recorded}.
+
+    The versions a step wrote are kept (history.record) before the step's own Provenance
+    version, so each target's version is its newest one kept before that (the newest of
+    all while the Provenance itself is being recorded).
+    """
+    own = session.scalar(select(ResourceVersion.pk).where(
+        ResourceVersion.resource_type == "Provenance", ResourceVersion.resource_id == event.id,
+        ResourceVersion.version_id == 1))
+    versions: dict[str, int] = {}
+    for target in event.targets:
+        resource_type, _, resource_id = target.partition("/")
+        query = select(func.max(ResourceVersion.version_id)).where(
+            ResourceVersion.resource_type == resource_type,
+            ResourceVersion.resource_id == resource_id)
+        if own is not None:
+            query = query.where(ResourceVersion.pk < own)
+        version = session.scalar(query)
+        if version is not None:
+            versions[target] = version
+    return versions
+
+
 def _provenance(event: WorkflowEvent) -> Any:
     """A step's Provenance, with the model and the verifying doctor behind its result."""
     session = object_session(event)
+    versions = _target_versions(session, event) if session is not None else {}
     scan = session.get(Scan, event.scan_id) if session is not None else None
     if scan is None or event.step not in ("verify", "approve"):
-        return to_fhir_provenance(event)
+        return to_fhir_provenance(event, target_versions=versions)
     prediction, review = scan.prediction, scan.review
     sources = [f"ImagingStudy/{scan.id}"]
     if prediction is not None:
@@ -91,15 +118,19 @@ def _provenance(event: WorkflowEvent) -> Any:
     return to_fhir_provenance(event, ResultChain(
         device_id=prediction.device_id if prediction is not None else None,
         verifier_reference=f"Practitioner/{review.doctor_id}" if review is not None else None,
-        sources=tuple(sources)))
+        sources=tuple(sources)), target_versions=versions)
 
 
 @dataclass(frozen=True)
 class ServedType:
     name: str
     models: tuple[type, ...]  # tables whose rows are this type (Observation has two)
-    render: Callable[[Any], Any]
+    to_fhir: Callable[[Any], Any]
     patient_column: str | None  # column that links a row to its Patient, None: not linked
+
+    def render(self, row: Any) -> Any:
+        """The row as this FHIR type, with its generated narrative (dom-6)."""
+        return with_narrative(self.to_fhir(row))
 
 
 SERVED: dict[str, ServedType] = {

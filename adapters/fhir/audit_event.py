@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any
 
 from fhir.resources.R4B.auditevent import AuditEvent
@@ -20,6 +21,8 @@ ENTITY_TYPE = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
 OBJECT_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
 SECURITY_SOURCE = "http://terminology.hl7.org/CodeSystem/security-source-type"
 CLIENT_SYSTEM = "urn:csss-fhir:client"
+# A literal reference to one resource (optionally one version of it): `Type/id[/_history/n]`.
+REFERENCE = re.compile(r"[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}(/_history/[A-Za-z0-9\-.]{1,64})?")
 
 
 def _coding(code: str) -> dict[str, Any]:
@@ -46,6 +49,20 @@ def _agent(row: Any) -> dict[str, Any]:
     return agent
 
 
+def _entity(target: str) -> dict[str, Any]:
+    """An entity the request touched. Only a real `Type/id` is a reference (`what`); a web
+    page, a search (`Observation`) or an operation (`Patient/$validate`) is no resource, so
+    it is named in `detail`, as the request path it was."""
+    entity: dict[str, Any] = {"type": {"system": ENTITY_TYPE, "code": "2"}}
+    if REFERENCE.fullmatch(target):
+        entity["what"] = {"reference": target}
+    elif target.startswith("page:"):
+        entity["what"] = {"display": f"web page {target.removeprefix('page:')}"}
+    else:
+        entity["detail"] = [{"type": "request path", "valueString": target}]
+    return entity
+
+
 def to_fhir_audit_event(row: Any) -> AuditEvent:
     entities: list[dict[str, Any]] = []
     if row.patient_id:
@@ -55,10 +72,7 @@ def to_fhir_audit_event(row: Any) -> AuditEvent:
     for target in row.entities:
         if target == f"Patient/{row.patient_id}":
             continue
-        # A web UI page is named, not referenced: it is no FHIR resource.
-        what = ({"display": f"web page {target.removeprefix('page:')}"}
-                if target.startswith("page:") else {"reference": target})
-        entities.append({"what": what, "type": {"system": ENTITY_TYPE, "code": "2"}})
+        entities.append(_entity(target))
     if row.query:
         entities.append({"type": {"system": ENTITY_TYPE, "code": "2"},
                          "role": {"system": OBJECT_ROLE, "code": "24"},

@@ -18,9 +18,10 @@ class SearchEntry:
     mode: str = "match"  # match | include | outcome
 
 
-def searchset(*, entries: list[SearchEntry], total: int, base_url: str,
+def searchset(*, entries: list[SearchEntry], total: int | None, base_url: str,
               links: dict[str, str]) -> Bundle:
-    """A searchset Bundle; `links` maps relation (self, next, previous) to URL."""
+    """A searchset Bundle; `links` maps relation (self, next, previous) to URL; `total`
+    None leaves the total out (`_total=none`)."""
     base = base_url.rstrip("/")
     bundle_entries = []
     for entry in entries:

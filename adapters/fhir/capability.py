@@ -23,9 +23,13 @@ SECURITY_SERVICE = "http://terminology.hl7.org/CodeSystem/restful-security-servi
 # Search result parameters every searchable type takes (rest.searchParam).
 RESULT_PARAMETERS = (
     ("_count", "number", "page size (default 20, at most 100)"),
-    ("_offset", "number", "paging offset, as used in the next/previous links"),
-    ("_sort", "token", "_lastUpdated or -_lastUpdated"),
-    ("_summary", "token", "count: the total only"),
+    ("_offset", "number", "paging offset (the first page's position)"),
+    ("_cursor", "string", "keyset page position, as used in the next/previous links"),
+    ("_sort", "token", "_lastUpdated or any search parameter of the type, '-' for "
+                       "descending, comma-separated"),
+    ("_summary", "token", "true, text, data, false, or count (the total only)"),
+    ("_elements", "string", "the top-level elements to return (plus the mandatory ones)"),
+    ("_total", "token", "none leaves Bundle.total out; estimate and accurate count exactly"),
 )
 
 
@@ -65,8 +69,12 @@ def _resource_entry(resource_type: str, params: Any, *, creatable: bool, updatab
         "interaction": interactions,
         "versioning": "versioned",
         "readHistory": True,
+        # If-None-Match / If-Modified-Since give 304 on read and vread.
+        "conditionalRead": "full-support",
         "searchParam": [{"name": name, "type": kind} for name, kind in types.items()],
     }
+    if creatable:
+        entry["conditionalCreate"] = True  # If-None-Exist
     optional = {"searchInclude": list(includes), "searchRevInclude": list(revincludes),
                 "operation": operations}
     entry.update({key: value for key, value in optional.items() if value})

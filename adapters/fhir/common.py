@@ -54,8 +54,9 @@ def finding_key(label: str) -> str:
 
 
 def instant(value: datetime) -> str:
-    """A FHIR instant in UTC with millisecond precision."""
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """A FHIR instant in UTC with the precision stored (microseconds), so that a search
+    with the rendered `meta.lastUpdated` (`_lastUpdated=eq...`, `gt...`) finds exactly it."""
+    return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def fhir_date(value: date) -> str:
@@ -69,6 +70,37 @@ def meta(obj: Any, *, version_id: int | None = None, **extra: Any) -> dict[str, 
         "lastUpdated": instant(obj.updated_at),
         **extra,
     }
+
+
+# Elements the server sets on every resource it serves; never taken from a client's body.
+SERVER_OWNED = frozenset({"id", "meta", "text"})
+
+
+def merge_submitted(rendered: dict[str, Any], submitted: dict[str, Any] | None
+                    ) -> dict[str, Any]:
+    """A resource rendered from our rows, completed with what the client sent.
+
+    Our columns model only part of a resource; the client's resource (stored as sent) is the
+    source of truth for the rest. What the rows render wins wherever both hold a value
+    (the rows may have changed since); the client's elements fill every gap: objects are
+    merged key by key, lists item by item (the client's extra items are kept after ours).
+    `id`, `meta` and `text` are always the server's.
+    """
+    if not submitted:
+        return rendered
+    merged = {key: value for key, value in submitted.items() if key not in SERVER_OWNED}
+    for key, value in rendered.items():
+        merged[key] = value if key in SERVER_OWNED else _merge(submitted.get(key), value)
+    return merged
+
+
+def _merge(sent: Any, ours: Any) -> Any:
+    if isinstance(sent, dict) and isinstance(ours, dict):
+        return {**sent, **{key: _merge(sent.get(key), value) for key, value in ours.items()}}
+    if isinstance(sent, list) and isinstance(ours, list):
+        return [_merge(sent[i] if i < len(sent) else None, item)
+                for i, item in enumerate(ours)] + sent[len(ours):]
+    return ours
 
 
 def reference(resource_type: str, resource_id: str | None, display: str | None = None

@@ -11,11 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 
-from adapters.fhir.common import instant, meta, parse_reference, reference
+from adapters.fhir.common import (
+    SERVER_OWNED,
+    instant,
+    merge_submitted,
+    meta,
+    parse_reference,
+    reference,
+)
 from adapters.fhir.validation import parse_resource
 from csss_fhir.errors import InvalidInputError, ResourceValidationError
 
@@ -36,11 +44,20 @@ class PrescriptionData:
     dispense_request: dict | None = None  # as sent
     status: str = "active"
     status_reason: str | None = None
+    intent: str = "order"
+    authored_on: datetime | None = None  # None: now
+    # The resource as the client sent it (less id, meta, text), served back merged.
+    resource_json: dict[str, Any] | None = None
+
+
+# The statuses a new prescription may have; the rest describe what happens to it later
+# (workflow/prescriptions.py: a correction keeps it active, a cancellation ends it).
+CREATE_STATUSES = ("active", "draft")
 
 
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 # Statuses a client may set: active (a correction), or one of the two cancellations.
-STATUSES = ("active", "cancelled", "entered-in-error")
+STATUSES = ("active", "draft", "cancelled", "entered-in-error")
 PERIOD_WORDS = {"s": "second", "min": "minute", "h": "hour", "d": "day", "wk": "week",
                 "mo": "month", "a": "year"}
 
@@ -80,14 +97,15 @@ def from_fhir_medication_request(body: Any) -> PrescriptionData:
 
     Raises:
         ResourceValidationError: invalid FHIR, or missing subject / supportingInformation
-            ImagingStudy / medication, or a status other than active, cancelled or
+            ImagingStudy / medication, or a status other than active, draft, cancelled or
             entered-in-error.
     """
     resource = parse_resource(body, "MedicationRequest")
     if resource.status not in STATUSES:
         raise ResourceValidationError(
             f"MedicationRequest.status is {resource.status!r}; this server takes "
-            f"{', '.join(STATUSES)} (cancel with cancelled or entered-in-error)")
+            f"{', '.join(STATUSES)} (cancel with cancelled or entered-in-error)",
+            expression="MedicationRequest.status")
     subject = resource.subject.model_dump() if resource.subject else None
     patient_id = parse_reference(subject, "Patient")
     if not patient_id:
@@ -125,6 +143,7 @@ def from_fhir_medication_request(body: Any) -> PrescriptionData:
     note = "\n".join(n.text for n in resource.note or [] if n.text) or None
     codings = [c.model_dump(exclude_none=True) for c in (concept.coding or [])]
     status_reason = _concept_text(resource.statusReason)
+    authored = resource.authoredOn
     return PrescriptionData(
         patient_id=patient_id, scan_id=scan_id, medication=medication,
         medication_code={"coding": codings} if codings else None,
@@ -133,7 +152,9 @@ def from_fhir_medication_request(body: Any) -> PrescriptionData:
         dosage_instruction=list(body["dosageInstruction"]) if body.get("dosageInstruction")
         else None,
         dispense_request=body.get("dispenseRequest") or None,
-        status=resource.status, status_reason=status_reason,
+        status=resource.status, status_reason=status_reason, intent=resource.intent,
+        authored_on=authored if isinstance(authored, datetime) and authored.tzinfo else None,
+        resource_json={k: v for k, v in body.items() if k not in SERVER_OWNED},
     )
 
 
@@ -223,7 +244,10 @@ def to_fhir_medication_request(prescription: Any) -> MedicationRequest:
         data["detectedIssue"] = [{"reference": f"#{issue['id']}"} for issue in issues]
     if prescription.note:
         data["note"] = [{"text": prescription.note}]
-    return MedicationRequest.model_validate(data)
+    submitted = getattr(prescription, "resource_json", None)
+    if submitted and "authoredOn" in submitted:
+        del data["authoredOn"]  # the client's, at its own precision (set once, never edited)
+    return MedicationRequest.model_validate(merge_submitted(data, submitted))
 
 
 # The web form's choices, as FHIR codes: the form builds the same MedicationRequest a FHIR

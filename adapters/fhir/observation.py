@@ -22,9 +22,13 @@ from adapters.fhir.common import (
 IMAGING_CATEGORY = [{"coding": [{"system": OBSERVATION_CATEGORY, "code": "imaging",
                                  "display": "Imaging"}]}]
 FINDING_CODE = {"coding": [FINDING_CODE_CODING], "text": "Chest X-ray finding"}
-# IHE AI Results (AIR): each class probability is a component coded DCM 111012 "Certainty of
-# Finding" (with the class as a second coding), valued as a UCUM "1" quantity in [0, 1].
+# One component per class: its code says what is measured, DCM 111012 "Certainty of
+# Finding" (as IHE AI Results does), valued as a UCUM "1" quantity in [0, 1]; the class whose
+# certainty it is rides in the component's FINDING_EXTENSION (a CodeableConcept, SNOMED CT
+# where a concept exists). The class is not a second coding of the code: the two are not
+# synonyms (issue 16 item 10).
 CERTAINTY_CODE = {"system": DCM, "code": "111012", "display": "Certainty of Finding"}
+FINDING_EXTENSION = "urn:csss-fhir:extension:certainty-finding"
 # How the value was reached, in words; the model itself is Observation.device (its Device).
 AI_METHOD = {"text": "AI classification of the chest radiograph (MobileNetV2 image "
                      "classifier; arg-max class, 'Uncertain' below the decision threshold)"}
@@ -51,7 +55,9 @@ def to_fhir_ai_observation(prediction: Any) -> Observation:
         return _not_assessable_observation(prediction)
     components = [
         {
-            "code": {"coding": [CERTAINTY_CODE, *finding_concept(name)["coding"]],
+            "extension": [{"url": FINDING_EXTENSION,
+                           "valueCodeableConcept": finding_concept(name)}],
+            "code": {"coding": [CERTAINTY_CODE],
                      "text": f"Probability of {name.replace('_', ' ')}"},
             "valueQuantity": {"value": round(float(p), 6), "unit": "probability",
                               "system": UCUM, "code": "1"},

@@ -6,6 +6,8 @@ from typing import Any
 
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 
+from adapters.fhir.narrative import narrative
+
 
 def operation_outcome(code: str, diagnostics: str, *, severity: str = "error",
                       details: str | None = None, field: str | None = None
@@ -13,7 +15,7 @@ def operation_outcome(code: str, diagnostics: str, *, severity: str = "error",
     issue: dict[str, Any] = {"severity": severity, "code": code, "diagnostics": diagnostics}
     if details:
         issue["details"] = {"text": details}
-    if field:  # the operation parameter at fault
+    if field:  # the parameter or element at fault
         issue["expression"] = [field]
-    return OperationOutcome.model_validate({"resourceType": "OperationOutcome",
-                                            "issue": [issue]})
+    data = {"resourceType": "OperationOutcome", "issue": [issue]}
+    return OperationOutcome.model_validate({**data, "text": narrative(data)})

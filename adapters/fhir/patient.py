@@ -8,7 +8,7 @@ from typing import Any
 
 from fhir.resources.R4B.patient import Patient as FhirPatient
 
-from adapters.fhir.common import MRN_SYSTEM, fhir_date, meta
+from adapters.fhir.common import MRN_SYSTEM, SERVER_OWNED, fhir_date, merge_submitted, meta
 from adapters.fhir.validation import parse_resource
 from csss_fhir.errors import ResourceValidationError
 
@@ -26,9 +26,17 @@ class PatientData:
     email: str | None
     mrn: str | None
     mrn_system: str | None
+    active: bool = True
+    # The resource as the client sent it (less id, meta, text): the elements the columns
+    # above do not model (more identifiers, telecoms, addresses, prefixes, names...).
+    resource_json: dict[str, Any] | None = None
 
 
 def to_fhir_patient(patient: Any) -> FhirPatient:
+    submitted = getattr(patient, "resource_json", None)
+    if submitted:
+        return FhirPatient.model_validate(merge_submitted(_columns(patient, submitted),
+                                                          submitted))
     data: dict[str, Any] = {
         "resourceType": "Patient",
         "id": patient.id,
@@ -59,6 +67,53 @@ def to_fhir_patient(patient: Any) -> FhirPatient:
     return FhirPatient.model_validate(data)
 
 
+def _mrn_index(identifiers: list[dict[str, Any]]) -> int:
+    """Which identifier we store as the MRN (the one `identifier` searches): the first typed
+    v2-0203 `MR` with a value, else the first with a value; len() when none has a value."""
+    def is_mr(identifier: dict[str, Any]) -> bool:
+        return any(c.get("code") == "MR"
+                   for c in (identifier.get("type") or {}).get("coding") or [])
+    with_value = [i for i, identifier in enumerate(identifiers) if identifier.get("value")]
+    typed = [i for i in with_value if is_mr(identifiers[i])]
+    return (typed or with_value or [len(identifiers)])[0]
+
+
+def _index_of(items: list[dict[str, Any]], wanted: Any) -> int:
+    return next((i for i, item in enumerate(items) if wanted(item)), len(items))
+
+
+def _columns(patient: Any, submitted: dict[str, Any]) -> dict[str, Any]:
+    """What the columns hold, placed where the client's resource holds it (for
+    `merge_submitted`): the first name, the identifier and the e-mail we store. An element
+    the columns still hold as sent keeps the client's own form (`given: ["Mary Ann"]`)."""
+    data: dict[str, Any] = {"resourceType": "Patient", "id": patient.id,
+                            "meta": meta(patient), "active": patient.active}
+    names = submitted.get("name") or [{}]
+    sent = names[0]
+    name: dict[str, Any] = {}
+    if (sent.get("family") or "") != patient.family_name:
+        name["family"] = patient.family_name or None
+    if " ".join(sent.get("given") or []) != patient.given_names and not (
+            not sent.get("given") and sent.get("text") == patient.given_names):
+        name["given"] = patient.given_names.split() or None
+        name["text"] = patient.display_name or None  # the sent text no longer says it
+    data["name"] = [name]
+    if patient.mrn:
+        identifiers = submitted.get("identifier") or []
+        at = _mrn_index(identifiers)
+        data["identifier"] = [{}] * at + [{"system": patient.mrn_system or MRN_SYSTEM,
+                                           "value": patient.mrn}]
+    if patient.email:
+        telecoms = submitted.get("telecom") or []
+        at = _index_of(telecoms, lambda t: t.get("system") == "email" and bool(t.get("value")))
+        data["telecom"] = [{}] * at + [{"system": "email", "value": patient.email}]
+    if patient.gender:
+        data["gender"] = patient.gender
+    if patient.birth_date and submitted.get("birthDate") != fhir_date(patient.birth_date):
+        data["birthDate"] = fhir_date(patient.birth_date)
+    return data
+
+
 def from_fhir_patient(body: Any) -> PatientData:
     """Validate a client's Patient and take what we store.
 
@@ -81,11 +136,13 @@ def from_fhir_patient(body: Any) -> PatientData:
     email = next((t.value for t in resource.telecom or [] if t.system == "email" and t.value),
                  None)
     mrn = mrn_system = None
-    for identifier in resource.identifier or []:
-        if identifier.value:
-            mrn, mrn_system = identifier.value, identifier.system or MRN_SYSTEM
-            break
+    identifiers = resource.identifier or []
+    at = _mrn_index([i.model_dump(exclude_none=True) for i in identifiers])
+    if at < len(identifiers):
+        mrn, mrn_system = identifiers[at].value, identifiers[at].system or MRN_SYSTEM
     return PatientData(
         family_name=family.strip(), given_names=given.strip(), birth_date=resource.birthDate,
         gender=resource.gender, email=email, mrn=mrn, mrn_system=mrn_system,
+        active=resource.active is not False,
+        resource_json={k: v for k, v in body.items() if k not in SERVER_OWNED},
     )

@@ -45,8 +45,12 @@ def _agent_type(code: str) -> dict[str, Any]:
     return {"coding": [{"system": PROVENANCE_PARTICIPANT, "code": code}]}
 
 
-def to_fhir_provenance(event: Any, chain: ResultChain | None = None) -> Provenance:
+def to_fhir_provenance(event: Any, chain: ResultChain | None = None, *,
+                       target_versions: dict[str, int] | None = None) -> Provenance:
+    """`target_versions` ({"Type/id": version}) makes each target version-specific
+    (`Type/id/_history/n`), as Provenance.target should be: the version the step wrote."""
     chain = chain or ResultChain()
+    versions = target_versions or {}
     agents: list[dict[str, Any]] = []
     if event.actor_reference:
         agents.append({"type": _agent_type(STEP_AGENT_TYPE[event.step]),
@@ -60,7 +64,8 @@ def to_fhir_provenance(event: Any, chain: ResultChain | None = None) -> Provenan
     device_id = event.device_id or chain.device_id
     if device_id:
         agents.append({"type": _agent_type("author"), "who": reference("Device", device_id)})
-    targets = [{"reference": t} for t in event.targets]
+    targets = [{"reference": f"{t}/_history/{versions[t]}" if t in versions else t}
+               for t in event.targets]
     data: dict[str, Any] = {
         "resourceType": "Provenance",
         "id": event.id,

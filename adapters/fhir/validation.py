@@ -32,13 +32,90 @@ def parse_resource(body: Any, resource_type: str) -> Any:
             f"resourceType is {found!r}; this endpoint expects {resource_type!r}"
         )
     try:
-        return model_class(resource_type).model_validate(body)
+        resource = model_class(resource_type).model_validate(body)
     except ValidationError as err:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or resource_type}: {e['msg']}"
             for e in err.errors()[:5]
         )
-        raise ResourceValidationError(f"{resource_type} is not valid FHIR R4: {problems}") from err
+        first = err.errors()[0]["loc"] if err.errors() else ()
+        expression = resource_type + "".join(
+            f"[{part}]" if isinstance(part, int) else f".{part}" for part in first)
+        raise ResourceValidationError(
+            f"{resource_type} is not valid FHIR R4: {problems}", expression=expression) from err
+    check_required_bindings(body)
+    return resource
+
+
+# Required bindings of the elements in the types we accept (Patient, MedicationRequest),
+# from the R4 specification. fhir.resources checks structure, not codes; HL7's JSON schema
+# does, but is not needed at run time for these few tables. Keyed by (the element holding
+# the code's parent, the code's element); the resource type is the parent at the top.
+_EVENT_TIMING = frozenset({
+    "MORN", "MORN.early", "MORN.late", "NOON", "AFT", "AFT.early", "AFT.late", "EVE",
+    "EVE.early", "EVE.late", "NIGHT", "PHS", "HS", "WAKE", "C", "CM", "CD", "CV", "AC", "ACM",
+    "ACD", "ACV", "PC", "PCM", "PCD", "PCV"})
+_UNITS_OF_TIME = frozenset({"s", "min", "h", "d", "wk", "mo", "a"})
+_GENDER = frozenset({"male", "female", "other", "unknown"})
+REQUIRED_BINDINGS: dict[tuple[str, str], frozenset[str]] = {
+    ("Patient", "gender"): _GENDER,
+    ("contact", "gender"): _GENDER,
+    ("link", "type"): frozenset({"replaced-by", "replaces", "refer", "seealso"}),
+    ("MedicationRequest", "status"): frozenset({
+        "active", "on-hold", "cancelled", "completed", "entered-in-error", "stopped",
+        "draft", "unknown"}),
+    ("MedicationRequest", "intent"): frozenset({
+        "proposal", "plan", "order", "original-order", "reflex-order", "filler-order",
+        "instance-order", "option"}),
+    ("MedicationRequest", "priority"): frozenset({"routine", "urgent", "asap", "stat"}),
+    ("identifier", "use"): frozenset({"usual", "official", "temp", "secondary", "old"}),
+    ("name", "use"): frozenset({"usual", "official", "temp", "nickname", "anonymous", "old",
+                                "maiden"}),
+    ("telecom", "system"): frozenset({"phone", "fax", "email", "pager", "url", "sms",
+                                      "other"}),
+    ("telecom", "use"): frozenset({"home", "work", "temp", "old", "mobile"}),
+    ("address", "use"): frozenset({"home", "work", "temp", "old", "billing"}),
+    ("address", "type"): frozenset({"postal", "physical", "both"}),
+    ("repeat", "durationUnit"): _UNITS_OF_TIME,
+    ("repeat", "periodUnit"): _UNITS_OF_TIME,
+    ("repeat", "dayOfWeek"): frozenset({"mon", "tue", "wed", "thu", "fri", "sat", "sun"}),
+    ("repeat", "when"): _EVENT_TIMING,
+    ("*", "comparator"): frozenset({"<", "<=", ">=", ">"}),
+    ("text", "status"): frozenset({"generated", "extensions", "additional", "empty"}),
+}
+
+
+def check_required_bindings(body: dict[str, Any]) -> None:
+    """Refuse a code outside the value set its element is bound to (required strength).
+
+    Raises:
+        ResourceValidationError: names the element (FHIRPath) and the codes allowed.
+    """
+    resource_type = str(body.get("resourceType"))
+    _check_bindings(resource_type, resource_type, body)
+
+
+def _check_bindings(parent: str, path: str, value: Any) -> None:
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_bindings(parent, f"{path}[{index}]", item)
+        return
+    if not isinstance(value, dict):
+        return
+    for key, child in value.items():
+        if key in ("extension", "modifierExtension", "contained"):
+            continue
+        allowed = REQUIRED_BINDINGS.get((parent, key)) or REQUIRED_BINDINGS.get(("*", key))
+        codes = child if isinstance(child, list) else [child]
+        if allowed is not None and all(isinstance(c, str) for c in codes):
+            for index, code in enumerate(codes):
+                if code not in allowed:
+                    where = f"{path}.{key}" + (f"[{index}]" if isinstance(child, list) else "")
+                    raise ResourceValidationError(
+                        f"{where} is {code!r}, which is not in its required value set; "
+                        f"send one of: {', '.join(sorted(allowed))}", expression=where)
+        else:
+            _check_bindings(key, f"{path}.{key}", child)
 
 
 def validate_for_create(body: Any, resource_type: str,
@@ -63,8 +140,11 @@ def validate_for_create(body: Any, resource_type: str,
     try:
         parse(body)
     except ResourceValidationError as err:
-        return OperationOutcome.model_validate({"resourceType": "OperationOutcome", "issue": [
-            {"severity": "error", "code": "invalid", "diagnostics": str(err)}]})
+        issue: dict[str, Any] = {"severity": "error", "code": "invalid", "diagnostics": str(err)}
+        if err.expression:
+            issue["expression"] = [err.expression]
+        return OperationOutcome.model_validate({"resourceType": "OperationOutcome",
+                                                "issue": [issue]})
     return OperationOutcome.model_validate({"resourceType": "OperationOutcome", "issue": [
         {"severity": "information", "code": "informational",
          "diagnostics": f"the {resource_type} is valid FHIR R4 and acceptable to this server"}]})

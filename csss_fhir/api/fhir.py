@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from fhir.resources.R4B.binary import Binary
 from fhir.resources.R4B.bundle import Bundle
@@ -15,20 +16,31 @@ from flask import Blueprint, Response, current_app, request
 from adapters.fhir.bundle import SearchEntry, searchset
 from adapters.fhir.capability import Operation, capability_statement
 from adapters.fhir.medication_request import from_fhir_medication_request
+from adapters.fhir.narrative import with_narrative
 from adapters.fhir.outcome import operation_outcome
 from adapters.fhir.patient import from_fhir_patient
+from adapters.fhir.shaping import SUMMARIES, shape
 from adapters.fhir.validation import validate_for_create
 from csss_fhir import history, registration, resources, search, workflow
 from csss_fhir.api.responses import (
     base_url,
     check_acceptable,
+    conditional,
     fhir_response,
     json_body,
+    prefer_return,
     raw_fhir_response,
 )
-from csss_fhir.errors import InvalidInputError, ResourceNotFoundError, UnsupportedMediaError
+from csss_fhir.errors import (
+    InvalidInputError,
+    PreconditionFailedError,
+    ResourceNotFoundError,
+    UnsupportedMediaError,
+)
 from csss_fhir.extensions import services
 from csss_fhir.models import Blob, db
+from csss_fhir.search.query import whole_number
+from csss_fhir.search.values import date_range
 from csss_fhir.security import access
 from csss_fhir.security.authentication import current_actor
 from csss_fhir.security.errors import AccessDeniedError
@@ -51,11 +63,11 @@ def negotiate() -> None:
 
 @bp.get("/metadata")
 def metadata() -> Response:
-    return fhir_response(capability_statement(
+    return fhir_response(with_narrative(capability_statement(
         base_url=base_url(), searchable=search.parameter_types(), creatable=CREATABLE,
         updatable=UPDATABLE,
         software_version=_version(), includes=search.INCLUDES,
-        revincludes=search.REVINCLUDES, operations=_operations()))
+        revincludes=search.REVINCLUDES, operations=_operations())))
 
 
 def _operations() -> list[Operation]:
@@ -93,7 +105,18 @@ def read(resource_type: str, resource_id: str) -> Response:
     access.require_read(actor, resource_type)
     row = search.find(db.session, resource_type, resource_id, access.compartment(actor))
     resource = resources.SERVED[resource_type].render(row)
-    return fhir_response(resource)
+    return conditional(fhir_response(_shaped_read(resource)))
+
+
+def _shaped_read(resource: object) -> object:
+    """A read cut as `_summary` / `_elements` ask."""
+    summary = request.args.get("_summary")
+    if summary is not None and summary not in SUMMARIES or summary == "count":
+        raise InvalidInputError(f"_summary on a read takes true, text, data or false, "
+                                f"not {summary!r}")
+    elements = request.args.get("_elements")
+    return shape(resource, summary=summary, elements=tuple(
+        e.strip() for e in elements.split(",") if e.strip()) if elements else None)
 
 
 @bp.get("/<resource_type>/<resource_id>/_history/<version_id>")
@@ -109,8 +132,8 @@ def vread(resource_type: str, resource_id: str, version_id: str) -> Response:
         raise ResourceNotFoundError(
             f"{resource_type}/{resource_id} has no version {version_id}")
     last_updated = json.loads(body)["meta"]["lastUpdated"].replace("Z", "+00:00")
-    return raw_fhir_response(body, version_id=int(version_id),
-                             last_modified=datetime.fromisoformat(last_updated))
+    return conditional(raw_fhir_response(body, version_id=int(version_id),
+                                         last_modified=datetime.fromisoformat(last_updated)))
 
 
 @bp.get("/<resource_type>/<resource_id>/_history")
@@ -120,9 +143,17 @@ def instance_history(resource_type: str, resource_id: str) -> Response:
     access.require_read(actor, resource_type)
     row = search.find(db.session, resource_type, resource_id, access.compartment(actor))
     versions = history.versions(db.session, resource_type, row.id)
+    total = len(versions)
+    if since := request.args.get("_since"):
+        _, start, _ = date_range(since)  # versions recorded at or after the instant
+        versions = [v for v in versions if _last_updated(v.body) >= start]
+        total = len(versions)
+    if count := request.args.get("_count"):
+        versions = versions[:whole_number("_count", count, minimum=0, maximum=search.MAX_COUNT)]
     bundle = {
-        "resourceType": "Bundle", "type": "history", "total": len(versions),
-        "link": [{"relation": "self", "url": f"{base_url()}/{resource_type}/{row.id}/_history"}],
+        "resourceType": "Bundle", "type": "history", "total": total,
+        "link": [{"relation": "self",  # BASE_URL, never the Host header
+                  "url": base_url().removesuffix("/fhir") + request.full_path.rstrip("?")}],
         "entry": [{"fullUrl": f"{base_url()}/{resource_type}/{row.id}",
                    "resource": json.loads(v.body),
                    "request": {"method": "POST" if v.version_id == 1 else "PUT",
@@ -131,6 +162,10 @@ def instance_history(resource_type: str, resource_id: str) -> Response:
                   for v in versions],
     }
     return fhir_response(Bundle.model_validate(bundle))
+
+
+def _last_updated(body: bytes) -> datetime:
+    return datetime.fromisoformat(json.loads(body)["meta"]["lastUpdated"].replace("Z", "+00:00"))
 
 
 @bp.get("/<resource_type>")
@@ -154,27 +189,43 @@ def _search(resource_type: str, params: list[tuple[str, str]]) -> Response:
     result = search.search(db.session, search.SearchRequest(
         resource_type=resource_type, params=params, compartment=access.compartment(actor),
         strict=strict, may_read=lambda kind: _may_read(actor, kind)))
-    entries = [SearchEntry(resources.render(row)) for row in result.rows]
-    entries += [SearchEntry(resources.render(row), mode="include") for row in result.included]
+    # Rendered as the searched type: a User row is a Practitioner or a PractitionerRole.
+    served = resources.SERVED[resource_type]
+
+    def render(row: object, to_fhir: Callable[[object], object]) -> object:
+        return shape(to_fhir(row), summary=result.summary, elements=result.elements)
+
+    entries = [SearchEntry(render(row, served.render)) for row in result.rows]
+    entries += [SearchEntry(render(row, resources.render), mode="include")
+                for row in result.included]
     if result.ignored:
         entries.append(SearchEntry(operation_outcome(
             "not-supported", "ignored search parameters: " + ", ".join(result.ignored),
             severity="warning"), mode="outcome"))
-    kept = [(k, v) for k, v in params if k not in ("_offset",) and
+    kept = [(k, v) for k, v in params if k not in ("_offset", "_cursor") and
             not any(k == i or f"{k}={v}" == i for i in result.ignored)]
     url = f"{base_url()}/{resource_type}"
 
-    def page(offset: int) -> str:
-        return f"{url}?{urlencode(kept + [('_offset', str(offset))])}"
+    def page(*position: tuple[str, str]) -> str:
+        return f"{url}?{urlencode(kept + list(position))}"
 
-    links = {"self": page(result.offset)}
-    if result.summary_count:
-        pass  # the total only: no pages to walk
-    elif result.offset + result.count < result.total and result.count > 0:
-        links["next"] = page(result.offset + result.count)
-    if result.offset > 0:
-        links["previous"] = page(max(0, result.offset - result.count))
-    return fhir_response(searchset(entries=entries, total=result.total,
+    # Pages after the first are found by a keyset cursor (stable while rows are added);
+    # an `_offset` a client sent itself still pages by offset.
+    links = {"self": page(*[(k, v) for k, v in params if k in ("_offset", "_cursor")])}
+    if result.paged_by_cursor:
+        if result.next_cursor:
+            links["next"] = page(("_cursor", result.next_cursor))
+        if result.previous_cursor:
+            links["previous"] = page(("_cursor", result.previous_cursor))
+        if "_cursor" in dict(params):
+            links["first"] = page()
+    elif not result.summary_count:
+        if result.offset + result.count < result.total and result.count > 0:
+            links["next"] = page(("_offset", str(result.offset + result.count)))
+        if result.offset > 0:
+            links["previous"] = page(("_offset", str(max(0, result.offset - result.count))))
+    return fhir_response(searchset(entries=entries,
+                                   total=result.total if result.with_total else None,
                                    base_url=base_url(), links=links))
 
 
@@ -207,11 +258,53 @@ def create(resource_type: str) -> Response:
             status=405, content_type="application/fhir+json; charset=utf-8",
             headers={"Allow": "GET"})
     body = json_body(request)
+    if condition := request.headers.get("If-None-Exist"):
+        existing = _conditional_match(actor, resource_type, condition)
+        if existing is not None:
+            return _created_response(resources.render(existing), 200)
     if resource_type == "Patient":
         patient = registration.create_patient(db.session, actor, from_fhir_patient(body))
-        return fhir_response(resources.render(patient), 201, location=True)
+        return _created_response(resources.render(patient), 201)
     prescription = workflow.prescribe(db.session, actor, from_fhir_medication_request(body))
-    return fhir_response(resources.render(prescription), 201, location=True)
+    return _created_response(resources.render(prescription), 201)
+
+
+def _conditional_match(actor: Actor, resource_type: str, condition: str) -> object | None:
+    """Conditional create (`If-None-Exist: identifier=...`): the one resource the search
+    finds, or None when none does.
+
+    Raises:
+        PreconditionFailedError: the search finds several (412).
+        InvalidInputError: the condition is no search a strict search would run.
+    """
+    access.require_read(actor, resource_type)
+    params = parse_qsl(condition.removeprefix("?"), keep_blank_values=True)
+    if not params:
+        raise InvalidInputError(f"If-None-Exist holds no search parameters ({condition!r}); "
+                                "send them as a query string, e.g. identifier=system|value")
+    result = search.search(db.session, search.SearchRequest(
+        resource_type=resource_type, params=[*params, ("_count", "2")],
+        compartment=access.compartment(actor), strict=True))
+    if result.total > 1:
+        raise PreconditionFailedError(
+            f"If-None-Exist: {condition} matches {result.total} {resource_type} resources; "
+            "make the condition select one, or leave it out to create another")
+    return result.rows[0] if result.rows else None
+
+
+def _created_response(resource: object, status: int) -> Response:
+    """A create's answer, as `Prefer: return=` asks: the resource, nothing, or an outcome."""
+    response = fhir_response(resource, status, location=True)
+    preference = prefer_return()
+    if preference == "minimal":
+        response.set_data(b"")
+        del response.headers["Content-Type"]
+    elif preference == "OperationOutcome":
+        verb = "created" if status == 201 else "already exists (If-None-Exist)"
+        response.set_data(operation_outcome(
+            "informational", f"{resource.get_resource_type()}/{resource.id} {verb}",
+            severity="information").model_dump_json())
+    return response
 
 
 @bp.put("/<resource_type>/<resource_id>")

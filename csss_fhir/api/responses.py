@@ -6,25 +6,53 @@ import json
 from email.utils import format_datetime
 from typing import Any
 
-from flask import Request, Response
+from flask import Request, Response, request
 
-from adapters.fhir.common import FHIR_JSON
+from adapters.fhir.common import FHIR_JSON, FHIR_VERSION
 from csss_fhir.errors import InvalidInputError, NotAcceptableError, UnsupportedMediaError
 
 JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fhir")
+FHIR_VERSION_NEGOTIATED = "4.0"  # FHIR's version-negotiation code of R4 (4.0.x)
 
 
 def check_acceptable(req: Request) -> None:
-    """406 unless the client accepts FHIR JSON (and did not ask for XML)."""
+    """406 unless the client accepts FHIR JSON of R4 (and did not ask for XML).
+
+    `_format` overrides `Accept`. A `fhirVersion` parameter on a media range must name 4.0
+    (our version, 4.0.1, as FHIR's version negotiation writes it).
+    """
     fmt = req.args.get("_format")
-    if fmt and fmt not in ("json", *JSON_TYPES):
-        raise NotAcceptableError(f"_format={fmt} is not supported; this server speaks JSON only")
-    accept = req.accept_mimetypes
-    if not accept.provided:
+    if fmt:
+        if fmt.split(";")[0].strip() not in ("json", *JSON_TYPES):
+            raise NotAcceptableError(
+                f"_format={fmt} is not supported; this server speaks JSON only (_format=json)")
         return
-    # accept[t] is the quality the header gives t, wildcards included ("*/*" admits JSON).
-    if not any(accept[t] for t in JSON_TYPES):
-        raise NotAcceptableError("this server answers in application/fhir+json only")
+    header = req.headers.get("Accept", "").strip()
+    if not header:
+        return
+    versions = []
+    for media_range in header.split(","):
+        kind, *params = [part.strip() for part in media_range.split(";")]
+        named = dict(p.partition("=")[::2] for p in params)
+        quality = named.pop("q", "1")
+        version = named.get("fhirVersion") or named.get("fhirversion")
+        if version is not None and not version.startswith(FHIR_VERSION_NEGOTIATED):
+            versions.append(version)
+            continue
+        if _quality(quality) > 0 and kind.lower() in (*JSON_TYPES, "*/*", "application/*"):
+            return
+    if versions:
+        raise NotAcceptableError(
+            f"fhirVersion={', '.join(versions)} is not served here; this server speaks FHIR "
+            f"R4 ({FHIR_VERSION}): ask for application/fhir+json; fhirVersion=4.0")
+    raise NotAcceptableError("this server answers in application/fhir+json only")
+
+
+def _quality(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return 0.0
 
 
 def json_body(req: Request) -> Any:
@@ -71,6 +99,23 @@ def raw_fhir_response(body: bytes, *, version_id: int, last_modified: Any) -> Re
     response.headers["ETag"] = f'W/"{version_id}"'
     response.headers["Last-Modified"] = format_datetime(last_modified, usegmt=True)
     return response
+
+
+def conditional(response: Response) -> Response:
+    """304 Not Modified when the read's `If-None-Match` names its version (weakly, as our
+    ETags are) or `If-Modified-Since` is not before its Last-Modified (whole seconds)."""
+    return response.make_conditional(request)
+
+
+def prefer_return() -> str:
+    """What `Prefer: return=` asks a create or update to answer with: minimal (no body),
+    representation (the resource, the default) or OperationOutcome."""
+    for preference in request.headers.get("Prefer", "").split(","):
+        name, _, value = preference.strip().partition("=")
+        if name.strip() == "return" and value.strip().strip('"') in (
+                "minimal", "representation", "OperationOutcome"):
+            return value.strip().strip('"')
+    return "representation"
 
 
 def base_url() -> str:

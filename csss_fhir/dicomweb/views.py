@@ -39,11 +39,8 @@ _INSTANCE = _SERIES + "/instances/<instance>"
 
 
 def root_url() -> str:
-    """The WADO-RS base: BASE_URL's root when set, else this request's host."""
-    configured = services().settings.base_url
-    root = configured.rstrip("/").removesuffix("/fhir") if configured \
-        else request.host_url.rstrip("/")
-    return f"{root}/dicomweb"
+    """The WADO-RS base under BASE_URL's root (settings.public_root), never the Host header."""
+    return f"{services().settings.public_root.removesuffix('/fhir')}/dicomweb"
 
 
 def _dicom_json(body: Any, status: int = 200, warnings: list[str] | None = None) -> Response:

@@ -31,8 +31,10 @@ if TYPE_CHECKING:
 
 class Patient(Versioned, db.Model):
     __tablename__ = "patient"
+    # An MRN is unique within its assigning authority (system), not across all of them.
+    __table_args__ = (UniqueConstraint("mrn_system", "mrn"),)
 
-    mrn: Mapped[str | None] = mapped_column(String(64), unique=True)
+    mrn: Mapped[str | None] = mapped_column(String(64))
     mrn_system: Mapped[str | None] = mapped_column(String(255))
     family_name: Mapped[str] = mapped_column(String(200), nullable=False, default="")
     given_names: Mapped[str] = mapped_column(String(200), nullable=False, default="")
@@ -40,6 +42,9 @@ class Patient(Versioned, db.Model):
     gender: Mapped[str | None] = mapped_column(String(10))
     email: Mapped[str | None] = mapped_column(String(320), index=True)
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    # The Patient resource as the client created it: the elements these columns do not
+    # model are served from it (adapters/fhir/common.py `merge_submitted`).
+    resource_json: Mapped[dict | None] = mapped_column(JSON)
 
     @property
     def display_name(self) -> str:
@@ -139,6 +144,8 @@ class Prescription(Versioned, db.Model):
     # Formulary warnings (formulary.DoseWarning JSON) and the override that accepted them.
     warnings: Mapped[list | None] = mapped_column(JSON)
     override_reason: Mapped[str | None] = mapped_column(Text)
+    # The MedicationRequest as the client created it (see Patient.resource_json).
+    resource_json: Mapped[dict | None] = mapped_column(JSON)
 
     pharmacist: Mapped[User] = relationship()
 

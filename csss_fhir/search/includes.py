@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from csss_fhir.models import AiPrediction, DoctorReview, Report, Scan, WorkflowEvent
 from csss_fhir.resources import type_of
@@ -42,10 +42,10 @@ def _derived_sources(rows: list[Any]) -> list[Any]:
     """The AI Observation a doctor's derives from, and every Observation's ImagingStudy."""
     found: list[Any] = []
     for row in rows:
-        if isinstance(row, DoctorReview):  # it has no `scan` of its own: its AI result's
-            found += [row.prediction, row.prediction.scan]
-        else:
-            found.append(row.scan)
+        if isinstance(row, DoctorReview):
+            found.append(row.prediction)
+        # A DoctorReview has no `scan` relationship: load the study by its id.
+        found.append(object_session(row).get(Scan, row.scan_id))
     return found
 
 

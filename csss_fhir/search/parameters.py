@@ -8,18 +8,26 @@ value rules they apply).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from typing import Any
 
-from sqlalchemy import ColumnElement, String, and_, cast, false, func, not_, or_, true
+from sqlalchemy import ColumnElement, String, and_, case, cast, false, func, not_, or_, select, true
+from sqlalchemy.orm import Session
 
 from adapters.fhir.common import (
+    DCM,
     DICOM_UID,
+    FINDING_SYSTEM,
+    MRN_SYSTEM,
     OBSERVATION_CATEGORY,
+    SNOMED,
     finding_labels_for_code,
     observation_code_matches,
 )
-from adapters.fhir.task import TASK_STATUS
+from adapters.fhir.patient import to_fhir_patient
+from adapters.fhir.practitioner import ROLE_CODES, ROLE_SYSTEM
+from adapters.fhir.task import STATE_SYSTEM, TASK_STATUS
 from csss_fhir.errors import InvalidInputError
 from csss_fhir.models import AiPrediction, DoctorReview
 from csss_fhir.search.values import (
@@ -28,11 +36,12 @@ from csss_fhir.search.values import (
     reference_id,
     reference_parts,
     split_or,
-    string_clause,
+    string_matches,
     token_parts,
 )
 
-Clause = Callable[[type, str, str | None], ColumnElement[bool]]
+Clause = Callable[..., ColumnElement[bool]]
+# (model, system, code): system None is any system, "" none; code "" is any code (`system|`).
 TokenClause = Callable[[type, str | None, str], ColumnElement[bool]]
 
 
@@ -41,30 +50,38 @@ class Param:
     """A search parameter: its FHIR type, its clause builder and its modifiers."""
 
     type: str  # token | date | string | reference
-    clause: Clause  # (model, one value, modifier) -> clause
+    clause: Clause  # (model, one value, modifier[, session]) -> clause
     modifiers: frozenset[str] = frozenset()
+    needs_session: bool = False  # the clause reads rows first (string matching, see fold)
+    # `_sort=<name>`: the column a model is ordered by (None: the parameter cannot sort).
+    sort: Callable[[type], Any] | None = None
 
-    def __call__(self, model: type, value: str, modifier: str | None = None
-                 ) -> ColumnElement[bool]:
-        return self.clause(model, value, modifier)
+    def sorted_by(self, attribute: str | Callable[[type], Any]) -> Param:
+        """This parameter, sortable by a column (its name, or a function of the model)."""
+        column = attribute if callable(attribute) else (lambda m: getattr(m, attribute))
+        return replace(self, sort=column)
 
     def supports(self, modifier: str | None) -> bool:
         return modifier is None or modifier in self.modifiers
 
-    def where(self, model: type, value: str, modifier: str | None = None
-              ) -> ColumnElement[bool]:
-        """The clause for one `name[:modifier]=value` pair: comma is OR, token `:not` negates.
+    def where(self, model: type, value: str, modifier: str | None = None,
+              session: Session | None = None) -> ColumnElement[bool]:
+        """The clause for one `name[:modifier]=value` pair: comma is OR, token `:not` negates
+        (and so keeps the resources that lack the element).
 
         Raises:
             InvalidInputError: the value holds no alternative at all (`status=,`).
         """
         negate = modifier == "not" and self.type == "token"
-        clauses = [self.clause(model, v, None if negate else modifier) for v in split_or(value)]
+        extra = {"session": session} if self.needs_session else {}
+        clauses = [self.clause(model, v, None if negate else modifier, **extra)
+                   for v in split_or(value)]
         if not clauses:
             raise InvalidInputError(f"{value!r} holds no value to search for; send one, or "
                                     "several separated by commas")
         clause = or_(*clauses) if len(clauses) > 1 else clauses[0]
-        return not_(clause) if negate else clause
+        # SQL's NOT of NULL (an absent element) is NULL, which would drop the row.
+        return not_(func.coalesce(clause, false())) if negate else clause
 
 
 # --- one constructor per FHIR search parameter type ----------------------------------------
@@ -77,35 +94,84 @@ def token(clause: TokenClause) -> Param:
     return Param("token", build, frozenset({"not"}))
 
 
-def code_in(attribute: str, system: str | None = None) -> Param:
-    """A token over a plain code column (status...), optionally bound to one system."""
+def system_matches(wanted: str | None, *systems: str) -> bool:
+    """Does a token's system part (None: any, "": none) admit a code of one of `systems`?"""
+    return wanted is None or wanted in systems
+
+
+def code_in(attribute: str, system: str | None = None,
+            codes: Callable[[str], Iterable[str]] | None = None) -> Param:
+    """A token over a column holding a code of `system` (None: a `code` element, whose
+    system is implicit); `codes` maps a rendered code to the stored values it means."""
     def build(model: type, wanted_system: str | None, code: str) -> ColumnElement[bool]:
-        if wanted_system and system and wanted_system != system:
+        column = getattr(model, attribute)
+        if system is not None and not system_matches(wanted_system, system):
             return false()
-        return getattr(model, attribute) == code
-    return token(build)
+        if code == "":
+            return column.is_not(None)
+        return column.in_(list(codes(code))) if codes else column == code
+    return token(build).sorted_by(attribute)
+
+
+def _role_code(m: type) -> Any:
+    """The practitioner-role code a User row is rendered with, for `_sort=role`."""
+    return case({role: code for role, (code, _) in ROLE_CODES.items()}, value=m.role)
 
 
 def date_param(attribute: str, *, date_column: bool = False) -> Param:
     return Param("date", lambda m, v, _: date_clause(getattr(m, attribute), v,
-                                                      date_column=date_column))
+                                                      date_column=date_column)
+                 ).sorted_by(attribute)
 
 
-def string_param(*attributes: str) -> Param:
-    return Param("string", lambda m, v, mod: string_clause(
-        [getattr(m, a) for a in attributes], v, mod), frozenset({"exact", "contains"}))
+def string_param(texts: Callable[[Any], Iterable[str | None]]) -> Param:
+    """A string parameter over the texts `texts(row)` gives for a row.
+
+    Matching folds accents and case (values.fold), which SQL cannot do the same way on every
+    database; so the rows' texts are read and matched here, and the clause keeps their ids.
+    """
+    def build(model: type, value: str, modifier: str | None, session: Session
+              ) -> ColumnElement[bool]:
+        ids = [row.id for row in session.scalars(select(model))
+               if string_matches(texts(row), value, modifier)]
+        return model.id.in_(ids)
+    return Param("string", build, frozenset({"exact", "contains"}), needs_session=True)
+
+
+def _names(row: Any) -> list[dict[str, Any]]:
+    """The Patient's HumanNames as served: from the columns, or (created through FHIR) as
+    rendered, so that every name sent, its prefixes and its text are searched."""
+    if not getattr(row, "resource_json", None):
+        return [{"family": row.family_name, "given": row.given_names.split(),
+                 "text": row.display_name}]
+    return [name.model_dump(exclude_none=True) for name in to_fhir_patient(row).name or []]
+
+
+def _patient_family(row: Any) -> list[str | None]:
+    return [n.get("family") for n in _names(row)]
+
+
+def _patient_given(row: Any) -> list[str | None]:
+    return [given for n in _names(row) for given in n.get("given") or []]
+
+
+def _patient_name(row: Any) -> list[str | None]:
+    """Every part of every name, and each name's text (HumanName.text)."""
+    return [part for n in _names(row)
+            for part in (n.get("family"), n.get("text"),
+                         *(p for key in ("given", "prefix", "suffix") for p in n.get(key) or []))]
 
 
 def reference_param(attribute: str, target: str) -> Param:
     return Param("reference", lambda m, v, mod: getattr(m, attribute) == reference_id(
-        v, target, mod), frozenset({target}))
+        v, target, mod), frozenset({target})).sorted_by(attribute)
 
 
 # --- per-type clauses ----------------------------------------------------------------------
 
 def _common(patient_attr: str | None) -> dict[str, Param]:
     params = {
-        "_id": token(lambda m, s, code: m.id == code),
+        "_id": token(lambda m, s, code: m.id == code).sorted_by("id"),
         "_lastUpdated": date_param("updated_at"),
     }
     if patient_attr:
@@ -119,33 +185,46 @@ def _email(m: type, system: str | None, code: str) -> ColumnElement[bool]:
 
 
 def _task_status(m: type, system: str | None, code: str) -> ColumnElement[bool]:
-    states = [s for s, status in TASK_STATUS.items() if status == code]
-    return m.state.in_(states) if states else false()
+    states = [s for s, status in TASK_STATUS.items() if status == code or code == ""]
+    return m.state.in_(states) if states and system != "" else false()
+
+
+def _roles(code: str) -> list[str]:
+    """The stored roles rendered with a practitioner-role code (`ict` is our admin)."""
+    return [role for role, (rendered, _) in ROLE_CODES.items() if rendered == code]
 
 
 def _patient_identifier(m: type, system: str | None, code: str) -> ColumnElement[bool]:
-    clause = m.mrn == code
+    clause = m.mrn == code if code else m.mrn.is_not(None)
     if system is None:
         return clause
-    return and_(clause, m.mrn_system == system) if system else and_(clause,
-                                                                      m.mrn_system.is_(None))
+    # Rows stored before every MRN named its system are rendered with ours.
+    return and_(clause, func.coalesce(m.mrn_system, MRN_SYSTEM) == system) if system \
+        else false()
 
 
 def _study_identifier(m: type, system: str | None, code: str) -> ColumnElement[bool]:
-    if system not in (None, DICOM_UID):
+    if not system_matches(system, DICOM_UID):
         return false()
-    return m.study_uid == code.removeprefix("urn:oid:")
+    return m.study_uid == code.removeprefix("urn:oid:") if code else m.study_uid.is_not(None)
 
 
 def _observation_category(m: type, system: str | None, code: str) -> ColumnElement[bool]:
-    return true() if code == "imaging" and system in (None, OBSERVATION_CATEGORY) else false()
+    if code == "":
+        return true() if system == OBSERVATION_CATEGORY else false()
+    return true() if code == "imaging" and system_matches(system, OBSERVATION_CATEGORY) \
+        else false()
 
 
 def _observation_code(m: type, system: str | None, code: str) -> ColumnElement[bool]:
+    if code == "":
+        return true() if system == DCM else false()
     return true() if observation_code_matches(system, code) else false()
 
 
 def _value_concept(m: type, system: str | None, code: str) -> ColumnElement[bool]:
+    if code == "":
+        return true() if system in (FINDING_SYSTEM, SNOMED) else false()
     keys = finding_labels_for_code(system, code)
     column = m.label if m is AiPrediction else m.finding
     normalised = func.lower(func.replace(column, "_", " "))
@@ -166,6 +245,8 @@ def _derived_from(m: type, value: str, modifier: str | None) -> ColumnElement[bo
 
 def _provenance_target(m: type, value: str, modifier: str | None) -> ColumnElement[bool]:
     parts = reference_parts(value)
+    if "_history" in parts[:-1]:  # a version-specific reference, as targets are rendered
+        parts = parts[:parts.index("_history")]
     if len(parts) >= 2:
         reference = f"{parts[-2]}/{parts[-1]}"
         if parts[-2] == "ImagingStudy":
@@ -185,35 +266,38 @@ def _agent(m: type, value: str, modifier: str | None) -> ColumnElement[bool]:
 PARAMETERS: dict[str, dict[str, Param]] = {
     "Patient": {
         **_common("id"),
-        "identifier": token(_patient_identifier),
-        "name": string_param("family_name", "given_names"),
-        "family": string_param("family_name"),
-        "given": string_param("given_names"),
+        "identifier": token(_patient_identifier).sorted_by("mrn"),
+        "name": string_param(_patient_name).sorted_by("family_name"),
+        "family": string_param(_patient_family).sorted_by("family_name"),
+        "given": string_param(_patient_given).sorted_by("given_names"),
         "birthdate": date_param("birth_date", date_column=True),
-        "email": token(_email),
-        "active": token(lambda m, s, code: m.active == (code == "true")),
+        "email": token(_email).sorted_by("email"),
+        "active": token(lambda m, s, code: m.active == (code == "true")).sorted_by("active"),
     },
     "Practitioner": {**_common(None),
-                     "name": string_param("name"),
-                     "email": token(_email)},
+                     "name": string_param(lambda row: [row.name]).sorted_by("name"),
+                     "email": token(_email).sorted_by("email")},
     "PractitionerRole": {**_common(None),
-                         "role": token(lambda m, s, code: m.role == code)},
+                         "role": code_in("role", ROLE_SYSTEM, _roles).sorted_by(_role_code)},
     "ImagingStudy": {**_common("patient_id"),
                      "status": code_in("status"),
-                     "identifier": token(_study_identifier),
+                     "identifier": token(_study_identifier).sorted_by("study_uid"),
                      "started": date_param("started"),
-                     "modality": token(lambda m, s, code: m.modality == code)},
+                     "modality": code_in("modality", DCM)},
     "Task": {**_common("patient_id"),
-             "status": token(_task_status),
+             "status": token(_task_status).sorted_by(
+                 lambda m: case(TASK_STATUS, value=m.state)),  # as rendered
              "focus": reference_param("scan_id", "ImagingStudy"),
-             "business-status": token(lambda m, s, code: m.state == code)},
+             "business-status": code_in("state", STATE_SYSTEM)},
     "Observation": {**_common("patient_id"),
                     "status": code_in("status"),
-                    "category": token(_observation_category),
-                    "code": token(_observation_code),
-                    "value-concept": token(_value_concept),
+                    "category": token(_observation_category).sorted_by("id"),
+                    "code": token(_observation_code).sorted_by("id"),
+                    "value-concept": token(_value_concept).sorted_by(
+                        lambda m: m.label if m is AiPrediction else m.finding),
                     "derived-from": Param("reference", _derived_from,
-                                          frozenset({"Observation", "ImagingStudy"}))},
+                                          frozenset({"Observation", "ImagingStudy"})
+                                          ).sorted_by("scan_id")},
     "MedicationRequest": {**_common("patient_id"),
                           "status": code_in("status"),
                           "authoredon": date_param("authored_on")},
@@ -221,11 +305,11 @@ PARAMETERS: dict[str, dict[str, Param]] = {
                          "status": code_in("status"),
                          "issued": date_param("issued")},
     "Provenance": {**_common("patient_id"),
-                   "target": Param("reference", _provenance_target)},
+                   "target": Param("reference", _provenance_target).sorted_by("scan_id")},
     "Device": {**_common(None)},
     # The audit trail (issue 4's table; readable by admins only, see security/access.py).
     "AuditEvent": {**_common("patient_id"),
-                   "agent": Param("reference", _agent),
+                   "agent": Param("reference", _agent).sorted_by("agent_reference"),
                    "date": date_param("recorded")},
 }
 

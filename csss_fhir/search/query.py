@@ -8,13 +8,17 @@ with `Prefer: handling=strict`.
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from adapters.fhir.shaping import SUMMARIES
 from csss_fhir.errors import InvalidInputError, ResourceNotFoundError
 from csss_fhir.resources import SERVED
 from csss_fhir.search import includes
@@ -48,6 +52,46 @@ class SearchResult:
     included: list[Any] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
     summary_count: bool = False  # _summary=count: the total only
+    summary: str | None = None  # _summary=true|text|data|false, applied when rendering
+    elements: tuple[str, ...] | None = None  # _elements, applied when rendering
+    with_total: bool = True  # _total=none: leave Bundle.total out
+    # `_cursor` values of the pages after and before this one (None: no such page; both
+    # None on an `_offset` page, whose links page by offset).
+    next_cursor: str | None = None
+    previous_cursor: str | None = None
+    paged_by_cursor: bool = False
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A keyset position: the page starts after (or ends before) the row with this
+    (lastUpdated, id). Rows added or changed meanwhile never shift what the next page holds,
+    as an offset would."""
+
+    updated_at: datetime
+    row_id: str
+    before: bool = False
+
+    def encode(self) -> str:
+        text = json.dumps(["before" if self.before else "after",
+                           self.updated_at.isoformat(), self.row_id])
+        return base64.urlsafe_b64encode(text.encode()).decode("ascii").rstrip("=")
+
+    @classmethod
+    def decode(cls, value: str) -> Cursor:
+        """Raises InvalidInputError: not a `_cursor` this server wrote."""
+        try:
+            text = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+            direction, stamp, row_id = json.loads(text)
+            updated_at = datetime.fromisoformat(stamp)
+            if direction not in ("after", "before") or updated_at.tzinfo is None or \
+                    not isinstance(row_id, str):
+                raise ValueError(direction)
+        except (ValueError, TypeError, UnicodeDecodeError) as err:
+            raise InvalidInputError(
+                f"_cursor={value!r} is not a page position this server gave; follow the "
+                "Bundle's next/previous links, or start again without _cursor") from err
+        return cls(updated_at, row_id, before=direction == "before")
 
 
 @dataclass
@@ -58,8 +102,15 @@ class _Plan:
     strict: bool
     count: int = DEFAULT_COUNT
     offset: int = 0
+    cursor: Cursor | None = None
     sort_desc: bool = True
+    # `_sort` by declared parameters: (the column of a model, descending), first key first;
+    # empty: by lastUpdated (sort_desc), which is what cursors page over.
+    sort_keys: list[tuple[Callable[[type], Any], bool]] = field(default_factory=list)
     summary_count: bool = False
+    summary: str | None = None
+    elements: tuple[str, ...] | None = None
+    with_total: bool = True
     includes: list[tuple[str, str]] = field(default_factory=list)  # (kind, value)
     filters: list[tuple[Any, str, str | None]] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
@@ -73,7 +124,7 @@ class _Plan:
 
 # --- result parameters: one handler each ---------------------------------------------------
 
-def _whole_number(name: str, value: str, *, minimum: int, maximum: int) -> int:
+def whole_number(name: str, value: str, *, minimum: int, maximum: int) -> int:
     try:
         number = int(value)
     except ValueError as err:
@@ -84,25 +135,58 @@ def _whole_number(name: str, value: str, *, minimum: int, maximum: int) -> int:
 
 
 def _count(plan: _Plan, name: str, value: str) -> None:
-    plan.count = _whole_number(name, value, minimum=0, maximum=MAX_COUNT)
+    plan.count = whole_number(name, value, minimum=0, maximum=MAX_COUNT)
 
 
 def _offset(plan: _Plan, name: str, value: str) -> None:
-    plan.offset = _whole_number(name, value, minimum=0, maximum=10**9)
+    plan.offset = whole_number(name, value, minimum=0, maximum=10**9)
+
+
+def _cursor(plan: _Plan, name: str, value: str) -> None:
+    plan.cursor = Cursor.decode(value)
 
 
 def _sort(plan: _Plan, name: str, value: str) -> None:
-    if value not in SORTS:
-        plan.refuse(f"_sort={value}", f"_sort supports {' and '.join(SORTS)}, not {value!r}")
+    """`_sort=a,-b`: by `_lastUpdated` or any declared parameter, `-` for descending."""
+    keys = [part.strip() for part in value.split(",") if part.strip()]
+    declared = PARAMETERS[plan.resource_type]
+    unknown = [k for k in keys if k.lstrip("-") not in declared and k not in SORTS]
+    if not keys or unknown:
+        plan.refuse(f"_sort={value}", f"_sort supports _lastUpdated and the search parameters "
+                    f"of {plan.resource_type} ({', '.join(sorted(declared))}), each "
+                    f"optionally prefixed '-', not {value!r}")
+    elif len(keys) == 1 and keys[0] in SORTS:
+        plan.sort_desc = keys[0].startswith("-")
     else:
-        plan.sort_desc = value.startswith("-")
+        plan.sort_keys = [
+            (declared[key.lstrip("-")].sort if key.lstrip("-") != "_lastUpdated"
+             else (lambda m: m.updated_at), key.startswith("-")) for key in keys]
 
 
 def _summary(plan: _Plan, name: str, value: str) -> None:
     if value == "count":
         plan.summary_count = True
-    elif value != "false":
-        plan.refuse(f"_summary={value}", f"_summary supports count and false, not {value!r}")
+    elif value in SUMMARIES:
+        plan.summary = value
+    else:
+        plan.refuse(f"_summary={value}",
+                    f"_summary supports {', '.join(SUMMARIES)}, not {value!r}")
+
+
+def _elements(plan: _Plan, name: str, value: str) -> None:
+    names = tuple(part.strip() for part in value.split(",") if part.strip())
+    if not names:
+        raise InvalidInputError("_elements names no element; send e.g. _elements=name,gender")
+    plan.elements = (*(plan.elements or ()), *names)
+
+
+def _total(plan: _Plan, name: str, value: str) -> None:
+    """`none` leaves the total out; `estimate` and `accurate` both get the exact count."""
+    if value not in ("none", "estimate", "accurate"):
+        plan.refuse(f"_total={value}",
+                    f"_total supports none, estimate and accurate, not {value!r}")
+    else:
+        plan.with_total = value != "none"
 
 
 def _format(plan: _Plan, name: str, value: str) -> None:
@@ -122,8 +206,11 @@ def _include(plan: _Plan, name: str, value: str) -> None:
 RESULT_PARAMETERS: dict[str, Callable[[_Plan, str, str], None]] = {
     "_count": _count,
     "_offset": _offset,
+    "_cursor": _cursor,
     "_sort": _sort,
     "_summary": _summary,
+    "_elements": _elements,
+    "_total": _total,
     "_format": _format,
     "_include": _include,
     "_revinclude": _include,
@@ -169,40 +256,120 @@ def plan_search(request: SearchRequest) -> _Plan:
 
 # --- running the plan ------------------------------------------------------------------------
 
-def _conditions(plan: _Plan, viewer: Viewer, model: type) -> list[ColumnElement[bool]]:
+def _conditions(session: Session, plan: _Plan, viewer: Viewer, model: type
+                ) -> list[ColumnElement[bool]]:
     conditions = viewer.where(plan.resource_type, model)
-    conditions += [parameter.where(model, value, modifier)
+    conditions += [parameter.where(model, value, modifier, session)
                    for parameter, value, modifier in plan.filters]
     return conditions
 
 
-def _matches(session: Session, plan: _Plan, viewer: Viewer) -> tuple[list[Any], int]:
-    """(the page of rows, the total), over every table served as the searched type."""
+def _keyset(model: type, cursor: Cursor, descending: bool) -> ColumnElement[bool]:
+    """Rows strictly beyond the cursor in (updated_at, id) order."""
+    if descending:
+        return or_(model.updated_at < cursor.updated_at,
+                   and_(model.updated_at == cursor.updated_at, model.id < cursor.row_id))
+    return or_(model.updated_at > cursor.updated_at,
+               and_(model.updated_at == cursor.updated_at, model.id > cursor.row_id))
+
+
+def _matches(session: Session, plan: _Plan, viewer: Viewer) -> tuple[list[Any], int, bool]:
+    """(the page of rows, the total, whether more rows lie beyond the page in the direction
+    read), over every table served as the searched type."""
+    if plan.sort_keys:
+        return _sorted_matches(session, plan, viewer)
+    cursor = plan.cursor
+    # A page before a cursor is read backwards from it, then turned round.
+    descending = plan.sort_desc != bool(cursor and cursor.before)
+    skip = 0 if cursor else plan.offset
     rows: list[Any] = []
     total = 0
     for model in SERVED[plan.resource_type].models:
-        query = select(model).where(*_conditions(plan, viewer, model))
+        query = select(model).where(*_conditions(session, plan, viewer, model))
         total += session.scalar(select(func.count()).select_from(query.subquery()))
         if plan.summary_count:
             continue
-        order = model.updated_at.desc() if plan.sort_desc else model.updated_at.asc()
-        rows.extend(session.scalars(query.order_by(order, model.id)
-                                    .limit(plan.offset + plan.count)))
+        if cursor:
+            query = query.where(_keyset(model, cursor, descending))
+        order = (model.updated_at.desc(), model.id.desc()) if descending else \
+            (model.updated_at.asc(), model.id.asc())
+        rows.extend(session.scalars(query.order_by(*order).limit(skip + plan.count + 1)))
     # Observation spans two tables: merge their pages, then cut the requested one.
-    rows.sort(key=lambda r: (r.updated_at, r.id), reverse=plan.sort_desc)
-    return rows[plan.offset:plan.offset + plan.count], total
+    rows.sort(key=lambda r: (r.updated_at, r.id), reverse=descending)
+    page = rows[skip:skip + plan.count]
+    more = len(rows) > skip + plan.count
+    if cursor and cursor.before:
+        page.reverse()
+    return page, total, more
+
+
+def _sorted_matches(session: Session, plan: _Plan, viewer: Viewer
+                    ) -> tuple[list[Any], int, bool]:
+    """As _matches, ordered by `_sort` keys (then id); paged by offset, as a cursor is a
+    position in lastUpdated order only."""
+    rows: list[tuple[tuple[Any, ...], Any]] = []
+    total = 0
+    for model in SERVED[plan.resource_type].models:
+        query = select(model).where(*_conditions(session, plan, viewer, model))
+        total += session.scalar(select(func.count()).select_from(query.subquery()))
+        if plan.summary_count:
+            continue
+        columns = [column(model) for column, _ in plan.sort_keys]
+        order = [(c.desc() if desc else c.asc()).nulls_last()
+                 for c, (_, desc) in zip(columns, plan.sort_keys, strict=True)]
+        keyed = select(model, *columns).where(*_conditions(session, plan, viewer, model))
+        for found in session.execute(keyed.order_by(*order, model.id)
+                                     .limit(plan.offset + plan.count + 1)):
+            rows.append((tuple(found[1:]), found[0]))
+    # Observation spans two tables: merge by the same keys (absent values last), stable
+    # sorts from the last key to the first.
+    rows.sort(key=lambda item: item[1].id)
+    for index in reversed(range(len(plan.sort_keys))):
+        desc = plan.sort_keys[index][1]
+        present = [item for item in rows if item[0][index] is not None]
+        absent = [item for item in rows if item[0][index] is None]
+        present.sort(key=lambda item, i=index: item[0][i], reverse=desc)
+        rows = present + absent
+    ordered = [row for _, row in rows]
+    return (ordered[plan.offset:plan.offset + plan.count], total,
+            len(ordered) > plan.offset + plan.count)
 
 
 def search(session: Session, request: SearchRequest) -> SearchResult:
     """Run a FHIR search; unknown parameters are ignored (strict: refused)."""
     plan = plan_search(request)
     viewer = request.viewer
-    rows, total = _matches(session, plan, viewer)
+    rows, total, more = _matches(session, plan, viewer)
     found = [row for kind, value in plan.includes
              for row in includes.find_included(session, kind, value, rows)]
-    return SearchResult(rows=rows, total=total, count=plan.count, offset=plan.offset,
-                        included=includes.visible_unique(viewer, found, rows),
-                        ignored=plan.ignored, summary_count=plan.summary_count)
+    result = SearchResult(rows=rows, total=total, count=plan.count, offset=plan.offset,
+                          included=includes.visible_unique(viewer, found, rows),
+                          ignored=plan.ignored, summary_count=plan.summary_count,
+                          summary=plan.summary, elements=plan.elements,
+                          with_total=plan.with_total)
+    if not plan.sort_keys:
+        _link_cursors(result, plan.cursor, more)
+    return result
+
+
+def _link_cursors(result: SearchResult, cursor: Cursor | None, more: bool) -> None:
+    """The cursors of the neighbouring pages: keyset positions at this page's ends."""
+    if result.summary_count:
+        return
+    result.paged_by_cursor = cursor is not None or result.offset == 0
+    if not result.rows:
+        return
+    first, last = result.rows[0], result.rows[-1]
+    after = Cursor(last.updated_at, last.id).encode()
+    before = Cursor(first.updated_at, first.id, before=True).encode()
+    if cursor is None:
+        if result.offset == 0:  # the first page: next by cursor
+            result.next_cursor = after if more else None
+        return
+    if cursor.before:
+        result.next_cursor, result.previous_cursor = after, before if more else None
+    else:
+        result.next_cursor, result.previous_cursor = after if more else None, before
 
 
 def find(session: Session, resource_type: str, resource_id: str, compartment: str | None

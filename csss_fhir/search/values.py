@@ -4,7 +4,8 @@
 - token `[system]|[code]`, `|code` (no system) and `code` (any system);
 - date `eq ne gt lt ge le sa eb` on `YYYY`, `YYYY-MM`, `YYYY-MM-DD` or a dateTime, each an
   implicit range;
-- string: case-insensitive "starts with" by default, `:exact` (case-sensitive equality) and
+- string: case- and accent-insensitive (`fold`) "starts with" by default, at the start of
+  the element or of any word in it; `:exact` (case- and accent-sensitive equality) and
   `:contains`;
 - reference: `id`, `Type/id` or an absolute URL ending so; `:Type` names the target type.
 """
@@ -12,10 +13,12 @@
 from __future__ import annotations
 
 import re
+import unicodedata
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_
+from sqlalchemy import ColumnElement, and_, or_
 
 from csss_fhir.errors import InvalidInputError
 
@@ -150,14 +153,20 @@ def date_clause(column: Any, value: str, *, date_column: bool = False) -> Column
     }[prefix]
 
 
-def string_clause(columns: list[Any], value: str, modifier: str | None
-                  ) -> ColumnElement[bool]:
-    """FHIR string search over several columns (any may match)."""
+def fold(text: str) -> str:
+    """Text as FHIR string search compares it: accents dropped (NFKD, no combining marks),
+    case folded ("Núñez" ~ "nunez", "Straße" ~ "strasse")."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+def string_matches(texts: Iterable[str | None], value: str, modifier: str | None) -> bool:
+    """FHIR string search over the texts of one resource's element(s) (any may match)."""
+    present = [text for text in texts if text]
     if modifier == "exact":
-        return or_(*[column == value for column in columns])
-    needle = like_escape(value.lower())
+        return value in present
+    needle = fold(value)
     if modifier == "contains":
-        return or_(*[func.lower(c).like(f"%{needle}%", escape="\\") for c in columns])
+        return any(needle in fold(text) for text in present)
     # Default: starts with, at the start of the element or of any word in it.
-    return or_(*[or_(func.lower(c).like(f"{needle}%", escape="\\"),
-                     func.lower(c).like(f"% {needle}%", escape="\\")) for c in columns])
+    return any(f" {needle}" in f" {' '.join(fold(text).split())}" for text in present)

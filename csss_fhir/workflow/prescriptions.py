@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from adapters.fhir.medication_request import PrescriptionData
+from adapters.fhir.medication_request import CREATE_STATUSES, PrescriptionData
 from csss_fhir import history, limits
 from csss_fhir.errors import InvalidInputError, ResourceNotFoundError, ResourceValidationError
 from csss_fhir.models import Prescription, Scan, utcnow
@@ -50,9 +50,10 @@ def prescribe(session: Session, actor: Actor, data: PrescriptionData) -> Prescri
     """
     require_step(actor, Step.PRESCRIBE)
     scan = _prescribed_scan(session, data)
-    if data.status != "active":
+    if data.status not in CREATE_STATUSES:
         raise ResourceValidationError(
-            f"a new MedicationRequest must have status 'active', not {data.status!r}")
+            f"MedicationRequest.status is {data.status!r}; a new prescription is "
+            f"{' or '.join(CREATE_STATUSES)}", expression="MedicationRequest.status")
     with one_winner(session):
         task = locked_task(session, scan, Step.PRESCRIBE, None)
         row = Prescription(scan_id=scan.id, patient_id=scan.patient_id,
@@ -182,6 +183,9 @@ def _apply(row: Prescription, data: PrescriptionData, scan: Scan) -> None:
     row.duration, row.dosage_text, row.note = data.duration, data.dosage_text, data.note
     row.dosage_instruction, row.dispense_request = data.dosage_instruction, \
         data.dispense_request
+    row.intent, row.resource_json = data.intent, data.resource_json
+    if row.authored_on is None:  # set once, at creation: a correction keeps it
+        row.authored_on = data.authored_on or utcnow()
     row.warnings = warnings
     row.override_reason = None  # an override answered the warnings of an earlier version
 

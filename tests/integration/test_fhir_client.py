@@ -82,6 +82,27 @@ def test_fhirpy_pages_reads_includes_and_creates(live_server):
     assert "DiagnosticReport:result" in report["searchInclude"]
 
 
+def test_fhirpy_includes_derived_from_and_reads_back_what_it_created(live_server):
+    from tests.unit.api.test_fidelity import FULL_PATIENT, sent_is_kept
+
+    with live_server.app.app_context():
+        scan_id, _ = make_scan("DOCTOR_VERIFIED")
+    doctor = client_for(live_server, "doctor")
+    bundle = plain(doctor.resources("Observation").include(
+        "Observation", "derived-from").fetch_raw())
+    parse_fhir(bundle, "Bundle")
+    matched = [e["resource"] for e in bundle["entry"] if e["search"]["mode"] == "match"]
+    included = {f"{e['resource']['resourceType']}/{e['resource']['id']}"
+                for e in bundle["entry"] if e["search"]["mode"] == "include"}
+    assert len(matched) == 2 and included == {f"ImagingStudy/{scan_id}"}
+
+    created = doctor.resource("Patient", **FULL_PATIENT)
+    created.save()
+    read = doctor.reference("Patient", created.id).to_resource().serialize()
+    parse_fhir(read, "Patient")
+    sent_is_kept(FULL_PATIENT, read)
+
+
 def _report_id(live, scan_id: str) -> str:
     from csss_fhir.models import Scan, db
 

@@ -56,7 +56,8 @@ def test_stow_stores_radiographs_and_reports_each_instance(client, pacs, as_role
     expected = {pydicom.dcmread(io.BytesIO(d)).SOPInstanceUID for d in (first, second)}
     assert stored == expected and "FailedSOPSequence" not in result
     url = result.ReferencedSOPSequence[0].RetrieveURL
-    assert url.startswith("http://localhost/dicomweb/studies/") and "/instances/" in url
+    # BASE_URL (in development http://127.0.0.1:5000), never the Host header (localhost)
+    assert url.startswith("http://127.0.0.1:5000/dicomweb/studies/") and "/instances/" in url
 
 
 def test_stow_twice_stores_once(app, client, pacs, as_role):

@@ -67,3 +67,21 @@ def test_every_include_and_revinclude_answers_over_a_released_scan(app, client, 
     included = {e["resource"]["resourceType"] for e in bundle["entry"]
                 if e["search"]["mode"] == "include"}
     assert included == {"ImagingStudy"}  # the AI Observation is a match already
+
+
+def test_include_derived_from_follows_a_doctors_observation_to_both_sources(
+        app, client, as_role):
+    with app.app_context():
+        scan_id, _ = make_scan("DOCTOR_VERIFIED")
+    doctor = as_role("doctor")
+    response = client.get("/fhir/Observation?_include=Observation:derived-from", headers=doctor)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    bundle = parse_fhir(response.data, "Bundle")
+    matched = [e.resource for e in bundle.entry if e.search.mode == "match"]
+    included = {f"{e.resource.get_resource_type()}/{e.resource.id}" for e in bundle.entry
+                if e.search.mode == "include"}
+    # The expectation, from the matched resources themselves: every derivedFrom target that
+    # is not itself on the page.
+    on_page = {f"Observation/{o.id}" for o in matched}
+    expected = {ref.reference for o in matched for ref in o.derivedFrom} - on_page
+    assert expected == {f"ImagingStudy/{scan_id}"} and included == expected

@@ -65,8 +65,9 @@ def plan(*params: tuple[str, str], resource_type: str = "Patient", strict: bool 
 
 
 def test_result_parameters_are_dispatched_by_the_table():
-    assert set(RESULT_PARAMETERS) == {"_count", "_offset", "_sort", "_summary", "_format",
-                                      "_include", "_revinclude"}
+    assert set(RESULT_PARAMETERS) == {"_count", "_offset", "_cursor", "_sort", "_summary",
+                                      "_elements", "_total", "_format", "_include",
+                                      "_revinclude"}
     read = plan(("_count", "500"), ("_offset", "40"), ("_sort", "_lastUpdated"),
                 ("_summary", "count"), ("_format", "json"),
                 ("_revinclude", "ImagingStudy:patient"))
@@ -85,17 +86,18 @@ def test_include_takes_a_modifier_other_result_parameters_do_not():
 
 def test_declared_parameters_become_filters_and_the_rest_is_reported():
     read = plan(("name:exact", "Smith"), ("shoe-size", "42"), ("birthdate:exact", "1970"),
-                ("name", ""), ("_sort", "name"), ("_summary", "text"),
+                ("name", ""), ("_sort", "shoe-size"), ("_summary", "short"),
                 ("_include", "Patient:organization"))
     assert [(value, modifier) for _, value, modifier in read.filters] == [("Smith", "exact")]
-    assert read.ignored == ["shoe-size", "birthdate:exact", "name", "_sort=name",
-                            "_summary=text", "_include=Patient:organization"]
+    assert read.ignored == ["shoe-size", "birthdate:exact", "name", "_sort=shoe-size",
+                            "_summary=short", "_include=Patient:organization"]
 
 
 @pytest.mark.parametrize("param, message", [
     (("shoe-size", "42"), "unknown search parameter 'shoe-size' for Patient; supported: "),
     (("birthdate:exact", "1970"), "the modifier :exact is not supported on birthdate"),
-    (("_sort", "name"), "_sort supports _lastUpdated and -_lastUpdated"),
+    (("_sort", "name,-shoe"), "_sort supports _lastUpdated and the search parameters of "
+                              "Patient"),
     (("_include", "Patient:organization"), "supported: none"),
 ])
 def test_strict_refuses_what_lenient_reports(param, message):
@@ -112,3 +114,70 @@ def test_a_bad_count_is_refused_even_when_lenient(value):
 def test_an_unsearchable_type_is_not_found():
     with pytest.raises(ResourceNotFoundError):
         plan(resource_type="Binary")
+
+
+@pytest.mark.parametrize("sort", ["-_lastUpdated", "_lastUpdated"])
+def test_cursor_pages_neither_repeat_nor_skip_while_rows_are_added(client, as_role, sort):
+    admin = as_role("admin")
+    before = {new_patient(client, admin, family=f"Walk{n}", mrn=f"W{n}")["id"]
+              for n in range(7)}
+    url = f"/fhir/Patient?name=walk&_count=3&_sort={sort}"
+    seen: list[str] = []
+    added: set[str] = set()
+    pages = []
+    while url:
+        bundle = client.get(url, headers=admin).get_json()
+        pages.append(bundle)
+        seen += [e["resource"]["id"] for e in bundle.get("entry", [])]
+        # A new matching patient arrives between every two pages.
+        added.add(new_patient(client, admin, family=f"Walk{len(seen)}x",
+                              mrn=f"WX{len(seen)}")["id"])
+        nexts = [link["url"] for link in bundle["link"] if link["relation"] == "next"]
+        url = "/fhir/" + nexts[0].split("/fhir/", 1)[1] if nexts else None
+    assert len(seen) == len(set(seen))  # no entry twice
+    assert before <= set(seen)  # none of the rows there at the start is skipped
+    if sort == "_lastUpdated":  # oldest first: the rows added later come at the end
+        assert set(seen) - before <= added
+    # previous walks back over the same pages.
+    last = pages[-1]
+    back = [link["url"] for link in last["link"] if link["relation"] == "previous"]
+    previous = client.get("/fhir/" + back[0].split("/fhir/", 1)[1], headers=admin).get_json()
+    assert [e["resource"]["id"] for e in previous["entry"]] == \
+        [e["resource"]["id"] for e in pages[-2]["entry"]]
+
+
+def test_a_cursor_the_server_did_not_give_is_a_400(client, as_role):
+    response = client.get("/fhir/Patient?_cursor=bm9wZQ", headers=as_role("admin"))
+    assert response.status_code == 400
+    assert "_cursor" in parse_fhir(response.data, "OperationOutcome").issue[0].diagnostics
+
+
+def test_summary_elements_and_total_shape_what_is_returned(client, as_role):
+    from adapters.fhir.validation import model_class
+
+    admin = as_role("admin")
+    created = new_patient(client, admin, family="Shape", mrn="S1")
+    summary_names = {f.alias or n for n, f in model_class("Patient").model_fields.items()
+                     if (f.json_schema_extra or {}).get("summary_element_property")}
+
+    def first(query: str) -> dict:
+        bundle = client.get(f"/fhir/Patient?_id={created['id']}&{query}", headers=admin)
+        assert bundle.status_code == 200, bundle.get_data(as_text=True)
+        resource = bundle.get_json()["entry"][0]["resource"]
+        parse_fhir(resource, "Patient")
+        return resource
+
+    full = first("_summary=false")
+    assert "text" in full and "SUBSETTED" not in str(full["meta"])
+    brief = first("_summary=true")
+    assert set(brief) == (set(full) & summary_names) | {"resourceType"}
+    assert brief["meta"]["tag"][-1]["code"] == "SUBSETTED"
+    assert set(first("_summary=text")) == {"resourceType", "id", "meta", "text"}
+    assert set(first("_summary=data")) == set(full) - {"text"}
+    assert set(first("_elements=name,birthDate")) == {"resourceType", "id", "meta", "name",
+                                                      "birthDate"}
+    read = client.get(f"/fhir/Patient/{created['id']}?_elements=gender", headers=admin)
+    assert set(read.get_json()) == {"resourceType", "id", "meta"}  # no gender was sent
+    no_total = client.get("/fhir/Patient?_total=none", headers=admin).get_json()
+    assert "total" not in no_total and no_total["entry"]
+    assert client.get("/fhir/Patient?_total=accurate", headers=admin).get_json()["total"] >= 1

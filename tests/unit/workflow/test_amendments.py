@@ -126,7 +126,8 @@ def test_who_proposes_and_who_approves_is_recorded_as_provenance(app, client, as
     provenance = parse_fhir(client.get(f"/fhir/Provenance/{provenance_id}",
                                        headers=admin).data, "Provenance")
     assert provenance.agent[0].type.coding[0].code == "attester"
-    assert provenance.target[0].reference == f"DiagnosticReport/{report_id}"
+    # Version-specific: the approval released the report's second version.
+    assert provenance.target[0].reference == f"DiagnosticReport/{report_id}/_history/2"
 
 
 def test_only_doctors_propose_and_one_proposal_waits_at_a_time(app, client, as_role):

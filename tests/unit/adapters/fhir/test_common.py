@@ -21,10 +21,10 @@ from adapters.fhir.common import (
 from tests.factories import ROW_UPDATED_AT, row
 
 
-def test_instant_is_utc_with_milliseconds_and_z():
+def test_instant_is_utc_with_the_stored_microseconds_and_z():
     local = datetime(2025, 3, 14, 12, 0, 1, 987654, tzinfo=timezone(timedelta(hours=5, minutes=30)))
-    assert instant(local) == "2025-03-14T06:30:01.987Z"
-    assert instant(datetime(2025, 1, 2, tzinfo=UTC)) == "2025-01-02T00:00:00.000Z"
+    assert instant(local) == "2025-03-14T06:30:01.987654Z"
+    assert instant(datetime(2025, 1, 2, tzinfo=UTC)) == "2025-01-02T00:00:00.000000Z"
 
 
 def test_fhir_date_is_iso():

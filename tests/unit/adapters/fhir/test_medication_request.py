@@ -17,12 +17,14 @@ RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 
 
 def test_from_fhir_takes_the_references_medication_and_dosage():
-    parsed = from_fhir_medication_request(medication_request("pat-1", "scan-1"))
+    body = medication_request("pat-1", "scan-1")
+    parsed = from_fhir_medication_request(body)
     assert parsed == PrescriptionData(
         patient_id="pat-1", scan_id="scan-1", medication="Amoxicillin", medication_code=None,
         dose="500 mg", route="oral", frequency="three times a day", duration="7 days",
         dosage_text=None, note="Take with food",
-        dosage_instruction=medication_request("pat-1", "scan-1")["dosageInstruction"])
+        dosage_instruction=medication_request("pat-1", "scan-1")["dosageInstruction"],
+        resource_json=body)
 
 
 def test_from_fhir_takes_a_coded_medication_absolute_references_and_supply_duration():
@@ -155,8 +157,8 @@ def test_a_structured_dosage_is_kept_and_served_exactly_as_sent():
     assert data["dispenseRequest"] == body["dispenseRequest"]
 
 
-@pytest.mark.parametrize("status", ["completed", "on-hold", "draft", "stopped"])
-def test_statuses_other_than_active_or_a_cancellation_are_refused(status):
+@pytest.mark.parametrize("status", ["completed", "on-hold", "stopped", "unknown"])
+def test_statuses_other_than_active_draft_or_a_cancellation_are_refused(status):
     with pytest.raises(ResourceValidationError, match="cancelled or entered-in-error"):
         from_fhir_medication_request({**medication_request("pat-1", "scan-1"),
                                       "status": status})

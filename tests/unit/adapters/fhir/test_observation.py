@@ -11,7 +11,11 @@ from adapters.fhir.common import (
     SNOMED,
     UCUM,
 )
-from adapters.fhir.observation import to_fhir_ai_observation, to_fhir_doctor_observation
+from adapters.fhir.observation import (
+    FINDING_EXTENSION,
+    to_fhir_ai_observation,
+    to_fhir_doctor_observation,
+)
 from tests.factories import emitted, row
 
 CREATED = datetime(2025, 3, 14, 8, 5, tzinfo=UTC)
@@ -49,15 +53,18 @@ def test_the_ai_observation_is_preliminary_ai_asserted_and_made_by_the_device():
     assert "performer" not in data
 
 
-def test_each_class_probability_is_a_certainty_component_in_ucum_one():
+def test_each_class_probability_is_a_certainty_component_naming_its_class():
     components = emitted(to_fhir_ai_observation(prediction()), "Observation")["component"]
     assert len(components) == 3
     for component, (name, probability) in zip(components, prediction().probabilities.items(),
                                               strict=True):
-        first, *classes = component["code"]["coding"]
-        assert (first["system"], first["code"]) == (DCM, "111012")
-        assert classes[-1] == {"system": FINDING_SYSTEM, "code": name,
-                               "display": name.replace("_", " ")}
+        # The code says what is measured; the class is in the extension, not a synonym.
+        [certainty] = component["code"]["coding"]
+        assert (certainty["system"], certainty["code"]) == (DCM, "111012")
+        [finding] = component["extension"]
+        assert finding["url"] == FINDING_EXTENSION
+        assert finding["valueCodeableConcept"]["coding"][-1] == {
+            "system": FINDING_SYSTEM, "code": name, "display": name.replace("_", " ")}
         assert component["valueQuantity"] == {"value": probability, "unit": "probability",
                                               "system": UCUM, "code": "1"}
 

@@ -54,13 +54,14 @@ def fhir_patient(**fields):
 
 
 def test_from_fhir_patient_takes_what_we_store():
-    parsed = from_fhir_patient(fhir_patient(
+    body = fhir_patient(
         gender="male", birthDate="1980-02-29",
         telecom=[{"system": "phone", "value": "123"}, {"system": "email", "value": "k@x.org"}],
-        identifier=[{"system": "urn:oid:1.2.3", "value": "A-1"}]))
+        identifier=[{"system": "urn:oid:1.2.3", "value": "A-1"}])
+    parsed = from_fhir_patient(body)
     assert parsed == PatientData(family_name="Mensah", given_names="Kofi Ama",
                                  birth_date=date(1980, 2, 29), gender="male", email="k@x.org",
-                                 mrn="A-1", mrn_system="urn:oid:1.2.3")
+                                 mrn="A-1", mrn_system="urn:oid:1.2.3", resource_json=body)
 
 
 def test_from_fhir_patient_uses_name_text_and_our_mrn_system_as_fallbacks():
