@@ -310,6 +310,16 @@ def second_factor_is_fresh(actor: Actor, *, minutes: int, now: datetime | None =
             and now - actor.otp_verified_at <= timedelta(minutes=minutes))
 
 
+def second_factor_time_left(actor: Actor, *, minutes: int, now: datetime | None = None
+                            ) -> timedelta:
+    """How much longer the actor's step-up window stays open (zero once it has lapsed):
+    the same rule as `second_factor_is_fresh`, for pages that tell the admin the time left."""
+    now = now or utcnow()
+    if actor.otp_verified_at is None:
+        return timedelta(0)
+    return max(timedelta(0), actor.otp_verified_at + timedelta(minutes=minutes) - now)
+
+
 def require_recent_second_factor(session: Session, svc: Services, actor: Actor,
                                  code: str | None, *, now: datetime | None = None) -> None:
     """Step-up: the actor's token got its OTP within OTP_STEP_UP_MINUTES, or `code` is valid.

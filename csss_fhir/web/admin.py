@@ -38,7 +38,7 @@ def dashboard() -> str:
                                      newest_first=True)[:20]
     return render_template("web/admin_dashboard.html", waiting=waiting, released=released,
                            amendments=amendments.pending_amendments(db.session, actor), q=text,
-                           now=worklists.now())
+                           now=worklists.now(), window_left=_window_left(actor))
 
 
 # --- approval ---------------------------------------------------------------------------
@@ -53,7 +53,8 @@ def _scan_page(actor: Actor, study_id: str, *, status: int = 200,
         prescriptions=worklists.prescriptions(db.session, actor, study_id),
         pharmacy=worklists.pharmacy_review(db.session, actor, study_id),
         fresh=authentication.second_factor_is_fresh(actor, minutes=minutes),
-        step_up_minutes=minutes, reason=request.form.get("reason", ""),
+        window_left=_window_left(actor), step_up_minutes=minutes,
+        reason=request.form.get("reason", ""),
         superseded=worklists.superseded_reviews(db.session, actor, study_id),
         returns=worklists.returns(db.session, actor, study_id),
         error=error, notice=notice), status
@@ -92,11 +93,31 @@ def send_code(study_id: str) -> tuple[str, int]:
     OtpInvalidError: "That code is wrong, already used or expired.",
 })
 def approve(study_id: str) -> Response:
+    """Approve with the step-up window, or with a code that renews it first: the admin
+    types one code and approves the next scans without another until the window lapses."""
     actor = dashboards.signed_in_as("admin")
-    report = workflow.approve(db.session, services(), actor, study_id,
-                              code=request.form.get("otp", "").strip() or None)
-    flash("Report approved and released to the patient.", "success")
+    code = request.form.get("otp", "").strip() or None
+    if code is not None:
+        token = authentication.renew_second_factor(db.session, services(), actor, code)
+        actor = session.renew_for_request(token)
+    report = workflow.approve(db.session, services(), actor, study_id)
+    left = _window_left(actor)
+    flash("Report approved and released to the patient."
+          + (f" Your second factor stays valid for {left}: approve the next scans without "
+             "a new code." if left else ""), "success")
     return redirect(url_for("web_admin.report_page", report_id=report.id))
+
+
+def _window_left(actor: Actor) -> str | None:
+    """The time left in the step-up window in words ("7 more minutes"); None once lapsed."""
+    left = authentication.second_factor_time_left(
+        actor, minutes=services().settings.otp_step_up_minutes)
+    if not left:
+        return None
+    minutes = int(left.total_seconds() // 60)
+    if minutes < 1:
+        return "less than a minute"
+    return "1 more minute" if minutes == 1 else f"{minutes} more minutes"
 
 
 def _report_page(actor: Actor, report_id: str, *, status: int = 200,

@@ -68,6 +68,7 @@ def _scan_page(actor: Actor, study_id: str, *, status: int = 200,
         blind_read=blind_read, provisional=provisional,
         superseded=worklists.superseded_reviews(db.session, actor, study_id),
         returns=worklists.returns(db.session, actor, study_id),
+        other_scans=worklists.patient_scans(db.session, actor, scan),
         threshold=services().settings.confidence_threshold), status
 
 

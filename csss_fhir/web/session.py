@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from dataclasses import replace
+from datetime import UTC, datetime
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, after_this_request, current_app, g, request
 from flask import session as flask_session
 from flask_jwt_extended import decode_token, set_access_cookies, unset_jwt_cookies
 from flask_jwt_extended.exceptions import JWTExtendedException
@@ -127,6 +129,17 @@ def renew(response: Response, access_token: str) -> Response:
     cached Actor with it."""
     g.pop("actor", None)
     return start(response, access_token)
+
+
+def renew_for_request(access_token: str) -> Actor:
+    """Use a renewed token (a second factor just checked) for the rest of this request and
+    put it in the cookie of whatever response the request ends with: a form refused after
+    the code was accepted keeps the renewed window too. Returns the renewed Actor."""
+    otp_at = decode_token(access_token).get("otp_at")
+    g.actor = replace(signed_in(), otp_verified_at=datetime.fromtimestamp(otp_at, UTC)
+                      if otp_at else None)
+    after_this_request(lambda response: start(response, access_token))
+    return g.actor
 
 
 def init_app(app: Flask) -> None:

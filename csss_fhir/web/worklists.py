@@ -120,6 +120,18 @@ def staff_queue(session: Session, actor: Actor, states: list[str], *, text: str 
     return _rows(session, statement.order_by(urgent_first, Task.updated_at.asc()))
 
 
+def patient_scans(session: Session, actor: Actor, scan: Scan) -> list[ScanRow]:
+    """The patient's other scans, newest first: the earlier images a reader compares with
+    (and any later one, so that an older scan's page leads to the newest)."""
+    access.require_read(actor, "ImagingStudy")
+    statement = (_base().where(Scan.patient_id == scan.patient_id, Scan.id != scan.id)
+                 .order_by(Scan.created_at.desc()))
+    patient_id = access.compartment(actor)
+    if patient_id is not None:
+        statement = statement.where(Scan.patient_id == patient_id)
+    return _rows(session, statement)
+
+
 def scan(session: Session, actor: Actor, study_id: str) -> Scan:
     """One scan the actor may read (a patient: only their own).
 

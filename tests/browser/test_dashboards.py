@@ -62,9 +62,12 @@ def test_whole_chain_through_the_ui(chromium, site_factory, tmp_path):
     doctor.click("#worklist a:has-text('Open')")
     expect(doctor.locator("table.chart")).to_be_visible()
     expect(doctor.locator("#uncertain-banner")).to_have_count(0)
-    doctor.check("#show-gradcam")
-    expect(doctor.locator(".gradcam-image")).to_be_visible()
-    expect(doctor.locator(".scan-image")).to_be_hidden()
+    # Without JavaScript: the plain image, and the heat map as a second image with its legend.
+    expect(doctor.locator(".scan-image")).to_be_visible()
+    expect(doctor.locator(".viewer-toolbar")).to_be_hidden()
+    doctor.locator("#heatmap").scroll_into_view_if_needed()
+    expect(doctor.locator("#heatmap .gradcam-image")).to_be_visible()
+    expect(doctor.locator("#heatmap-legend")).to_contain_text("not a finding")
     overlay = doctor.context.request.get(
         site(doctor.locator(".gradcam-image").get_attribute("src")))
     assert overlay.status == 200 and overlay.body()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -205,7 +208,7 @@ def test_not_assessable_scan_needs_a_finding_and_can_be_run_again(chromium, site
     expect(page.locator("#ai-label")).to_have_text("Not assessable")
     expect(page.locator("#agree-yes")).to_have_count(0)  # nothing to agree with
     expect(page.locator("#finding")).to_have_attribute("required", "")
-    expect(page.locator("#show-gradcam")).to_have_count(0)
+    expect(page.locator(".gradcam-image")).to_have_count(0)
     screenshot(page, "doctor-scan-not-assessable")
 
     page.click("#rerun-ai")  # this image decodes: the re-run proposes a class

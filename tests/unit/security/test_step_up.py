@@ -9,7 +9,7 @@ import jwt
 import time_machine
 
 from csss_fhir.security.actor import Actor
-from csss_fhir.security.authentication import second_factor_is_fresh
+from csss_fhir.security.authentication import second_factor_is_fresh, second_factor_time_left
 from tests.factories import (
     TEST_JWT_SECRET,
     auth_headers,
@@ -125,3 +125,15 @@ def test_second_factor_is_fresh_up_to_the_step_up_window_inclusive():
     assert not second_factor_is_fresh(actor, minutes=10,
                                       now=START + timedelta(minutes=10, seconds=1))
     assert not second_factor_is_fresh(Actor(role="admin", user_id="u1"), minutes=10, now=START)
+
+
+def test_time_left_counts_down_the_same_window_and_stops_at_zero():
+    actor = Actor(role="admin", user_id="u1", otp_verified_at=START)
+    assert second_factor_time_left(actor, minutes=10, now=START + timedelta(minutes=3)) == \
+        timedelta(minutes=7)
+    assert second_factor_time_left(actor, minutes=10, now=START + timedelta(minutes=10)) == \
+        timedelta(0)
+    assert second_factor_time_left(actor, minutes=10, now=START + timedelta(hours=1)) == \
+        timedelta(0)
+    assert second_factor_time_left(Actor(role="admin", user_id="u1"), minutes=10,
+                                   now=START) == timedelta(0)
