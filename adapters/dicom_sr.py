@@ -241,6 +241,13 @@ _COMMON = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyI
            "StudyDate", "StudyTime", "ReferringPhysicianName", "StudyID", "AccessionNumber",
            "SeriesInstanceUID", "SeriesNumber", "Modality", "Manufacturer", "SOPClassUID",
            "SOPInstanceUID", "InstanceNumber")
+# Type 1 (PS3.3): present and not empty.
+_TYPE_1 = frozenset({"StudyInstanceUID", "SeriesInstanceUID", "Modality", "SOPClassUID",
+                     "SOPInstanceUID", "ValueType", "ConceptNameCodeSequence",
+                     "ContinuityOfContent", "CompletionFlag", "VerificationFlag",
+                     "ContentDate", "ContentTime", "ConversionType", "SamplesPerPixel",
+                     "PhotometricInterpretation", "Rows", "Columns", "BitsAllocated",
+                     "BitsStored", "HighBit", "PixelRepresentation", "PixelData"})
 _TEXT_VRS = {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM",
               "UC", "UI", "UR", "UT"}
 _REQUIRED = {
@@ -275,6 +282,8 @@ def check(data: bytes) -> list[str]:
     for keyword in required:
         if keyword not in dataset:
             problems.append(f"{keyword} missing")
+        elif keyword in _TYPE_1 and dataset[keyword].value in (None, "", b""):
+            problems.append(f"{keyword} empty (type 1: a value is required)")
     for element in dataset.iterall():
         if element.VR in ("SQ", "OB", "OW", "UN") or element.value is None:
             continue

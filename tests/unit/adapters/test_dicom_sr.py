@@ -94,11 +94,13 @@ def test_without_a_gradcam_only_the_sr_is_built():
 def test_check_finds_a_missing_attribute_and_a_bad_value():
     sr = dcmread(io.BytesIO(dicom_sr.build(result_values())[0].data))
     del sr.ContentDate
+    sr.Modality = ""
     sr.StudyDate = "2026-01-02"  # DA is YYYYMMDD
     buffer = io.BytesIO()
     sr.save_as(buffer)
     problems = dicom_sr.check(buffer.getvalue())
     assert "ContentDate missing" in problems
+    assert "Modality empty (type 1: a value is required)" in problems
     assert any(p.startswith("StudyDate:") for p in problems)
 
 
