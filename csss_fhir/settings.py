@@ -24,6 +24,28 @@ _AE_TITLE = re.compile(r"[A-Za-z0-9_.\- ]{0,15}[A-Za-z0-9_.\-]")  # PS3.5 AE: 16
 
 
 @dataclass(frozen=True)
+class PacsDestination:
+    """Where released AI results are sent by C-STORE (PACS_DESTINATION="AE@host:port")."""
+
+    ae_title: str
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, value: str) -> PacsDestination:
+        """Raises ConfigurationError for anything but AE@host:port with a valid AE and port."""
+        title, at, address = value.strip().partition("@")
+        host, colon, port = address.rpartition(":")
+        if not (at and colon and host and port.isdigit() and 1 <= int(port) <= 65535
+                and _AE_TITLE.fullmatch(title)):
+            raise ConfigurationError(
+                f"PACS_DESTINATION={value!r}; expected AE@host:port, e.g. "
+                "PACS@pacs.hospital.example:11112 (AE title: 1 to 16 letters, digits, spaces "
+                "or _-.; port 1-65535)")
+        return cls(title, host.strip("[]"), int(port))
+
+
+@dataclass(frozen=True)
 class Settings:
     """Typed configuration; `from_environ` is the only reader of environment variables."""
 
@@ -90,6 +112,10 @@ class Settings:
     dicom_port: int = 11112
     dicom_allowed_ae_titles: tuple[str, ...] = ()
     dicomweb_max_request_mb: int = 200  # one STOW-RS request (each instance: MAX_UPLOAD_MB)
+    # Released AI results (SR and Grad-CAM image) are sent here by C-STORE; None: kept only
+    # for WADO-RS. PACS_MAX_ATTEMPTS: sends tried, with back-off, before one ends "failed".
+    pacs_destination: PacsDestination | None = None
+    pacs_max_attempts: int = 8
     # Brute-force defences (security/ratelimit.py, security/lockout.py). The lockout lives in
     # the database, so it holds across gunicorn workers; rate limits need a shared storage
     # (redis://, memcached://) for that, and count per worker with the memory default.
@@ -184,6 +210,9 @@ class Settings:
                 if t.strip()),
             dicomweb_max_request_mb=number("DICOMWEB_MAX_REQUEST_MB",
                                            cls.dicomweb_max_request_mb),
+            pacs_destination=(PacsDestination.parse(text("PACS_DESTINATION"))
+                              if text("PACS_DESTINATION") else None),
+            pacs_max_attempts=number("PACS_MAX_ATTEMPTS", cls.pacs_max_attempts),
             ratelimit_storage_uri=text("RATELIMIT_STORAGE_URI") or cls.ratelimit_storage_uri,
             auth_rate_limit_address=text("AUTH_RATE_LIMIT_ADDRESS")
             or cls.auth_rate_limit_address,
@@ -256,6 +285,7 @@ class Settings:
         for name, value in (("JOBS_SWEEP_SECONDS", self.jobs_sweep_seconds),
                             ("AI_DEADLINE_SECONDS", self.ai_deadline_seconds),
                             ("AI_MAX_ATTEMPTS", self.ai_max_attempts),
+                            ("PACS_MAX_ATTEMPTS", self.pacs_max_attempts),
                             ("SMTP_TIMEOUT", self.smtp_timeout_seconds),
                             ("DB_CONNECT_TIMEOUT", self.db_connect_timeout_seconds),
                             ("DB_STATEMENT_TIMEOUT_MS", self.db_statement_timeout_ms)):

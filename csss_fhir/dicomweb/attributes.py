@@ -2,8 +2,10 @@
 
 The attributes PS3.18 Table 10.6.3-3 requires come from the database (the scan and its
 Patient); `includefield` adds any other attribute from the stored instance's header, which is
-read only then. The Patient's name, birth date and sex are those registered in FHIR, the one
-record the hospital keeps (the file's own may have been stripped, DICOM_STRIP_IDENTIFYING).
+read only then. A filed AI result (`DicomResult`) has the study attributes of its scan and
+series and instance attributes of its own. The Patient's name, birth date and sex are those
+registered in FHIR, the one record the hospital keeps (the file's own may have been stripped,
+DICOM_STRIP_IDENTIFYING).
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ from pydicom.tag import Tag
 
 from adapters import dicom
 from csss_fhir.errors import InvalidInputError
-from csss_fhir.models import Scan
+from csss_fhir.models import DicomResult, Scan
 
 SEX = {"male": "M", "female": "F", "other": "O"}
-HeaderOf = Callable[[Scan], Dataset]
+Instance = Scan | DicomResult
+HeaderOf = Callable[[Instance], Dataset]
 
 
-def retrieve_url(root: str, scan: Scan, level: str) -> str:
+def retrieve_url(root: str, scan: Instance, level: str) -> str:
     url = f"{root}/studies/{scan.study_uid}"
     if level in ("series", "instance"):
         url += f"/series/{scan.series_uid}"
@@ -32,7 +35,7 @@ def retrieve_url(root: str, scan: Scan, level: str) -> str:
     return url
 
 
-def _study(scan: Scan, dataset: Dataset) -> None:
+def _study(scan: Scan, dataset: Dataset, derived: list[DicomResult]) -> None:
     patient = scan.patient
     started = scan.started or scan.created_at
     dataset.StudyInstanceUID = scan.study_uid
@@ -42,31 +45,33 @@ def _study(scan: Scan, dataset: Dataset) -> None:
     dataset.AccessionNumber = None
     dataset.ReferringPhysicianName = None
     dataset.StudyID = None
-    dataset.ModalitiesInStudy = [scan.modality]
+    own = [scan] if scan.source_format == "dicom" else []
+    dataset.ModalitiesInStudy = sorted({i.modality for i in [*own, *derived]})
     dataset.PatientName = "^".join(p for p in (patient.family_name, patient.given_names))
     dataset.PatientID = patient.mrn or None
     dataset.PatientBirthDate = patient.birth_date.strftime("%Y%m%d") \
         if patient.birth_date else None
     dataset.PatientSex = SEX.get(patient.gender or "", None)
-    dataset.NumberOfStudyRelatedSeries = 1
-    dataset.NumberOfStudyRelatedInstances = 1
+    dataset.NumberOfStudyRelatedSeries = len({i.series_uid for i in [*own, *derived]})
+    dataset.NumberOfStudyRelatedInstances = len(own) + len(derived)
     if scan.description:
         dataset.StudyDescription = scan.description
 
 
-def _series(scan: Scan, dataset: Dataset) -> None:
+def _series(scan: Instance, dataset: Dataset) -> None:
     dataset.SeriesInstanceUID = scan.series_uid
     dataset.Modality = scan.modality
     dataset.SeriesNumber = scan.series_number
     dataset.NumberOfSeriesRelatedInstances = 1
 
 
-def _instance(scan: Scan, dataset: Dataset) -> None:
+def _instance(scan: Instance, dataset: Dataset) -> None:
     dataset.SOPClassUID = scan.sop_class_uid
     dataset.SOPInstanceUID = scan.instance_uid
     dataset.InstanceNumber = scan.instance_number
-    dataset.Rows = scan.height
-    dataset.Columns = scan.width
+    if scan.height is not None:  # an SR has no pixels
+        dataset.Rows = scan.height
+        dataset.Columns = scan.width
 
 
 def include_tags(names: tuple[str, ...]) -> tuple[int, ...] | None:
@@ -93,12 +98,13 @@ def include_tags(names: tuple[str, ...]) -> tuple[int, ...] | None:
     return tuple(tags)
 
 
-def to_json(scan: Scan, level: str, *, root: str, include: tuple[int, ...] | None,
-            header_of: HeaderOf) -> dict[str, Any]:
-    """The scan at `level` (study, series, instance) as one DICOM JSON object."""
+def to_json(scan: Instance, level: str, *, root: str, include: tuple[int, ...] | None,
+            header_of: HeaderOf, derived: list[DicomResult] = ()) -> dict[str, Any]:
+    """The scan or filed result at `level` (study, series, instance) as one DICOM JSON
+    object; `derived`: the results filed in a study (its counts and modalities)."""
     dataset = Dataset()
     dataset.SpecificCharacterSet = "ISO_IR 192"  # UTF-8: names as registered
-    _study(scan, dataset)
+    _study(scan.scan if isinstance(scan, DicomResult) else scan, dataset, list(derived))
     if level in ("series", "instance"):
         _series(scan, dataset)
     if level == "instance":

@@ -14,18 +14,22 @@ from urllib.parse import urlencode
 from flask import Response, g, request
 from sqlalchemy.exc import SQLAlchemyError
 
-from csss_fhir.models import Scan, db
+from csss_fhir.models import DicomResult, Scan, db
 from csss_fhir.security import audit
 from csss_fhir.security.actor import Actor
 
 log = logging.getLogger(__name__)
 
 
-def touched(scans: list[Scan], *, query: bool = False) -> None:
-    """Note the scans this request serves or stores (their patients get the audit rows)."""
+def touched(scans: list[Scan | DicomResult], *, query: bool = False) -> None:
+    """Note the scans (or results filed in their studies) this request serves or stores
+    (their patients get the audit rows)."""
     buckets: dict[str | None, list[str]] = g.setdefault("dicomweb_touched", {})
     for scan in scans:
-        buckets.setdefault(scan.patient_id, []).append(f"ImagingStudy/{scan.id}")
+        study = scan.scan_id if isinstance(scan, DicomResult) else scan.id
+        reference = f"ImagingStudy/{study}"
+        if reference not in buckets.setdefault(scan.patient_id, []):
+            buckets[scan.patient_id].append(reference)
     g.dicomweb_query = query
 
 

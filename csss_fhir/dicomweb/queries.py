@@ -1,7 +1,10 @@
 """QIDO-RS matching (PS3.18 10.6) and the WADO-RS lookups, over the scans a caller may read.
 
-Only scans that arrived as DICOM are served here: a JPEG or PNG upload has no DICOM instance
-to retrieve. A patient sees only their own scans; anything else is "not found".
+Scans that arrived as DICOM are served here, and beside them the DICOM results of released
+reports (`DicomResult`: the AI's SR and Grad-CAM image, `csss_fhir.dicom_results`) in the
+scan's own study. A JPEG or PNG upload has no DICOM instance to retrieve, but its study is
+listed once a result is filed in it. A patient sees only their own scans; anything else is
+"not found".
 
 Matching follows PS3.4 C.2.2.2: UID lists (comma-separated or repeated), `*`/`?` wildcards on
 PatientID, and date ranges (`YYYYMMDD`, `YYYYMMDD-YYYYMMDD`, open at either end). StudyDate is
@@ -14,11 +17,11 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from csss_fhir.errors import InvalidInputError, ResourceNotFoundError
-from csss_fhir.models import Patient, Scan
+from csss_fhir.models import DicomResult, Patient, Scan
 from csss_fhir.security import access
 from csss_fhir.security.actor import Actor
 
@@ -111,14 +114,29 @@ def _midnight(day: date) -> datetime:
     return datetime.combine(day, time(), tzinfo=UTC)
 
 
-def _visible(actor: Actor) -> Select:
+def _readable(actor: Actor, statement: Select) -> Select:
     access.require_read(actor, "ImagingStudy")
-    statement = (select(Scan).join(Patient, Patient.id == Scan.patient_id)
-                 .where(Scan.source_format == "dicom"))
+    statement = statement.join(Patient, Patient.id == Scan.patient_id)
     compartment = access.compartment(actor)
     if compartment is not None:
         statement = statement.where(Scan.patient_id == compartment)
     return statement
+
+
+def _visible(actor: Actor) -> Select:
+    """The scans stored as DICOM instances."""
+    return _readable(actor, select(Scan)).where(Scan.source_format == "dicom")
+
+
+def _studies(actor: Actor) -> Select:
+    """The studies with a DICOM instance: a DICOM scan, or a filed AI result."""
+    return _readable(actor, select(Scan)).where(or_(
+        Scan.source_format == "dicom", Scan.id.in_(select(DicomResult.scan_id))))
+
+
+def _derived(actor: Actor) -> Select:
+    """The DICOM results filed in the scans' studies."""
+    return _readable(actor, select(DicomResult).join(Scan, Scan.id == DicomResult.scan_id))
 
 
 def _wildcard(value: str) -> str:
@@ -126,14 +144,18 @@ def _wildcard(value: str) -> str:
     return escaped.replace("*", "%").replace("?", "_")
 
 
-def _matching(statement: Select, matches: dict[str, list[str]]) -> Select:
-    uid_columns = {"StudyInstanceUID": Scan.study_uid, "SeriesInstanceUID": Scan.series_uid,
-                   "SOPInstanceUID": Scan.instance_uid, "SOPClassUID": Scan.sop_class_uid}
+def _matching(statement: Select, matches: dict[str, list[str]],
+              instance: type[Scan] | type[DicomResult] = Scan) -> Select:
+    """`matches` on study attributes of the scan, series and instance ones of `instance`."""
+    uid_columns = {"StudyInstanceUID": Scan.study_uid, "SeriesInstanceUID": instance.series_uid,
+                   "SOPInstanceUID": instance.instance_uid,
+                   "SOPClassUID": instance.sop_class_uid}
     for keyword, values in matches.items():
         if keyword in uid_columns:
             statement = statement.where(uid_columns[keyword].in_(values))
         elif keyword in ("ModalitiesInStudy", "Modality"):
-            statement = statement.where(Scan.modality.in_([v.upper() for v in values]))
+            column = Scan.modality if keyword == "ModalitiesInStudy" else instance.modality
+            statement = statement.where(column.in_([v.upper() for v in values]))
         elif keyword == "PatientID":
             value = values[0]
             statement = statement.where(
@@ -148,39 +170,65 @@ def _matching(statement: Select, matches: dict[str, list[str]]) -> Select:
     return statement
 
 
-def search(session: Session, actor: Actor, query: Query, *, study_uid: str | None = None,
-           series_uid: str | None = None) -> tuple[list[Scan], int]:
-    """The scans matching `query` (one page) and how many match in all.
+def search(session: Session, actor: Actor, query: Query, *, level: str = "study",
+           study_uid: str | None = None, series_uid: str | None = None
+           ) -> tuple[list[Scan | DicomResult], int]:
+    """The scans (and, below the study level, the filed DICOM results) matching `query`:
+    one page, and how many match in all.
 
     Raises:
         AccessDeniedError: the actor may not read ImagingStudy.
     """
-    statement = _matching(_visible(actor), query.matches)
-    if study_uid is not None:
-        statement = statement.where(Scan.study_uid == study_uid)
-    if series_uid is not None:
-        statement = statement.where(Scan.series_uid == series_uid)
-    total = session.scalar(select(func.count()).select_from(statement.subquery()))
-    rows = session.scalars(statement.order_by(Scan.created_at, Scan.id)
-                           .limit(query.limit).offset(query.offset))
-    return list(rows), total or 0
+    if level == "study":
+        statements = [_matching(_studies(actor), query.matches)]
+    else:
+        statements = [_matching(_visible(actor), query.matches),
+                      _matching(_derived(actor), query.matches, DicomResult)]
+    rows: list[Scan | DicomResult] = []
+    total, offset = 0, query.offset
+    for statement, instance in zip(statements, (Scan, DicomResult), strict=False):
+        if study_uid is not None:
+            statement = statement.where(Scan.study_uid == study_uid)
+        if series_uid is not None:
+            statement = statement.where(instance.series_uid == series_uid)
+        count = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
+        total += count
+        wanted = query.limit - len(rows)
+        if wanted > 0 and offset < count:
+            rows += session.scalars(statement.order_by(instance.created_at, instance.id)
+                                    .limit(wanted).offset(offset))
+        offset = max(0, offset - count)
+    return rows, total
+
+
+def derived_in(session: Session, scans: list[Scan]) -> dict[str, list[DicomResult]]:
+    """The DICOM results filed in each scan's study, by scan id (for study attributes)."""
+    found: dict[str, list[DicomResult]] = {}
+    if scans:
+        for row in session.scalars(select(DicomResult).where(
+                DicomResult.scan_id.in_([s.id for s in scans]))):
+            found.setdefault(row.scan_id, []).append(row)
+    return found
 
 
 def find(session: Session, actor: Actor, study_uid: str, series_uid: str | None = None,
-         instance_uid: str | None = None) -> list[Scan]:
-    """The scans under a WADO-RS URL: a study, a series of it, or one instance.
+         instance_uid: str | None = None) -> list[Scan | DicomResult]:
+    """The instances under a WADO-RS URL — a study, a series of it, or one instance: the
+    scan stored as DICOM and the results filed in its study.
 
     Raises:
         ResourceNotFoundError: none the actor may read (a patient asking for another
             patient's study learns nothing more).
     """
-    statement = _visible(actor).where(Scan.study_uid == study_uid)
-    if series_uid is not None:
-        statement = statement.where(Scan.series_uid == series_uid)
-    if instance_uid is not None:
-        statement = statement.where(Scan.instance_uid == instance_uid)
-    scans = list(session.scalars(statement.order_by(Scan.created_at, Scan.id)))
-    if not scans:
+    found: list[Scan | DicomResult] = []
+    for statement, instance in ((_visible(actor), Scan), (_derived(actor), DicomResult)):
+        statement = statement.where(Scan.study_uid == study_uid)
+        if series_uid is not None:
+            statement = statement.where(instance.series_uid == series_uid)
+        if instance_uid is not None:
+            statement = statement.where(instance.instance_uid == instance_uid)
+        found += session.scalars(statement.order_by(instance.created_at, instance.id))
+    if not found:
         path = "/".join(p for p in (study_uid, series_uid, instance_uid) if p)
         raise ResourceNotFoundError(f"no DICOM instance stored under {path}")
-    return scans
+    return found

@@ -4,6 +4,8 @@ Each route parses the request, calls `workflow.receive` or `queries`, and render
 or multipart/related. Bearer tokens and SMART scopes are those of /fhir: STOW-RS is the
 upload step (`system/ImagingStudy.write`), everything else reads ImagingStudy
 (`system/ImagingStudy.read` or `system/*.read`); patients see only their own studies.
+QIDO-RS and WADO-RS also serve the AI results filed in a study on release (the SR and the
+Grad-CAM Secondary Capture, `csss_fhir.dicom_results`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from csss_fhir.dicomweb import attributes, auditing, queries
 from csss_fhir.dicomweb.multipart import DICOM, build_related, parse_related
 from csss_fhir.errors import CsssError, InvalidInputError, NotAcceptableError
 from csss_fhir.extensions import services
-from csss_fhir.models import Scan, db
+from csss_fhir.models import DicomResult, Scan, db
 from csss_fhir.security.authentication import current_actor
 from csss_fhir.workflow import receive
 
@@ -130,12 +132,13 @@ def _search(level: str, study_uid: str | None = None, series_uid: str | None = N
     _require_json()
     query = queries.parse_query(list(request.args.items(multi=True)), level=level)
     include = attributes.include_tags(query.include)
-    scans, total = queries.search(db.session, actor, query, study_uid=study_uid,
+    scans, total = queries.search(db.session, actor, query, level=level, study_uid=study_uid,
                                   series_uid=series_uid)
     auditing.touched(scans, query=True)
     root = root_url()
-    body = [attributes.to_json(scan, level, root=root, include=include, header_of=_header)
-            for scan in scans]
+    derived = queries.derived_in(db.session, scans) if level == "study" else {}
+    body = [attributes.to_json(scan, level, root=root, include=include, header_of=_header,
+                               derived=derived.get(scan.id, [])) for scan in scans]
     warnings = []
     if query.offset + len(scans) < total:
         warnings.append(f"{total} results match; this page has {len(scans)} from offset "
@@ -145,7 +148,9 @@ def _search(level: str, study_uid: str | None = None, series_uid: str | None = N
     return _dicom_json(body, 200, warnings)
 
 
-def _header(scan: Scan) -> Dataset:
+def _header(scan: Scan | DicomResult) -> Dataset:
+    if isinstance(scan, Scan) and scan.source_format != "dicom":
+        return Dataset()  # a JPEG/PNG upload's study, listed for its filed results
     return dicom.read_dataset(services().store.get(scan.image.sha256))
 
 
@@ -171,7 +176,8 @@ def search_instances(study: str, series: str) -> Response:
 
 # --- WADO-RS ------------------------------------------------------------------------------
 
-def _found(study: str, series: str | None = None, instance: str | None = None) -> list[Scan]:
+def _found(study: str, series: str | None = None, instance: str | None = None
+           ) -> list[Scan | DicomResult]:
     scans = queries.find(db.session, current_actor(), study, series, instance)
     auditing.touched(scans)
     return scans
@@ -198,7 +204,7 @@ def _requested_syntax() -> str | None:
         "add /metadata, for an image add /rendered")
 
 
-def _instances(scans: list[Scan]) -> Response:
+def _instances(scans: list[Scan | DicomResult]) -> Response:
     syntax = _requested_syntax()
     store = services().store
     items = [dicom.in_transfer_syntax(store.get(scan.image.sha256), syntax) for scan in scans]
@@ -207,14 +213,15 @@ def _instances(scans: list[Scan]) -> Response:
                      headers={"Cache-Control": "private, no-store"})
 
 
-def _metadata(scans: list[Scan]) -> Response:
+def _metadata(scans: list[Scan | DicomResult]) -> Response:
     _require_json()
     store = services().store
     return _dicom_json([dicom.to_dicom_json(dicom.read_dataset(store.get(s.image.sha256)))
                         for s in scans])
 
 
-def _retrieve(kind: Callable[[list[Scan]], Response], *uids: str) -> Response:
+def _retrieve(kind: Callable[[list[Scan | DicomResult]], Response], *uids: str
+              ) -> Response:
     return kind(_found(*uids))
 
 

@@ -1,4 +1,5 @@
-"""The job functions every runner calls: classify a new scan, send one outbox row, sweep.
+"""The job functions every runner calls: classify a new scan, send one outbox row, send one
+report version's DICOM result to the PACS, sweep.
 
 Each job opens its own database session (never the request's), is keyed by the row it
 serves and claims that row first, so running it twice — a duplicate message, the sweep
@@ -16,8 +17,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from csss_fhir.extensions import Services
-from csss_fhir.jobs import CLASSIFY_SCAN, SEND_MAIL, SWEEP
-from csss_fhir.models import AiJob, MailMessage, Task, db, utcnow
+from csss_fhir.jobs import CLASSIFY_SCAN, SEND_DICOM, SEND_MAIL, SWEEP
+from csss_fhir.models import AiJob, MailMessage, PacsExport, Task, db, utcnow
 from csss_fhir.workflow.states import ScanState
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 AI_CLAIM_SECONDS = 300  # longer than any classification; a killed worker's claim lapses
 AI_FIRST_RETRY_SECONDS = 10
 SWEEP_BATCH = 200
+PACS_RESWEEP_SECONDS = 120  # a pending export the sweep queued is queued again this much later
+JOBS = (CLASSIFY_SCAN, SEND_MAIL, SEND_DICOM, SWEEP)
 
 FollowUps = list[tuple[str, str | None]]
 
@@ -35,9 +38,8 @@ def run_job(app: Flask, job: str, key: str | None) -> FollowUps:
     Database errors propagate (the runner backs off and the row stays due); every other
     outcome is recorded on the job's row.
     """
-    if job not in (CLASSIFY_SCAN, SEND_MAIL, SWEEP):
-        raise ValueError(f"unknown job {job!r}; expected {CLASSIFY_SCAN}, {SEND_MAIL} or "
-                         f"{SWEEP}")
+    if job not in JOBS:
+        raise ValueError(f"unknown job {job!r}; expected one of {', '.join(JOBS)}")
     svc: Services = app.extensions["csss"]
     with Session(db.engine) as session:
         if job == CLASSIFY_SCAN:
@@ -45,6 +47,9 @@ def run_job(app: Flask, job: str, key: str | None) -> FollowUps:
             return []
         if job == SEND_MAIL:
             send_mail(session, svc, key)
+            return []
+        if job == SEND_DICOM:
+            send_dicom(session, svc, key)
             return []
         return sweep(session, svc)
 
@@ -119,11 +124,19 @@ def send_mail(session: Session, svc: Services, mail_id: str) -> None:
     outbox.deliver(session, svc.mail, [mail_id])
 
 
+def send_dicom(session: Session, svc: Services, export_id: str) -> str:
+    """C-STORE one report version's DICOM result if it is pending and no other job holds it."""
+    from csss_fhir.dicom_results import export
+
+    return export.send(session, svc, export_id)
+
+
 def sweep(session: Session, svc: Services) -> FollowUps:
     """Find work the database says is due and whose message may be lost.
 
     Scans in PENDING_AI past their due time (AI_DEADLINE_SECONDS after upload, or a failed
-    attempt's back-off) and unclaimed; e-mails due. Each one found is due again only a
+    attempt's back-off) and unclaimed; e-mails due; PACS exports pending past their back-off
+    and unclaimed. Each one found is due again only a
     deadline later, so a slow queue is not flooded with copies.
     """
     from csss_fhir.mail import outbox
@@ -141,8 +154,18 @@ def sweep(session: Session, svc: Services) -> FollowUps:
     uncertain = outbox.mark_uncertain(session, now=now)
     mail_ids = list(session.scalars(select(MailMessage.id).where(outbox.claimable(now))
                                     .order_by(MailMessage.created_at).limit(SWEEP_BATCH)))
+    export_ids = list(session.scalars(
+        select(PacsExport.id).where(PacsExport.state == "pending", PacsExport.due_at <= now,
+                                    or_(PacsExport.claimed_until.is_(None),
+                                        PacsExport.claimed_until < now))
+        .order_by(PacsExport.due_at).limit(SWEEP_BATCH)))
+    if export_ids:
+        session.execute(update(PacsExport).where(PacsExport.id.in_(export_ids))
+                        .values(due_at=now + timedelta(seconds=PACS_RESWEEP_SECONDS))
+                        .execution_options(synchronize_session=False))
     session.commit()
-    if scan_ids or mail_ids or uncertain:
+    if scan_ids or mail_ids or uncertain or export_ids:
         log.info("sweep", extra={"scans": len(scan_ids), "mails": len(mail_ids),
-                                 "uncertain": uncertain})
-    return [(CLASSIFY_SCAN, i) for i in scan_ids] + [(SEND_MAIL, i) for i in mail_ids]
+                                 "uncertain": uncertain, "pacs_exports": len(export_ids)})
+    return ([(CLASSIFY_SCAN, i) for i in scan_ids] + [(SEND_MAIL, i) for i in mail_ids]
+            + [(SEND_DICOM, i) for i in export_ids])

@@ -5,7 +5,8 @@
 - `scans`: stored files, scans, their Tasks and workflow events;
 - `clinical`: patients and what is recorded about a scan, up to the report;
 - `records`: resource versions (vread) and the audit trail;
-- `mail`: the e-mail outbox.
+- `mail`: the e-mail outbox;
+- `dicom_results`: a released AI result as DICOM instances and their PACS export.
 
 Import from the package (`from csss_fhir.models import Scan`): it re-exports every model
 (`ScanState` lives in `workflow.states` and `Role` in `security.access`, beside their rules),
@@ -33,6 +34,7 @@ from csss_fhir.models.clinical import (
     Report,
     ReportAmendment,
 )
+from csss_fhir.models.dicom_results import DicomResult, PacsExport
 from csss_fhir.models.mail import MailMessage
 from csss_fhir.models.records import AuditRecord, ResourceVersion
 from csss_fhir.models.scans import AiJob, Blob, BlobContent, Scan, Task, WorkflowEvent
@@ -40,8 +42,9 @@ from csss_fhir.security.access import Role
 
 __all__ = [
     "NAMING", "AiJob", "AiPrediction", "ApiClient", "AuditRecord", "AuthThrottle", "Base",
-    "Blob", "BlobContent", "DoctorReview", "MailMessage", "ModelDevice", "OtpCode", "Patient",
-    "PharmacyReview", "Prescription", "Report", "ReportAmendment", "ResourceVersion",
+    "Blob", "BlobContent", "DicomResult", "DoctorReview", "MailMessage", "ModelDevice",
+    "OtpCode", "PacsExport", "Patient", "PharmacyReview", "Prescription", "Report",
+    "ReportAmendment", "ResourceVersion",
     "RevokedToken", "Role", "Scan", "Task", "TotpCredential", "UTCDateTime", "User", "Versioned",
     "WorkflowEvent", "db", "new_id", "utcnow",
 ]

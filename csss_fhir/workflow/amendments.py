@@ -7,7 +7,8 @@ proposed is recorded), and a report has at most one pending proposal. `approve_a
 it makes the DiagnosticReport's next version (status `corrected` when a finding changed,
 `amended` when a note was added), renders and stores a new PDF, keeps the old PDF and the old
 version (vread) as they were, makes the corrected finding the report's current one, and
-queues the new PDF's e-mail to the patient through the outbox.
+queues the new PDF's e-mail to the patient through the outbox, and files the version's AI
+result as DICOM again (`csss_fhir.dicom_results`: a new SR with the corrected finding).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from csss_fhir import history
+from csss_fhir.dicom_results import results as dicom_results
 from csss_fhir.errors import ResourceNotFoundError
 from csss_fhir.extensions import Services
 from csss_fhir.mail import messages
@@ -136,6 +138,7 @@ def approve_amendment(session: Session, svc: Services, actor: Actor, report_id: 
                              [f"DiagnosticReport/{report.id}"])
         history.record(session, report, event)
         mail_id = messages.queue_report_mail(session, svc.settings, report, pdf)
+        dicom_results.record(session, svc, scan, report, gradcam_png=content.gradcam)
     log.info("report amendment approved", extra={"report_id": report.id,
                                                  "version": report.version_id,
                                                  "mail_queued": mail_id is not None})

@@ -1,7 +1,8 @@
 """$approve: the admin releases the report. The PDF is rendered and stored, the
 DiagnosticReport written, and the report e-mail queued in the same transaction; a job
 (`csss_fhir.jobs`) sends it after the commit, never this request: a slow or failing mail
-server cannot delay or fail an approval.
+server cannot delay or fail an approval. The AI result is filed as DICOM in the scan's study
+(`csss_fhir.dicom_results`) in the same transaction, and queued for the PACS when one is set.
 
 `report_content` and `add_pdf` are shared with `amendments`, which releases later versions.
 """
@@ -17,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from csss_fhir import history
+from csss_fhir.dicom_results import results as dicom_results
 from csss_fhir.extensions import Services
 from csss_fhir.mail import messages
 from csss_fhir.models import Blob, PharmacyReview, Report, Scan, utcnow
@@ -54,8 +56,9 @@ def approve(session: Session, svc: Services, actor: Actor, study_id: str, *,
     task = locked_task(session, scan, Step.APPROVE, if_match)
     approved_at = utcnow()
     report_id = str(uuid.uuid4())
-    pdf = render_pdf(report_content(session, svc, scan, approver_name=actor.name,
-                                    report_id=report_id, approved_at=approved_at))
+    content = report_content(session, svc, scan, approver_name=actor.name,
+                             report_id=report_id, approved_at=approved_at)
+    pdf = render_pdf(content)
     with stored(session, svc.store, pdf) as digest, one_winner(session):
         blob = add_pdf(session, scan, digest, pdf)
         report = Report(id=report_id, scan_id=scan.id, patient_id=scan.patient_id,
@@ -68,6 +71,7 @@ def approve(session: Session, svc: Services, actor: Actor, study_id: str, *,
                              [f"DiagnosticReport/{report.id}", f"Task/{task.id}"])
         history.record(session, report, task, event)
         mail_id = messages.queue_report_mail(session, svc.settings, report, pdf)
+        dicom_results.record(session, svc, scan, report, gradcam_png=content.gradcam)
     log.info("report approved", extra={"scan_id": scan.id, "report_id": report.id,
                                        "mail_queued": mail_id is not None})
     return report

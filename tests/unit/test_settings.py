@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from csss_fhir.errors import ConfigurationError
-from csss_fhir.settings import Settings
+from csss_fhir.settings import PacsDestination, Settings
 
 
 def test_defaults_match_the_api_contract():
@@ -146,3 +146,20 @@ def test_dicom_listener_settings_are_read_and_checked():
 def test_bad_dicom_settings_name_the_variable(environ, named):
     with pytest.raises(ConfigurationError, match=named):
         Settings.from_environ(environ)
+
+
+def test_pacs_destination_is_parsed():
+    settings = Settings.from_environ({"PACS_DESTINATION": "MAIN_PACS@pacs.example.org:104",
+                                      "PACS_MAX_ATTEMPTS": "3"})
+    assert settings.pacs_destination == PacsDestination("MAIN_PACS", "pacs.example.org", 104)
+    assert settings.pacs_max_attempts == 3
+    assert Settings.from_environ({}).pacs_destination is None
+    assert PacsDestination.parse("PACS@[::1]:11112").host == "::1"
+
+
+@pytest.mark.parametrize("value", ["pacs.example.org:104", "PACS@pacs.example.org",
+                                   "PACS@:104", "PACS@host:0", "PACS@host:port",
+                                   "A_TITLE_THAT_IS_TOO_LONG@host:104", "BAD\\AE@host:104"])
+def test_a_bad_pacs_destination_says_what_is_expected(value):
+    with pytest.raises(ConfigurationError, match="expected AE@host:port"):
+        Settings.from_environ({"PACS_DESTINATION": value})
