@@ -1,7 +1,7 @@
 """dicom results: a released AI result as DICOM (SR and Grad-CAM image) and its PACS export
 
 Revision ID: 0012_dicom_results
-Revises: 0010_blob_storage
+Revises: 0011_fhir
 
 - `dicom_result`: one derived instance (kind "sr" or "sc") of a report version, filed in the
   scan's study; WADO-RS and QIDO-RS serve it.
@@ -17,7 +17,7 @@ from alembic import op
 import csss_fhir.models
 
 revision = "0012_dicom_results"
-down_revision = "0010_blob_storage"
+down_revision = "0011_fhir"
 branch_labels = None
 depends_on = None
 
