@@ -23,7 +23,6 @@ from csss_fhir.workflow.states import ScanState
 
 log = logging.getLogger(__name__)
 
-AI_CLAIM_SECONDS = 300  # longer than any classification; a killed worker's claim lapses
 AI_FIRST_RETRY_SECONDS = 10
 SWEEP_BATCH = 200
 PACS_RESWEEP_SECONDS = 120  # a pending export the sweep queued is queued again this much later
@@ -72,7 +71,9 @@ def classify_scan(session: Session, svc: Services, scan_id: str) -> str:
         update(AiJob).where(AiJob.scan_id == scan_id, AiJob.scan_id.in_(_pending_scans()),
                             or_(AiJob.claimed_until.is_(None), AiJob.claimed_until < now))
         .values(attempts=AiJob.attempts + 1,
-                claimed_until=now + timedelta(seconds=AI_CLAIM_SECONDS))
+                # A killed worker's claim lapses with the AI deadline, so the sweep re-runs
+                # its scan then; a second run of a slow one changes nothing (Task version).
+                claimed_until=now + timedelta(seconds=svc.settings.ai_deadline_seconds))
         .execution_options(synchronize_session=False)
     ).rowcount
     session.commit()
