@@ -15,7 +15,7 @@ from flask import Blueprint, Response, current_app, request
 
 from adapters.fhir.binary import from_fhir_binary, to_fhir_staged_binary, upload_content_type
 from adapters.fhir.bundle import SearchEntry, searchset
-from adapters.fhir.capability import Operation, capability_statement
+from adapters.fhir.capability import Operation, capability_statement, search_parameter_url
 from adapters.fhir.medication_request import from_fhir_medication_request
 from adapters.fhir.narrative import with_narrative
 from adapters.fhir.outcome import operation_outcome
@@ -73,10 +73,20 @@ def metadata() -> Response:
         base_url=base_url(), searchable=search.parameter_types(), creatable=CREATABLE,
         updatable=UPDATABLE,
         software_version=_version(), includes=search.INCLUDES,
-        revincludes=search.REVINCLUDES, operations=_operations())))
+        revincludes=search.REVINCLUDES, operations=served_operations(),
+        definitions=search_definitions(), cors=bool(services().settings.cors_origins))))
 
 
-def _operations() -> list[Operation]:
+def search_definitions() -> dict[str, dict[str, str]]:
+    """{type: {parameter: canonical URL}}: R4's SearchParameter, or ours (served by
+    api/conformance.py) where R4 defines none that means what ours does."""
+    return {resource_type: {name: search.standard_definition(resource_type, name)
+                            or search_parameter_url(base_url(), resource_type, name)
+                            for name in params}
+            for resource_type, params in search.PARAMETERS.items()}
+
+
+def served_operations() -> list[Operation]:
     """Every `$operation` route under /fhir, read from the URL map so none can be left out.
 
     A route for any type (`/fhir/<resource_type>/$validate`) serves the types that
@@ -89,7 +99,8 @@ def _operations() -> list[Operation]:
             continue
         resource_type, name = segments[2], segments[-1].removeprefix("$")
         types = _OPERATION_TYPES[name] if resource_type.startswith("<") else (resource_type,)
-        found += [Operation(kind, name) for kind in types]
+        instance = len(segments) == 5  # /fhir/<type>/<id>/$name
+        found += [Operation(kind, name, instance) for kind in types]
     return found
 
 
