@@ -268,6 +268,7 @@ def create_binary() -> Response:
     """Stage a file for `$upload` (`file` = `Binary/<id>`): raw bytes with their
     Content-Type, or a FHIR Binary with base64 `data`. 201 with the Binary, less its bytes."""
     actor = current_actor()
+    staging.require_stager(actor)  # 403 before reading a body of megabytes
     limit = services().settings.max_upload_bytes
     if request.mimetype in JSON_TYPES:
         request.max_content_length = base64_length(limit) + PARAMETERS_OVERHEAD

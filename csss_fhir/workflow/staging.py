@@ -23,9 +23,8 @@ from csss_fhir.workflow.tasks import require_step
 log = logging.getLogger(__name__)
 
 
-def stage_binary(session: Session, actor: Actor, data: bytes, content_type: str
-                 ) -> StagedBinary:
-    """Keep a file for a later $upload by the same actor.
+def require_stager(actor: Actor) -> None:
+    """Refuse callers who may not stage files, before their (large) body is read.
 
     Raises:
         StepNotAllowedError: the actor may not upload scans, or is a patient.
@@ -34,6 +33,16 @@ def stage_binary(session: Session, actor: Actor, data: bytes, content_type: str
     if actor.is_patient:
         raise StepNotAllowedError("patients send the file in $upload itself; POST Binary is "
                                   "for staff and hospital systems")
+
+
+def stage_binary(session: Session, actor: Actor, data: bytes, content_type: str
+                 ) -> StagedBinary:
+    """Keep a file for a later $upload by the same actor.
+
+    Raises:
+        StepNotAllowedError: see `require_stager`.
+    """
+    require_stager(actor)
     staged = StagedBinary(content_type=content_type, data=data, owner_user_id=actor.user_id,
                           owner_client_id=None if actor.user_id else actor.client_id)
     session.add(staged)
