@@ -15,8 +15,6 @@ from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 
 from adapters.fhir.common import FHIR_VERSION, instant
 
-# Operations the FHIR specification defines: their canonical definitions.
-STANDARD_OPERATIONS = {"validate": "http://hl7.org/fhir/OperationDefinition/Resource-validate"}
 BINARY = "Binary"
 SMART_OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 SECURITY_SERVICE = "http://terminology.hl7.org/CodeSystem/restful-security-service"
@@ -39,6 +37,27 @@ class Operation:
 
     resource_type: str
     name: str  # without the `$`
+    instance: bool = False  # `[type]/[id]/$name` rather than `[type]/$name`
+
+
+def operation_url(base_url: str, operation: Operation) -> str:
+    """The canonical URL of the operation's OperationDefinition, which the server serves
+    (`adapters.fhir.operation_definition`); $validate's names the standard one as `base`."""
+    return f"{base_url}/OperationDefinition/{operation.resource_type}-{operation.name}"
+
+
+def search_parameter_url(base_url: str, resource_type: str, code: str) -> str:
+    """The canonical URL of one of our own SearchParameters, which the server serves."""
+    return f"{base_url}/SearchParameter/{resource_type}-{code}"
+
+
+# The conformance resources the server serves (read, search by url and name), with R4's
+# definitions of those parameters.
+CONFORMANCE_TYPES = ("OperationDefinition", "SearchParameter")
+_CONFORMANCE_PARAMETERS = (
+    ("url", "uri", "http://hl7.org/fhir/SearchParameter/conformance-url"),
+    ("name", "string", "http://hl7.org/fhir/SearchParameter/conformance-name"),
+)
 
 
 def _operation_entries(base_url: str, operations: Iterable[Operation]
@@ -46,17 +65,17 @@ def _operation_entries(base_url: str, operations: Iterable[Operation]
     """{type: rest.resource.operation entries}, in the order given, each operation once."""
     entries: dict[str, list[dict[str, str]]] = {}
     for operation in dict.fromkeys(operations):
-        definition = STANDARD_OPERATIONS.get(operation.name) or \
-            f"{base_url}/OperationDefinition/{operation.resource_type}-{operation.name}"
         entries.setdefault(operation.resource_type, []).append(
-            {"name": operation.name, "definition": definition})
+            {"name": operation.name, "definition": operation_url(base_url, operation)})
     return entries
 
 
 def _resource_entry(resource_type: str, params: Any, *, creatable: bool, updatable: bool,
                     includes: tuple[str, ...], revincludes: tuple[str, ...],
-                    operations: list[dict[str, str]]) -> dict[str, Any]:
-    """One rest.resource entry; `params` is {name: FHIR search type} or names of tokens."""
+                    operations: list[dict[str, str]],
+                    definitions: dict[str, str]) -> dict[str, Any]:
+    """One rest.resource entry; `params` is {name: FHIR search type} or names of tokens;
+    `definitions` {name: canonical URL of its SearchParameter}."""
     types = params if isinstance(params, dict) else {p: "token" for p in params}
     interactions = [{"code": "read"}, {"code": "vread"}, {"code": "search-type"},
                     {"code": "history-instance"}]
@@ -71,7 +90,8 @@ def _resource_entry(resource_type: str, params: Any, *, creatable: bool, updatab
         "readHistory": True,
         # If-None-Match / If-Modified-Since give 304 on read and vread.
         "conditionalRead": "full-support",
-        "searchParam": [{"name": name, "type": kind} for name, kind in types.items()],
+        "searchParam": [{"name": name, "type": kind, "definition": definitions.get(name)}
+                        for name, kind in types.items()],
     }
     if creatable:
         entry["conditionalCreate"] = True  # If-None-Exist
@@ -86,10 +106,13 @@ def capability_statement(*, base_url: str, searchable: dict[str, Any],
                          updatable: tuple[str, ...] = (),
                          includes: dict[str, tuple[str, ...]] | None = None,
                          revincludes: dict[str, tuple[str, ...]] | None = None,
-                         operations: Iterable[Operation] = ()) -> CapabilityStatement:
+                         operations: Iterable[Operation] = (),
+                         definitions: dict[str, dict[str, str]] | None = None,
+                         cors: bool = False) -> CapabilityStatement:
     """`searchable` maps each type to {parameter: FHIR search type} (search.parameter_types),
     so the statement lists exactly what search.PARAMETERS implements; `operations` are the
-    `$operation` routes the server registered.
+    `$operation` routes the server registered; `definitions` {type: {parameter: canonical
+    URL}}; `cors` whether CORS headers are sent (CORS_ORIGINS is set).
 
     Raises:
         ValueError: an operation names a type that is not searchable here.
@@ -104,10 +127,16 @@ def capability_statement(*, base_url: str, searchable: dict[str, Any],
                         updatable=resource_type in updatable,
                         includes=(includes or {}).get(resource_type, ()),
                         revincludes=(revincludes or {}).get(resource_type, ()),
-                        operations=by_type.get(resource_type, []))
+                        operations=by_type.get(resource_type, []),
+                        definitions=(definitions or {}).get(resource_type, {}))
         for resource_type, params in sorted(searchable.items())
     ]
-    resources.append({"type": BINARY, "interaction": [{"code": "read"}]})
+    # Binary: read stored files; create stages a file for $upload (POST /fhir/Binary).
+    resources.append({"type": BINARY, "interaction": [{"code": "read"}, {"code": "create"}]})
+    resources += [{"type": kind, "interaction": [{"code": "read"}, {"code": "search-type"}],
+                   "searchParam": [{"name": name, "type": param_type, "definition": url}
+                                   for name, param_type, url in _CONFORMANCE_PARAMETERS]}
+                  for kind in CONFORMANCE_TYPES]
     return CapabilityStatement.model_validate({
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -121,7 +150,7 @@ def capability_statement(*, base_url: str, searchable: dict[str, Any],
         "rest": [{
             "mode": "server",
             "security": {
-                "cors": True,
+                "cors": cors,
                 "service": [{"coding": [{"system": SECURITY_SERVICE, "code": "SMART-on-FHIR"}]}],
                 "extension": [{"url": SMART_OAUTH_URIS, "extension": [
                     {"url": "token", "valueUri": f"{base_url.removesuffix('/fhir')}/auth/token"},

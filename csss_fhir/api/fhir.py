@@ -13,16 +13,20 @@ from fhir.resources.R4B.binary import Binary
 from fhir.resources.R4B.bundle import Bundle
 from flask import Blueprint, Response, current_app, request
 
+from adapters.fhir.binary import from_fhir_binary, to_fhir_staged_binary, upload_content_type
 from adapters.fhir.bundle import SearchEntry, searchset
-from adapters.fhir.capability import Operation, capability_statement
+from adapters.fhir.capability import Operation, capability_statement, search_parameter_url
 from adapters.fhir.medication_request import from_fhir_medication_request
 from adapters.fhir.narrative import with_narrative
 from adapters.fhir.outcome import operation_outcome
+from adapters.fhir.parameters import base64_length
 from adapters.fhir.patient import from_fhir_patient
 from adapters.fhir.shaping import SUMMARIES, shape
 from adapters.fhir.validation import validate_for_create
 from csss_fhir import history, registration, resources, search, workflow
+from csss_fhir.api.operations import PARAMETERS_OVERHEAD
 from csss_fhir.api.responses import (
+    JSON_TYPES,
     base_url,
     check_acceptable,
     conditional,
@@ -33,6 +37,7 @@ from csss_fhir.api.responses import (
 )
 from csss_fhir.errors import (
     InvalidInputError,
+    PayloadTooLargeError,
     PreconditionFailedError,
     ResourceNotFoundError,
     UnsupportedMediaError,
@@ -44,6 +49,7 @@ from csss_fhir.search.values import date_range
 from csss_fhir.security import access
 from csss_fhir.security.authentication import current_actor
 from csss_fhir.security.errors import AccessDeniedError
+from csss_fhir.workflow import staging
 
 if TYPE_CHECKING:
     from csss_fhir.security.actor import Actor
@@ -67,10 +73,20 @@ def metadata() -> Response:
         base_url=base_url(), searchable=search.parameter_types(), creatable=CREATABLE,
         updatable=UPDATABLE,
         software_version=_version(), includes=search.INCLUDES,
-        revincludes=search.REVINCLUDES, operations=_operations())))
+        revincludes=search.REVINCLUDES, operations=served_operations(),
+        definitions=search_definitions(), cors=bool(services().settings.cors_origins))))
 
 
-def _operations() -> list[Operation]:
+def search_definitions() -> dict[str, dict[str, str]]:
+    """{type: {parameter: canonical URL}}: R4's SearchParameter, or ours (served by
+    api/conformance.py) where R4 defines none that means what ours does."""
+    return {resource_type: {name: search.standard_definition(resource_type, name)
+                            or search_parameter_url(base_url(), resource_type, name)
+                            for name in params}
+            for resource_type, params in search.PARAMETERS.items()}
+
+
+def served_operations() -> list[Operation]:
     """Every `$operation` route under /fhir, read from the URL map so none can be left out.
 
     A route for any type (`/fhir/<resource_type>/$validate`) serves the types that
@@ -83,7 +99,8 @@ def _operations() -> list[Operation]:
             continue
         resource_type, name = segments[2], segments[-1].removeprefix("$")
         types = _OPERATION_TYPES[name] if resource_type.startswith("<") else (resource_type,)
-        found += [Operation(kind, name) for kind in types]
+        instance = len(segments) == 5  # /fhir/<type>/<id>/$name
+        found += [Operation(kind, name, instance) for kind in types]
     return found
 
 
@@ -244,6 +261,31 @@ def validate(resource_type: str) -> Response:
                                 f"not {resource_type}")
     return fhir_response(validate_for_create(json_body(request), resource_type,
                                              VALIDATORS[resource_type]))
+
+
+@bp.post("/Binary")
+def create_binary() -> Response:
+    """Stage a file for `$upload` (`file` = `Binary/<id>`): raw bytes with their
+    Content-Type, or a FHIR Binary with base64 `data`. 201 with the Binary, less its bytes."""
+    actor = current_actor()
+    staging.require_stager(actor)  # 403 before reading a body of megabytes
+    limit = services().settings.max_upload_bytes
+    if request.mimetype in JSON_TYPES:
+        request.max_content_length = base64_length(limit) + PARAMETERS_OVERHEAD
+        data, content_type = from_fhir_binary(json_body(request), max_bytes=limit)
+    else:
+        content_type = upload_content_type(request.mimetype)
+        data = request.stream.read(limit + 1)
+        if len(data) > limit:
+            raise PayloadTooLargeError(f"the file is larger than "
+                                       f"{services().settings.max_upload_mb} MB")
+        if not data:
+            raise InvalidInputError("the body is empty; send the file's bytes")
+    staged = staging.stage_binary(db.session, actor, data, content_type)
+    response = fhir_response(to_fhir_staged_binary(staged.id, staged.content_type,
+                                                   staged.created_at), 201)
+    response.headers["Location"] = f"{base_url()}/Binary/{staged.id}"
+    return response
 
 
 @bp.post("/<resource_type>")

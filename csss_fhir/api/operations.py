@@ -6,15 +6,19 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
-from adapters.fhir.parameters import OperationParameters
+from adapters.fhir.parameters import OperationParameters, base64_length, upload_parameters
 from csss_fhir import resources, workflow
-from csss_fhir.api.responses import check_acceptable, fhir_response, json_body
+from csss_fhir.api.responses import JSON_TYPES, check_acceptable, fhir_response, json_body
 from csss_fhir.errors import InvalidInputError, PayloadTooLargeError, UnsupportedMediaError
 from csss_fhir.extensions import services
 from csss_fhir.models import db
+from csss_fhir.security.actor import Actor
 from csss_fhir.security.authentication import current_actor
+from csss_fhir.workflow import staging
 
 bp = Blueprint("fhir_operations", __name__, url_prefix="/fhir/ImagingStudy")
+
+PARAMETERS_OVERHEAD = 64 * 1024  # the Parameters' JSON around the base64 file
 
 
 @bp.before_request
@@ -35,10 +39,13 @@ def _if_match() -> str | None:
 @bp.post("/$upload")
 def upload() -> Response:
     actor = current_actor()
+    if request.mimetype in JSON_TYPES:
+        return _upload_parameters(actor)
     if request.mimetype != "multipart/form-data":
         raise UnsupportedMediaError(
             f"Content-Type {request.mimetype or '(none)'}: $upload takes multipart/form-data "
-            "with a 'file' part (JPEG, PNG or DICOM)")
+            "with a 'file' part (JPEG, PNG or DICOM), or a FHIR Parameters resource "
+            "(application/fhir+json) with a 'file' Attachment")
     limit = services().settings.max_upload_bytes
     file = request.files.get("file")
     if file is None:
@@ -50,6 +57,23 @@ def upload() -> Response:
     scan = workflow.upload_scan(db.session, services(), actor, workflow.UploadRequest(
         data=data, patient_id=_form("patient"), modality=_form("modality"),
         body_site=_form("bodySite"), description=_form("description")))
+    return fhir_response(resources.render(scan), 201, location=True)
+
+
+def _upload_parameters(actor: Actor) -> Response:
+    """$upload with a Parameters body: the file inline as an Attachment, or `Binary/<id>`."""
+    limit = services().settings.max_upload_bytes
+    # base64 is 4/3 of the file: let the body be that large, the decoded file stays capped.
+    request.max_content_length = base64_length(limit) + PARAMETERS_OVERHEAD
+    params = upload_parameters(json_body(request), max_bytes=limit)
+    data, staged_id = params.data, None
+    if params.binary_id is not None:
+        staged = staging.staged_file(db.session, actor, params.binary_id)
+        data, staged_id = staged.data, staged.id
+    scan = workflow.upload_scan(db.session, services(), actor, workflow.UploadRequest(
+        data=data or b"", patient_id=params.patient_id, modality=params.modality,
+        body_site=params.body_site, description=params.description,
+        staged_binary_id=staged_id))
     return fhir_response(resources.render(scan), 201, location=True)
 
 

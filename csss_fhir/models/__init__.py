@@ -37,14 +37,29 @@ from csss_fhir.models.clinical import (
 from csss_fhir.models.dicom_results import DicomResult, PacsExport
 from csss_fhir.models.mail import MailMessage
 from csss_fhir.models.records import AuditRecord, ResourceVersion
-from csss_fhir.models.scans import AiJob, Blob, BlobContent, Scan, Task, WorkflowEvent
+from csss_fhir.models.scans import (
+    AiJob,
+    Blob,
+    BlobContent,
+    Scan,
+    StagedBinary,
+    Task,
+    WorkflowEvent,
+)
 from csss_fhir.security.access import Role
 
 __all__ = [
     "NAMING", "AiJob", "AiPrediction", "ApiClient", "AuditRecord", "AuthThrottle", "Base",
+<<<<<<< HEAD
     "Blob", "BlobContent", "DicomResult", "DoctorReview", "MailMessage", "ModelDevice",
     "OtpCode", "PacsExport", "Patient", "PharmacyReview", "Prescription", "Report",
     "ReportAmendment", "ResourceVersion",
     "RevokedToken", "Role", "Scan", "Task", "TotpCredential", "UTCDateTime", "User", "Versioned",
     "WorkflowEvent", "db", "new_id", "utcnow",
+=======
+    "Blob", "BlobContent", "DoctorReview", "MailMessage", "ModelDevice", "OtpCode", "Patient",
+    "PharmacyReview", "Prescription", "Report", "ReportAmendment", "ResourceVersion",
+    "RevokedToken", "Role", "Scan", "StagedBinary", "Task", "TotpCredential", "UTCDateTime",
+    "User", "Versioned", "WorkflowEvent", "db", "new_id", "utcnow",
+>>>>>>> native
 ]

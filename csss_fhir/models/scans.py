@@ -32,6 +32,21 @@ class Blob(db.Model):
     patient_id: Mapped[str] = mapped_column(ForeignKey("patient.id"), nullable=False, index=True)
 
 
+class StagedBinary(db.Model):
+    """A file posted as a FHIR Binary (`POST /fhir/Binary`) for a later $upload to name as
+    `Binary/<id>`. Kept apart from the Blobs (it belongs to no Patient yet) and deleted by
+    the $upload that takes it (`workflow/staging.py`)."""
+
+    __tablename__ = "staged_binary"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    content_type: Mapped[str] = mapped_column(String(100), nullable=False)
+    data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    owner_user_id: Mapped[str | None] = mapped_column(ForeignKey("user_account.id"), index=True)
+    owner_client_id: Mapped[str | None] = mapped_column(String(100))
+
+
 class BlobContent(db.Model):
     """The bytes of a blob when STORAGE_BACKEND=postgresql (`storage/database.py`).
 

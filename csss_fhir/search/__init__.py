@@ -1,7 +1,7 @@
 """search: FHIR search and reads by id over the domain tables; no Flask, no commits.
 
 - parameters.py: the declared search parameters (`PARAMETERS`), the single source the
-  CapabilityStatement reads;
+  CapabilityStatement reads, and what each means (R4's definition, or `OWN_PARAMETERS`);
 - values.py: the FHIR value rules (token, date, string, reference; comma is OR);
 - query.py: request parameters -> SQL, paging, sorting, _summary=count; `search`, `find`;
 - includes.py: `_include` and `_revinclude`;
@@ -13,7 +13,13 @@
 from __future__ import annotations
 
 from csss_fhir.search.includes import INCLUDES, REVINCLUDES
-from csss_fhir.search.parameters import PARAMETERS, Param, parameter_types
+from csss_fhir.search.parameters import (
+    OWN_PARAMETERS,
+    PARAMETERS,
+    Param,
+    parameter_types,
+    standard_definition,
+)
 from csss_fhir.search.query import (
     DEFAULT_COUNT,
     MAX_COUNT,
@@ -24,5 +30,6 @@ from csss_fhir.search.query import (
 )
 from csss_fhir.search.visibility import Viewer
 
-__all__ = ["DEFAULT_COUNT", "INCLUDES", "MAX_COUNT", "PARAMETERS", "Param", "REVINCLUDES",
-           "SearchRequest", "SearchResult", "Viewer", "find", "parameter_types", "search"]
+__all__ = ["DEFAULT_COUNT", "INCLUDES", "MAX_COUNT", "OWN_PARAMETERS", "PARAMETERS", "Param",
+           "REVINCLUDES", "SearchRequest", "SearchResult", "Viewer", "find", "parameter_types",
+           "search", "standard_definition"]

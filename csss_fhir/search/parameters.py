@@ -256,6 +256,11 @@ def _provenance_target(m: type, value: str, modifier: str | None) -> ColumnEleme
                cast(m.targets, String).like(f'%/{like_escape(parts[-1])}"%', escape="\\"))
 
 
+def _provenance_patient_target(m: type, value: str, modifier: str | None
+                               ) -> ColumnElement[bool]:
+    return _provenance_target(m, f"Patient/{reference_id(value, 'Patient', modifier)}", None)
+
+
 def _agent(m: type, value: str, modifier: str | None) -> ColumnElement[bool]:
     parts = reference_parts(value)
     if len(parts) >= 2:
@@ -305,6 +310,11 @@ PARAMETERS: dict[str, dict[str, Param]] = {
                          "status": code_in("status"),
                          "issued": date_param("issued")},
     "Provenance": {**_common("patient_id"),
+                   # R4's Provenance-patient: a target that is the Patient. Ours records
+                   # workflow steps, whose patient is `scan-patient` (the scan's).
+                   "patient": Param("reference", _provenance_patient_target,
+                                    frozenset({"Patient"})),
+                   "scan-patient": reference_param("patient_id", "Patient"),
                    "target": Param("reference", _provenance_target).sorted_by("scan_id")},
     "Device": {**_common(None)},
     # The audit trail (issue 4's table; readable by admins only, see security/access.py).
@@ -318,3 +328,93 @@ def parameter_types() -> dict[str, dict[str, str]]:
     """{type: {parameter: FHIR search type}} for the CapabilityStatement."""
     return {resource_type: {name: p.type for name, p in sorted(params.items())}
             for resource_type, params in PARAMETERS.items()}
+
+
+# --- what each parameter means: R4's SearchParameter, or ours ------------------------------
+
+R4_SEARCH_PARAMETER = "http://hl7.org/fhir/SearchParameter/"
+# The R4 SearchParameter (its id) a declared parameter implements; the `_common` ones and
+# `patient`/`subject` are filled in by `standard_definition`.
+_STANDARD: dict[tuple[str, str], str] = {
+    ("Patient", "identifier"): "Patient-identifier",
+    ("Patient", "name"): "Patient-name",
+    ("Patient", "family"): "individual-family",
+    ("Patient", "given"): "individual-given",
+    ("Patient", "birthdate"): "individual-birthdate",
+    ("Patient", "email"): "individual-email",
+    ("Patient", "active"): "Patient-active",
+    ("Practitioner", "name"): "Practitioner-name",
+    ("Practitioner", "email"): "individual-email",
+    ("PractitionerRole", "role"): "PractitionerRole-role",
+    ("ImagingStudy", "status"): "ImagingStudy-status",
+    ("ImagingStudy", "identifier"): "clinical-identifier",
+    ("ImagingStudy", "started"): "ImagingStudy-started",
+    ("ImagingStudy", "modality"): "ImagingStudy-modality",
+    ("Task", "status"): "Task-status",
+    ("Task", "focus"): "Task-focus",
+    ("Task", "business-status"): "Task-business-status",
+    ("Observation", "status"): "Observation-status",
+    ("Observation", "category"): "Observation-category",
+    ("Observation", "code"): "clinical-code",
+    ("Observation", "value-concept"): "Observation-value-concept",
+    ("Observation", "derived-from"): "Observation-derived-from",
+    ("MedicationRequest", "status"): "medications-status",
+    ("MedicationRequest", "authoredon"): "MedicationRequest-authoredon",
+    ("DiagnosticReport", "status"): "DiagnosticReport-status",
+    ("DiagnosticReport", "issued"): "DiagnosticReport-issued",
+    ("Provenance", "patient"): "Provenance-patient",
+    ("Provenance", "target"): "Provenance-target",
+    ("AuditEvent", "patient"): "AuditEvent-patient",
+    ("AuditEvent", "agent"): "AuditEvent-agent",
+    ("AuditEvent", "date"): "AuditEvent-date",
+}
+# R4's `patient` of these types is clinical-patient; of Task, Task-patient (see above for
+# Provenance and AuditEvent). Their `subject` is <Type>-subject.
+_CLINICAL_PATIENT = frozenset({"ImagingStudy", "Observation", "MedicationRequest",
+                               "DiagnosticReport"})
+_R4_SUBJECT = frozenset({"ImagingStudy", "Observation", "MedicationRequest",
+                         "DiagnosticReport", "Task"})
+
+
+@dataclass(frozen=True)
+class OwnParameter:
+    """A parameter R4 does not define for its type (or defines otherwise): served as our own
+    SearchParameter."""
+
+    expression: str  # FHIRPath
+    description: str
+
+
+OWN_PARAMETERS: dict[tuple[str, str], OwnParameter] = {
+    ("Patient", "patient"): OwnParameter(
+        "Patient", "The Patient itself, by reference (Patient/<id>): the same as _id, so that "
+        "every type searches by `patient` alike"),
+    ("Patient", "subject"): OwnParameter(
+        "Patient", "The Patient itself, by reference (Patient/<id>): the same as _id"),
+    ("Provenance", "scan-patient"): OwnParameter(
+        "Provenance.target.where(resolve() is ImagingStudy).resolve().subject",
+        "The Patient whose scan the recorded workflow step changed (R4's `patient` asks for "
+        "a target that is the Patient itself)"),
+    ("Provenance", "subject"): OwnParameter(
+        "Provenance.target.where(resolve() is ImagingStudy).resolve().subject",
+        "The same as scan-patient: the Patient whose scan the recorded step changed"),
+    ("AuditEvent", "subject"): OwnParameter(
+        "AuditEvent.entity.what.where(resolve() is Patient)",
+        "The Patient whose data the recorded access read or changed"),
+}
+
+
+def standard_definition(resource_type: str, name: str) -> str | None:
+    """The canonical URL of the R4 SearchParameter that `name` on `resource_type`
+    implements; None for our own (`OWN_PARAMETERS`)."""
+    if (resource_type, name) in OWN_PARAMETERS:
+        return None
+    if name in ("_id", "_lastUpdated"):
+        return f"{R4_SEARCH_PARAMETER}Resource-{name.removeprefix('_')}"
+    if name == "patient" and resource_type in _CLINICAL_PATIENT:
+        return f"{R4_SEARCH_PARAMETER}clinical-patient"
+    if name == "patient" and resource_type == "Task":
+        return f"{R4_SEARCH_PARAMETER}Task-patient"
+    if name == "subject" and resource_type in _R4_SUBJECT:
+        return f"{R4_SEARCH_PARAMETER}{resource_type}-subject"
+    return R4_SEARCH_PARAMETER + _STANDARD[(resource_type, name)]

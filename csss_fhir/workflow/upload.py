@@ -23,7 +23,7 @@ from csss_fhir.errors import ConflictError, InvalidInputError
 from csss_fhir.extensions import Services
 from csss_fhir.models import AiJob, Blob, Patient, Scan, Task, utcnow
 from csss_fhir.security.actor import Actor
-from csss_fhir.workflow import ingest
+from csss_fhir.workflow import ingest, staging
 from csss_fhir.workflow.errors import StepNotAllowedError
 from csss_fhir.workflow.states import RULES, Step
 from csss_fhir.workflow.tasks import record_event, require_step, stored
@@ -43,6 +43,8 @@ class UploadRequest:
     modality: str | None = None
     body_site: str | None = None
     description: str | None = None
+    # The staged file (`POST /fhir/Binary`) `data` came from: deleted with the upload's commit.
+    staged_binary_id: str | None = None
 
 
 def upload_scan(session: Session, svc: Services, actor: Actor, request: UploadRequest) -> Scan:
@@ -68,6 +70,8 @@ def upload_scan(session: Session, svc: Services, actor: Actor, request: UploadRe
             deadline = timedelta(seconds=svc.settings.ai_deadline_seconds)
             session.add(AiJob(scan_id=scan.id, due_at=utcnow() + deadline))
             jobs.enqueue(session, jobs.CLASSIFY_SCAN, scan.id)
+            if request.staged_binary_id:
+                staging.take(session, request.staged_binary_id)
             session.commit()
     except IntegrityError as err:  # the same study uploaded twice at once
         raise ConflictError("this study was stored by another request at the same time"

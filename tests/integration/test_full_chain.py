@@ -131,7 +131,7 @@ def test_whole_chain_over_http(live_server, smtp_server):
     assert doctor.state(study_id) == "DOCTOR_VERIFIED"
     assert doctor.operation(study_id, "verify", note="again").status_code == 409
     assert doctor.operation(study_id, "classify").status_code == 409  # part of the record
-    provenance = doctor.request("GET", "Provenance?patient=" + patient_id).resource
+    provenance = doctor.request("GET", "Provenance?scan-patient=" + patient_id).resource
     steps = sorted(e.resource.activity.text.split(":")[0] for e in provenance.entry)
     assert steps == ["classify", "classify", "upload", "verify"]  # the job's, the doctor's
 

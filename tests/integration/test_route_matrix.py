@@ -51,6 +51,10 @@ RULES: dict[tuple[str, str], Rule] = {
     ("/static/<path:filename>", "GET"): PUBLIC,
     ("/.well-known/smart-configuration", "GET"): PUBLIC,
     ("/fhir/metadata", "GET"): PUBLIC,
+    ("/fhir/OperationDefinition", "GET"): PUBLIC,
+    ("/fhir/OperationDefinition/<definition_id>", "GET"): PUBLIC,
+    ("/fhir/SearchParameter", "GET"): PUBLIC,
+    ("/fhir/SearchParameter/<parameter_id>", "GET"): PUBLIC,
     ("/auth/token", "POST"): PUBLIC,
     ("/auth/otp", "POST"): PUBLIC,
     ("/auth/logout", "POST"): api(*AUTHENTICATED),
@@ -63,6 +67,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("/fhir/<resource_type>", "POST"): api("doctor", "admin", "system-write"),
     ("/fhir/<resource_type>/$validate", "POST"): api(*AUTHENTICATED),
     ("/fhir/ImagingStudy/$upload", "POST"): api("patient", "admin", "system-write"),
+    ("/fhir/Binary", "POST"): api("admin", "system-write"),  # a patient uploads directly
     ("/fhir/ImagingStudy/<study_id>/$classify", "POST"): api("doctor"),
     ("/fhir/ImagingStudy/<study_id>/$verify", "POST"): api("doctor"),
     ("/fhir/ImagingStudy/<study_id>/$pharmacy-review", "POST"): api("pharmacist"),
@@ -166,6 +171,7 @@ def _request(client, rule: str, method: str, ids: dict[str, str], patient_id: st
               else "ImagingStudy", "resource_id": ids["study"], "version_id": "1",
               "study_id": ids["study"], "report_id": ids["report"], "user_id": ids["user"],
               "prescription_id": "no-such-prescription",
+              "definition_id": "ImagingStudy-upload", "parameter_id": "Provenance-scan-patient",
               "path:filename": "css/app.css"}
     url = rule
     for name, value in values.items():

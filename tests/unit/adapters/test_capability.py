@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.fhir.capability import STANDARD_OPERATIONS, Operation, capability_statement
+from adapters.fhir.capability import Operation, capability_statement
 
 BASE = "https://csss.example/fhir"
 
@@ -30,7 +30,7 @@ def test_operations_are_listed_on_their_type_once_in_order():
         ("amend", f"{BASE}/OperationDefinition/DiagnosticReport-amend"),
         ("export", f"{BASE}/OperationDefinition/DiagnosticReport-export")]
     assert [(o.name, o.definition) for o in resources["Patient"].operation] == [
-        ("validate", STANDARD_OPERATIONS["validate"])]
+        ("validate", f"{BASE}/OperationDefinition/Patient-validate")]
 
 
 def test_types_without_operations_list_none_and_create_follows_creatable():
@@ -43,3 +43,11 @@ def test_types_without_operations_list_none_and_create_follows_creatable():
 def test_an_operation_on_an_unserved_type_is_refused():
     with pytest.raises(ValueError, match="operations on Spaceship, which are not served"):
         statement(operations=[Operation("Spaceship", "launch")])
+
+
+def test_cors_is_declared_as_configured_and_search_parameters_carry_definitions():
+    definition = "http://hl7.org/fhir/SearchParameter/Resource-id"
+    quiet = statement(definitions={"Patient": {"_id": definition}})
+    assert quiet.rest[0].security.cors is False
+    assert by_type(quiet)["Patient"].searchParam[0].definition == definition
+    assert statement(cors=True).rest[0].security.cors is True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.api_routes import operation_routes
 from tests.factories import parse_fhir
 
 
@@ -16,16 +17,6 @@ def test_capability_statement_lists_exactly_the_search_parameters(client):
     patient = next(r for r in statement.rest[0].resource if r.type == "Patient")
     assert [o.name for o in patient.operation] == ["validate"]
     assert "ImagingStudy:patient" in patient.searchRevInclude
-
-
-def operation_routes(app) -> set[tuple[str, str]]:
-    """(resource type or `<resource_type>`, operation name) of every `$` route under /fhir."""
-    routes = set()
-    for rule in app.url_map.iter_rules():
-        segments = rule.rule.split("/")
-        if segments[1] == "fhir" and segments[-1].startswith("$"):
-            routes.add((segments[2], segments[-1].removeprefix("$")))
-    return routes
 
 
 def test_every_operation_route_is_in_the_statement_and_vice_versa(app, client):

@@ -1,0 +1,103 @@
+"""The conformance resources behind /fhir/metadata: the OperationDefinition of each custom
+operation and the SearchParameter of each of our own search parameters, at the canonical
+URLs the CapabilityStatement names (issue 16 items 5 and 9). Read and searched by `url` and
+`name`; public, like the CapabilityStatement.
+
+Both are derived, never stored: operations from the URL map (`fhir.served_operations`) and
+the parameter table in `adapters.fhir.operation_definition`; search parameters from
+`search.PARAMETERS` and `search.OWN_PARAMETERS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, Response, request
+
+from adapters.fhir.bundle import SearchEntry, searchset
+from adapters.fhir.narrative import with_narrative
+from adapters.fhir.operation_definition import (
+    OPERATIONS,
+    definition_id,
+    operation_definition,
+)
+from adapters.fhir.search_parameter import search_parameter
+from csss_fhir import search
+from csss_fhir.api.fhir import served_operations
+from csss_fhir.api.responses import base_url, check_acceptable, fhir_response
+from csss_fhir.errors import InvalidInputError, ResourceNotFoundError
+
+bp = Blueprint("fhir_conformance", __name__, url_prefix="/fhir")
+
+SEARCHABLE_BY = ("url", "name")
+
+
+@bp.before_request
+def negotiate() -> None:
+    check_acceptable(request)
+
+
+def operation_definitions() -> dict[str, Any]:
+    """{id: OperationDefinition} of every operation route that has a parameter table."""
+    return {definition_id(op): with_narrative(operation_definition(op, base_url=base_url()))
+            for op in dict.fromkeys(served_operations()) if op.name in OPERATIONS}
+
+
+def search_parameters() -> dict[str, Any]:
+    """{id: SearchParameter} of our own search parameters."""
+    found = {}
+    for (resource_type, code), own in search.OWN_PARAMETERS.items():
+        param = search.PARAMETERS[resource_type][code]
+        resource = search_parameter(
+            base_url=base_url(), resource_type=resource_type, code=code, kind=param.type,
+            expression=own.expression, description=own.description,
+            modifiers=param.modifiers)
+        found[resource.id] = with_narrative(resource)
+    return found
+
+
+@bp.get("/OperationDefinition/<definition_id>")
+def read_operation_definition(definition_id: str) -> Response:
+    return _read("OperationDefinition", operation_definitions, definition_id)
+
+
+@bp.get("/OperationDefinition")
+def search_operation_definitions() -> Response:
+    return _search("OperationDefinition", operation_definitions)
+
+
+@bp.get("/SearchParameter/<parameter_id>")
+def read_search_parameter(parameter_id: str) -> Response:
+    return _read("SearchParameter", search_parameters, parameter_id)
+
+
+@bp.get("/SearchParameter")
+def search_search_parameters() -> Response:
+    return _search("SearchParameter", search_parameters)
+
+
+def _read(kind: str, served: Callable[[], dict[str, Any]], resource_id: str) -> Response:
+    resource = served().get(resource_id)
+    if resource is None:
+        raise ResourceNotFoundError(f"{kind}/{resource_id} is not served here; GET "
+                                    f"/fhir/{kind} lists the ones that are")
+    return fhir_response(resource)
+
+
+def _search(kind: str, served: Callable[[], dict[str, Any]]) -> Response:
+    """Match `url` (exact) and `name` (starts with, case-insensitive, as FHIR strings do)."""
+    unknown = sorted({name for name in request.args if name not in SEARCHABLE_BY
+                      and name != "_format"})
+    if unknown:
+        raise InvalidInputError(f"{kind} is searched by {' and '.join(SEARCHABLE_BY)}, not "
+                                f"{', '.join(unknown)}")
+    matches = list(served().values())
+    for url in request.args.getlist("url"):
+        matches = [r for r in matches if r.url == url]
+    for name in request.args.getlist("name"):
+        matches = [r for r in matches if r.name.lower().startswith(name.lower())]
+    return fhir_response(searchset(
+        entries=[SearchEntry(r) for r in matches], total=len(matches), base_url=base_url(),
+        links={"self": f"{base_url()}/{kind}" + (f"?{request.query_string.decode()}"
+                                                 if request.query_string else "")}))
