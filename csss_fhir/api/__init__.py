@@ -13,12 +13,14 @@ def init_app(app: Flask) -> None:
         auth,
         conformance,
         fhir,
+        guards,
         health,
         operations,
         outcomes,
         report_operations,
     )
 
+    app.before_request(guards.refuse_nul_characters)
     app.register_blueprint(health.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(auth.well_known)

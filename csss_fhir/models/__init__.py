@@ -50,16 +50,9 @@ from csss_fhir.security.access import Role
 
 __all__ = [
     "NAMING", "AiJob", "AiPrediction", "ApiClient", "AuditRecord", "AuthThrottle", "Base",
-<<<<<<< HEAD
     "Blob", "BlobContent", "DicomResult", "DoctorReview", "MailMessage", "ModelDevice",
     "OtpCode", "PacsExport", "Patient", "PharmacyReview", "Prescription", "Report",
-    "ReportAmendment", "ResourceVersion",
-    "RevokedToken", "Role", "Scan", "Task", "TotpCredential", "UTCDateTime", "User", "Versioned",
-    "WorkflowEvent", "db", "new_id", "utcnow",
-=======
-    "Blob", "BlobContent", "DoctorReview", "MailMessage", "ModelDevice", "OtpCode", "Patient",
-    "PharmacyReview", "Prescription", "Report", "ReportAmendment", "ResourceVersion",
-    "RevokedToken", "Role", "Scan", "StagedBinary", "Task", "TotpCredential", "UTCDateTime",
-    "User", "Versioned", "WorkflowEvent", "db", "new_id", "utcnow",
->>>>>>> native
+    "ReportAmendment", "ResourceVersion", "RevokedToken", "Role", "Scan", "StagedBinary",
+    "Task", "TotpCredential", "UTCDateTime", "User", "Versioned", "WorkflowEvent", "db",
+    "new_id", "utcnow",
 ]

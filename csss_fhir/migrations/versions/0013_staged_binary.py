@@ -1,7 +1,7 @@
 """staged binary: a file posted as a FHIR Binary waits for the $upload that names it
 
-Revision ID: 0012_staged_binary
-Revises: 0011_fhir
+Revision ID: 0013_staged_binary
+Revises: 0012_dicom_results
 
 `POST /fhir/Binary` keeps the bytes here, with who posted them, until an `$upload` with
 `file = Binary/<id>` takes them (issue 16 item 5); that upload deletes the row.
@@ -14,8 +14,8 @@ from alembic import op
 
 from csss_fhir.models.base import UTCDateTime
 
-revision = "0012_staged_binary"
-down_revision = "0011_fhir"
+revision = "0013_staged_binary"
+down_revision = "0012_dicom_results"
 branch_labels = None
 depends_on = None
 
