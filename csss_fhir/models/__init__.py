@@ -36,12 +36,13 @@ from csss_fhir.models.clinical import (
 from csss_fhir.models.mail import MailMessage
 from csss_fhir.models.records import AuditRecord, ResourceVersion
 from csss_fhir.models.scans import AiJob, Blob, BlobContent, Scan, Task, WorkflowEvent
+from csss_fhir.models.subscriptions import Subscription, SubscriptionEvent
 from csss_fhir.security.access import Role
 
 __all__ = [
     "NAMING", "AiJob", "AiPrediction", "ApiClient", "AuditRecord", "AuthThrottle", "Base",
     "Blob", "BlobContent", "DoctorReview", "MailMessage", "ModelDevice", "OtpCode", "Patient",
     "PharmacyReview", "Prescription", "Report", "ReportAmendment", "ResourceVersion",
-    "RevokedToken", "Role", "Scan", "Task", "TotpCredential", "UTCDateTime", "User", "Versioned",
-    "WorkflowEvent", "db", "new_id", "utcnow",
+    "RevokedToken", "Role", "Scan", "Subscription", "SubscriptionEvent", "Task",
+    "TotpCredential", "UTCDateTime", "User", "Versioned", "WorkflowEvent", "db", "new_id", "utcnow",
 ]
