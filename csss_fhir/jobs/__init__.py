@@ -1,4 +1,5 @@
-"""jobs: work that must not hold a request — classify a new scan, send an e-mail — and the
+"""jobs: work that must not hold a request — classify a new scan, send an e-mail, notify a
+subscriber — and the
 sweep that finds work a lost message or a killed worker left undone.
 
 The database is the truth. A command that decides on work writes its row (the scan's
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 
 CLASSIFY_SCAN = "classify_scan"
 SEND_MAIL = "send_mail"
+NOTIFY_SUBSCRIBER = "notify_subscriber"  # key: a Subscription id (subscriptions/delivery.py)
 SWEEP = "sweep"
 _PENDING = "csss_jobs"  # Session.info key: jobs waiting for this transaction to commit
 

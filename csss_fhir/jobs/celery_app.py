@@ -15,7 +15,7 @@ from typing import Any
 from celery import Celery, Task
 from flask import Flask
 
-from csss_fhir.jobs import CLASSIFY_SCAN, SEND_MAIL, SWEEP
+from csss_fhir.jobs import CLASSIFY_SCAN, NOTIFY_SUBSCRIBER, SEND_MAIL, SWEEP
 
 BROKER_TIMEOUT_SECONDS = 2.0  # a request's enqueue waits at most this for a down broker
 
@@ -58,7 +58,7 @@ def _register(celery: Celery, app: Flask) -> None:
         for follow_up in tasks.run_job(app, job, key):
             app.extensions["csss_jobs"].submit(*follow_up)
 
-    for job in (CLASSIFY_SCAN, SEND_MAIL, SWEEP):
+    for job in (CLASSIFY_SCAN, SEND_MAIL, NOTIFY_SUBSCRIBER, SWEEP):
         # Database errors retry with back-off (the worker never gives up on the database);
         # the job's row keeps every other outcome.
         celery.task(name=f"csss.{job}", bind=True, autoretry_for=_database_errors(),

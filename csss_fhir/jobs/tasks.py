@@ -1,4 +1,5 @@
-"""The job functions every runner calls: classify a new scan, send one outbox row, sweep.
+"""The job functions every runner calls: classify a new scan, send one outbox row, notify
+one subscriber, sweep.
 
 Each job opens its own database session (never the request's), is keyed by the row it
 serves and claims that row first, so running it twice — a duplicate message, the sweep
@@ -16,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from csss_fhir.extensions import Services
-from csss_fhir.jobs import CLASSIFY_SCAN, SEND_MAIL, SWEEP
+from csss_fhir.jobs import CLASSIFY_SCAN, NOTIFY_SUBSCRIBER, SEND_MAIL, SWEEP
 from csss_fhir.models import AiJob, MailMessage, Task, db, utcnow
 from csss_fhir.workflow.states import ScanState
 
@@ -35,9 +36,9 @@ def run_job(app: Flask, job: str, key: str | None) -> FollowUps:
     Database errors propagate (the runner backs off and the row stays due); every other
     outcome is recorded on the job's row.
     """
-    if job not in (CLASSIFY_SCAN, SEND_MAIL, SWEEP):
-        raise ValueError(f"unknown job {job!r}; expected {CLASSIFY_SCAN}, {SEND_MAIL} or "
-                         f"{SWEEP}")
+    if job not in (CLASSIFY_SCAN, SEND_MAIL, NOTIFY_SUBSCRIBER, SWEEP):
+        raise ValueError(f"unknown job {job!r}; expected {CLASSIFY_SCAN}, {SEND_MAIL}, "
+                         f"{NOTIFY_SUBSCRIBER} or {SWEEP}")
     svc: Services = app.extensions["csss"]
     with Session(db.engine) as session:
         if job == CLASSIFY_SCAN:
@@ -45,6 +46,9 @@ def run_job(app: Flask, job: str, key: str | None) -> FollowUps:
             return []
         if job == SEND_MAIL:
             send_mail(session, svc, key)
+            return []
+        if job == NOTIFY_SUBSCRIBER:
+            notify_subscriber(session, svc, key)
             return []
         return sweep(session, svc)
 
@@ -119,14 +123,23 @@ def send_mail(session: Session, svc: Services, mail_id: str) -> None:
     outbox.deliver(session, svc.mail, [mail_id])
 
 
+def notify_subscriber(session: Session, svc: Services, subscription_id: str) -> str:
+    """Send a subscription's due handshake, events (in order) or heartbeat."""
+    from csss_fhir.subscriptions import delivery
+
+    return delivery.notify(session, f"{svc.settings.public_root}/fhir", subscription_id)
+
+
 def sweep(session: Session, svc: Services) -> FollowUps:
     """Find work the database says is due and whose message may be lost.
 
     Scans in PENDING_AI past their due time (AI_DEADLINE_SECONDS after upload, or a failed
-    attempt's back-off) and unclaimed; e-mails due. Each one found is due again only a
+    attempt's back-off) and unclaimed; e-mails due; subscriptions with a handshake, events
+    or a heartbeat due. Each one found is due again only a
     deadline later, so a slow queue is not flooded with copies.
     """
     from csss_fhir.mail import outbox
+    from csss_fhir.subscriptions import delivery
 
     now = utcnow()
     scan_ids = list(session.scalars(
@@ -141,8 +154,10 @@ def sweep(session: Session, svc: Services) -> FollowUps:
     uncertain = outbox.mark_uncertain(session, now=now)
     mail_ids = list(session.scalars(select(MailMessage.id).where(outbox.claimable(now))
                                     .order_by(MailMessage.created_at).limit(SWEEP_BATCH)))
+    subscription_ids = delivery.due(session, now)
     session.commit()
-    if scan_ids or mail_ids or uncertain:
+    if scan_ids or mail_ids or uncertain or subscription_ids:
         log.info("sweep", extra={"scans": len(scan_ids), "mails": len(mail_ids),
-                                 "uncertain": uncertain})
-    return [(CLASSIFY_SCAN, i) for i in scan_ids] + [(SEND_MAIL, i) for i in mail_ids]
+                                 "uncertain": uncertain, "subscriptions": len(subscription_ids)})
+    return ([(CLASSIFY_SCAN, i) for i in scan_ids] + [(SEND_MAIL, i) for i in mail_ids]
+            + [(NOTIFY_SUBSCRIBER, i) for i in subscription_ids])

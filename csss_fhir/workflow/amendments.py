@@ -20,7 +20,7 @@ from dataclasses import replace
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from csss_fhir import history
+from csss_fhir import history, subscriptions
 from csss_fhir.errors import ResourceNotFoundError
 from csss_fhir.extensions import Services
 from csss_fhir.mail import messages
@@ -135,6 +135,8 @@ def approve_amendment(session: Session, svc: Services, actor: Actor, report_id: 
         event = record_event(session, actor, task, Step.APPROVE_AMENDMENT, task.state,
                              [f"DiagnosticReport/{report.id}"])
         history.record(session, report, event)
+        subscriptions.record(session, subscriptions.REPORT_RELEASED,
+                             f"DiagnosticReport/{report.id}", report.patient_id)
         mail_id = messages.queue_report_mail(session, svc.settings, report, pdf)
     log.info("report amendment approved", extra={"report_id": report.id,
                                                  "version": report.version_id,
