@@ -10,11 +10,13 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from csss_fhir.api import auth, fhir, health, operations, outcomes, report_operations
+    from csss_fhir.api import subscriptions as subscription_routes
 
     app.register_blueprint(health.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(auth.well_known)
     app.register_blueprint(operations.bp)  # before fhir.bp: its literal $-paths win
     app.register_blueprint(report_operations.bp)
+    app.register_blueprint(subscription_routes.bp)
     app.register_blueprint(fhir.bp)
     outcomes.init_app(app)

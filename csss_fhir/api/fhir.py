@@ -44,6 +44,7 @@ from csss_fhir.search.values import date_range
 from csss_fhir.security import access
 from csss_fhir.security.authentication import current_actor
 from csss_fhir.security.errors import AccessDeniedError
+from csss_fhir.subscriptions import topics
 
 if TYPE_CHECKING:
     from csss_fhir.security.actor import Actor
@@ -67,7 +68,8 @@ def metadata() -> Response:
         base_url=base_url(), searchable=search.parameter_types(), creatable=CREATABLE,
         updatable=UPDATABLE,
         software_version=_version(), includes=search.INCLUDES,
-        revincludes=search.REVINCLUDES, operations=_operations())))
+        revincludes=search.REVINCLUDES, operations=_operations(),
+        subscription_topics=topics.canonicals(base_url()))))
 
 
 def _operations() -> list[Operation]:
