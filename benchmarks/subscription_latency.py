@@ -17,22 +17,21 @@ import statistics
 import sys
 import tempfile
 import threading
-import time
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import select  # noqa: E402
+from sqlalchemy import select
 
-from csss_fhir import create_app, migrate, workflow  # noqa: E402
-from csss_fhir.cli import cli  # noqa: E402
-from csss_fhir.extensions import services  # noqa: E402
-from csss_fhir.jobs.runners import ThreadRunner  # noqa: E402
-from csss_fhir.models import SubscriptionEvent, db  # noqa: E402
-from tests import factories  # noqa: E402
-from tests.unit.subscriptions.conftest import subscription  # noqa: E402
+from csss_fhir import create_app, migrate, workflow
+from csss_fhir.cli import cli
+from csss_fhir.extensions import services
+from csss_fhir.jobs.runners import ThreadRunner
+from csss_fhir.models import SubscriptionEvent, db
+from tests import factories
+from tests.unit.subscriptions.conftest import subscription
 
 
 def start_receiver(received: dict[int, datetime], arrived: threading.Condition) -> str:

@@ -37,6 +37,7 @@ def negotiate() -> None:
 def create() -> Response:
     """201 with the Subscription (status `requested`); the handshake follows the commit."""
     actor = current_actor()
+    subscriptions.require_subscriber(actor)
     row = subscriptions.create(db.session, actor, from_fhir_subscription(json_body(request)),
                                base_url())
     response = fhir_response(to_fhir_subscription(values(row, base_url())), 201)

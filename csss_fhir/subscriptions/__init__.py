@@ -10,7 +10,8 @@ next only after the endpoint acknowledged the previous — and heartbeats, from 
 
 from __future__ import annotations
 
-from csss_fhir.subscriptions.service import create, find, record
+from csss_fhir.subscriptions.service import create, find, record, require_subscriber
 from csss_fhir.subscriptions.topics import REPORT_RELEASED, SCAN_NEEDS_REVIEW, TOPICS
 
-__all__ = ["REPORT_RELEASED", "SCAN_NEEDS_REVIEW", "TOPICS", "create", "find", "record"]
+__all__ = ["REPORT_RELEASED", "SCAN_NEEDS_REVIEW", "TOPICS", "create", "find", "record",
+           "require_subscriber"]

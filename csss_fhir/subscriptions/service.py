@@ -28,6 +28,15 @@ log = logging.getLogger(__name__)
 ACTIVE, REQUESTED, ERROR = "active", "requested", "error"
 
 
+def require_subscriber(actor: Actor) -> None:
+    """Raise AccessDeniedError unless the actor may subscribe at all (checked before the
+    request body is read, so a caller without the right learns nothing from its errors)."""
+    if actor.role != "system":
+        raise AccessDeniedError(f"the {actor.role} role may not create Subscriptions; only "
+                                "system clients (client_credentials) may subscribe")
+    access.require_create(actor, "Subscription")
+
+
 def create(session: Session, actor: Actor, request: SubscriptionRequest,
            fhir_base: str) -> Subscription:
     """Store the subscription as `requested` and queue its handshake (after commit). Commits.
@@ -36,10 +45,7 @@ def create(session: Session, actor: Actor, request: SubscriptionRequest,
         AccessDeniedError: not a system client, no Subscription.write scope, or no read
         scope for the topic's resources. InvalidInputError: unknown topic or filter.
     """
-    if actor.role != "system":
-        raise AccessDeniedError(f"the {actor.role} role may not create Subscriptions; only "
-                                "system clients (client_credentials) may subscribe")
-    access.require_create(actor, "Subscription")
+    require_subscriber(actor)
     topic = topic_for(fhir_base, request.topic)
     try:
         access.require_read(actor, topic.resource_type)

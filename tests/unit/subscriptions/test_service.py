@@ -57,3 +57,10 @@ def test_metadata_lists_the_topics_and_operations(client, as_role):
     assert REPORT_RELEASED in topics and len(topics) == 2
     assert {o["name"] for o in entry["operation"]} == {"status", "events"}
     assert {i["code"] for i in entry["interaction"]} == {"create", "read"}
+
+
+def test_a_caller_without_the_right_is_refused_before_the_body_is_read(client, as_role):
+    response = client.post("/fhir/Subscription", data="not json",
+                           headers={**as_role("pharmacist"),
+                                    "Content-Type": "application/fhir+json"})
+    assert response.status_code == 403
