@@ -17,6 +17,9 @@ from adapters.fhir.common import FHIR_VERSION, instant
 
 BINARY = "Binary"
 SMART_OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
+TOPIC_CANONICAL = ("http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/"
+                   "capabilitystatement-subscriptiontopic-canonical")
+SUBSCRIPTION = "Subscription"
 SECURITY_SERVICE = "http://terminology.hl7.org/CodeSystem/restful-security-service"
 # Search result parameters every searchable type takes (rest.searchParam).
 RESULT_PARAMETERS = (
@@ -108,17 +111,21 @@ def capability_statement(*, base_url: str, searchable: dict[str, Any],
                          revincludes: dict[str, tuple[str, ...]] | None = None,
                          operations: Iterable[Operation] = (),
                          definitions: dict[str, dict[str, str]] | None = None,
-                         cors: bool = False) -> CapabilityStatement:
+                         cors: bool = False,
+                         subscription_topics: tuple[str, ...] = ()) -> CapabilityStatement:
     """`searchable` maps each type to {parameter: FHIR search type} (search.parameter_types),
     so the statement lists exactly what search.PARAMETERS implements; `operations` are the
     `$operation` routes the server registered; `definitions` {type: {parameter: canonical
-    URL}}; `cors` whether CORS headers are sent (CORS_ORIGINS is set).
+    URL}}; `cors` whether CORS headers are sent (CORS_ORIGINS is set); `subscription_topics`
+    the topic canonicals a Subscription may name (Backport IG: listed on the Subscription
+    resource entry).
 
     Raises:
         ValueError: an operation names a type that is not searchable here.
     """
     by_type = _operation_entries(base_url, operations)
-    unknown = sorted(set(by_type) - set(searchable))
+    unknown = sorted(set(by_type) - set(searchable) - ({SUBSCRIPTION} if subscription_topics
+                                                        else set()))
     if unknown:
         raise ValueError(f"operations on {', '.join(unknown)}, which are not served types; "
                          f"served: {', '.join(sorted(searchable))}")
@@ -137,6 +144,14 @@ def capability_statement(*, base_url: str, searchable: dict[str, Any],
                    "searchParam": [{"name": name, "type": param_type, "definition": url}
                                    for name, param_type, url in _CONFORMANCE_PARAMETERS]}
                   for kind in CONFORMANCE_TYPES]
+    if subscription_topics:
+        resources.append({
+            "type": SUBSCRIPTION, "interaction": [{"code": "create"}, {"code": "read"}],
+            "supportedProfile": ["http://hl7.org/fhir/uv/subscriptions-backport/"
+                                 "StructureDefinition/backport-subscription"],
+            "extension": [{"url": TOPIC_CANONICAL, "valueCanonical": topic}
+                          for topic in subscription_topics],
+            **({"operation": by_type[SUBSCRIPTION]} if SUBSCRIPTION in by_type else {})})
     return CapabilityStatement.model_validate({
         "resourceType": "CapabilityStatement",
         "status": "active",

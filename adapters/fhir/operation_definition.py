@@ -137,6 +137,21 @@ OPERATIONS: dict[str, OperationSpec] = {
         "An administrator with a fresh second factor releases the pending amendment as the "
         "report's next version.",
         (_OTP, _returns("DiagnosticReport", "The amended DiagnosticReport"))),
+    "status": OperationSpec(
+        "A subscription's status",
+        "The Subscriptions Backport IG's $status: the subscription's SubscriptionStatus "
+        "(status, events since it started, the last event delivered).",
+        (_returns("Bundle", "A subscription-notification Bundle of type history whose first "
+                  "entry is the SubscriptionStatus Parameters"),),
+        affects_state=False),
+    "events": OperationSpec(
+        "A subscription's past events",
+        "The Subscriptions Backport IG's $events: the notifications of a range of events, "
+        "to catch up after a gap.",
+        (Param("eventsSinceNumber", "in", 0, "1", "string", "The first event number wanted"),
+         Param("eventsUntilNumber", "in", 0, "1", "string", "The last event number wanted"),
+         _returns("Bundle", "A subscription-notification Bundle with those events")),
+        affects_state=False),
     "validate": OperationSpec(
         "Validate a resource for create",
         "Check a resource as a create would (mode create only): the body is the resource "

@@ -19,6 +19,7 @@ def init_app(app: Flask) -> None:
         outcomes,
         report_operations,
     )
+    from csss_fhir.api import subscriptions as subscription_routes
 
     app.before_request(guards.refuse_nul_characters)
     app.register_blueprint(health.bp)
@@ -27,5 +28,6 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(operations.bp)  # before fhir.bp: its literal $-paths win
     app.register_blueprint(report_operations.bp)
     app.register_blueprint(conformance.bp)  # before fhir.bp, like operations
+    app.register_blueprint(subscription_routes.bp)
     app.register_blueprint(fhir.bp)
     outcomes.init_app(app)

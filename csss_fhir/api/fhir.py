@@ -49,6 +49,7 @@ from csss_fhir.search.values import date_range
 from csss_fhir.security import access
 from csss_fhir.security.authentication import current_actor
 from csss_fhir.security.errors import AccessDeniedError
+from csss_fhir.subscriptions import topics
 from csss_fhir.workflow import staging
 
 if TYPE_CHECKING:
@@ -74,7 +75,8 @@ def metadata() -> Response:
         updatable=UPDATABLE,
         software_version=_version(), includes=search.INCLUDES,
         revincludes=search.REVINCLUDES, operations=served_operations(),
-        definitions=search_definitions(), cors=bool(services().settings.cors_origins))))
+        definitions=search_definitions(), cors=bool(services().settings.cors_origins),
+        subscription_topics=topics.canonicals(base_url()))))
 
 
 def search_definitions() -> dict[str, dict[str, str]]:

@@ -1,5 +1,5 @@
 """jobs: work that must not hold a request — classify a new scan, send an e-mail, send a
-released AI result to the PACS (`dicom_results.export`) — and the
+released AI result to the PACS (`dicom_results.export`), notify a subscriber — and the
 sweep that finds work a lost message or a killed worker left undone.
 
 The database is the truth. A command that decides on work writes its row (the scan's
@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 CLASSIFY_SCAN = "classify_scan"
 SEND_MAIL = "send_mail"
 SEND_DICOM = "send_dicom"  # C-STORE a report version's DICOM result (keyed by PacsExport)
+NOTIFY_SUBSCRIBER = "notify_subscriber"  # key: a Subscription id (subscriptions/delivery.py)
 SWEEP = "sweep"
 _PENDING = "csss_jobs"  # Session.info key: jobs waiting for this transaction to commit
 

@@ -1,5 +1,5 @@
 """The job functions every runner calls: classify a new scan, send one outbox row, send one
-report version's DICOM result to the PACS, sweep.
+report version's DICOM result to the PACS, notify one subscriber, sweep.
 
 Each job opens its own database session (never the request's), is keyed by the row it
 serves and claims that row first, so running it twice — a duplicate message, the sweep
@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from csss_fhir.extensions import Services
-from csss_fhir.jobs import CLASSIFY_SCAN, SEND_DICOM, SEND_MAIL, SWEEP
+from csss_fhir.jobs import CLASSIFY_SCAN, NOTIFY_SUBSCRIBER, SEND_DICOM, SEND_MAIL, SWEEP
 from csss_fhir.models import AiJob, MailMessage, PacsExport, Task, db, utcnow
 from csss_fhir.workflow.states import ScanState
 
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 AI_FIRST_RETRY_SECONDS = 10
 SWEEP_BATCH = 200
 PACS_RESWEEP_SECONDS = 120  # a pending export the sweep queued is queued again this much later
-JOBS = (CLASSIFY_SCAN, SEND_MAIL, SEND_DICOM, SWEEP)
+JOBS = (CLASSIFY_SCAN, SEND_MAIL, SEND_DICOM, NOTIFY_SUBSCRIBER, SWEEP)
 
 FollowUps = list[tuple[str, str | None]]
 
@@ -49,6 +49,9 @@ def run_job(app: Flask, job: str, key: str | None) -> FollowUps:
             return []
         if job == SEND_DICOM:
             send_dicom(session, svc, key)
+            return []
+        if job == NOTIFY_SUBSCRIBER:
+            notify_subscriber(session, svc, key)
             return []
         return sweep(session, svc)
 
@@ -132,15 +135,24 @@ def send_dicom(session: Session, svc: Services, export_id: str) -> str:
     return export.send(session, svc, export_id)
 
 
+def notify_subscriber(session: Session, svc: Services, subscription_id: str) -> str:
+    """Send a subscription's due handshake, events (in order) or heartbeat."""
+    from csss_fhir.subscriptions import delivery
+
+    return delivery.notify(session, f"{svc.settings.public_root}/fhir", subscription_id)
+
+
 def sweep(session: Session, svc: Services) -> FollowUps:
     """Find work the database says is due and whose message may be lost.
 
     Scans in PENDING_AI past their due time (AI_DEADLINE_SECONDS after upload, or a failed
     attempt's back-off) and unclaimed; e-mails due; PACS exports pending past their back-off
-    and unclaimed. Each one found is due again only a
+    and unclaimed; subscriptions with a handshake, events or a heartbeat due. Each one found
+    is due again only a
     deadline later, so a slow queue is not flooded with copies.
     """
     from csss_fhir.mail import outbox
+    from csss_fhir.subscriptions import delivery
 
     now = utcnow()
     scan_ids = list(session.scalars(
@@ -164,9 +176,12 @@ def sweep(session: Session, svc: Services) -> FollowUps:
         session.execute(update(PacsExport).where(PacsExport.id.in_(export_ids))
                         .values(due_at=now + timedelta(seconds=PACS_RESWEEP_SECONDS))
                         .execution_options(synchronize_session=False))
+    subscription_ids = delivery.due(session, now)
     session.commit()
-    if scan_ids or mail_ids or uncertain or export_ids:
+    if scan_ids or mail_ids or uncertain or export_ids or subscription_ids:
         log.info("sweep", extra={"scans": len(scan_ids), "mails": len(mail_ids),
-                                 "uncertain": uncertain, "pacs_exports": len(export_ids)})
+                                 "uncertain": uncertain, "pacs_exports": len(export_ids),
+                                 "subscriptions": len(subscription_ids)})
     return ([(CLASSIFY_SCAN, i) for i in scan_ids] + [(SEND_MAIL, i) for i in mail_ids]
-            + [(SEND_DICOM, i) for i in export_ids])
+            + [(SEND_DICOM, i) for i in export_ids]
+            + [(NOTIFY_SUBSCRIBER, i) for i in subscription_ids])

@@ -46,6 +46,7 @@ from csss_fhir.models.scans import (
     Task,
     WorkflowEvent,
 )
+from csss_fhir.models.subscriptions import Subscription, SubscriptionEvent
 from csss_fhir.security.access import Role
 
 __all__ = [
@@ -53,6 +54,6 @@ __all__ = [
     "Blob", "BlobContent", "DicomResult", "DoctorReview", "MailMessage", "ModelDevice",
     "OtpCode", "PacsExport", "Patient", "PharmacyReview", "Prescription", "Report",
     "ReportAmendment", "ResourceVersion", "RevokedToken", "Role", "Scan", "StagedBinary",
-    "Task", "TotpCredential", "UTCDateTime", "User", "Versioned", "WorkflowEvent", "db",
-    "new_id", "utcnow",
+    "Subscription", "SubscriptionEvent", "Task", "TotpCredential", "UTCDateTime", "User",
+    "Versioned", "WorkflowEvent", "db", "new_id", "utcnow",
 ]

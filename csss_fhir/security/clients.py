@@ -22,7 +22,7 @@ from csss_fhir.security.access import AUDIT, STAFF_READABLE_TYPES
 from csss_fhir.security.errors import NotAuthenticatedError
 
 READABLE_TYPES = (*STAFF_READABLE_TYPES, AUDIT)
-WRITABLE_TYPES = ("Patient", "ImagingStudy")
+WRITABLE_TYPES = ("Patient", "ImagingStudy", "Subscription")
 SUPPORTED_SCOPES: tuple[str, ...] = (
     "system/*.read", "system/*.write",
     *(f"system/{t}.read" for t in READABLE_TYPES),

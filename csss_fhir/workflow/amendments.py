@@ -21,7 +21,7 @@ from dataclasses import replace
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from csss_fhir import history
+from csss_fhir import history, subscriptions
 from csss_fhir.dicom_results import results as dicom_results
 from csss_fhir.errors import ResourceNotFoundError
 from csss_fhir.extensions import Services
@@ -137,6 +137,8 @@ def approve_amendment(session: Session, svc: Services, actor: Actor, report_id: 
         event = record_event(session, actor, task, Step.APPROVE_AMENDMENT, task.state,
                              [f"DiagnosticReport/{report.id}"])
         history.record(session, report, event)
+        subscriptions.record(session, subscriptions.REPORT_RELEASED,
+                             f"DiagnosticReport/{report.id}", report.patient_id)
         mail_id = messages.queue_report_mail(session, svc.settings, report, pdf)
         dicom_results.record(session, svc, scan, report, gradcam_png=content.gradcam)
     log.info("report amendment approved", extra={"report_id": report.id,

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from csss_fhir import history
+from csss_fhir import history, subscriptions
 from csss_fhir.classifier import device_for
 from csss_fhir.extensions import Services
 from csss_fhir.models import AiPrediction, ModelDevice, Scan, Task
@@ -159,6 +159,9 @@ def _write(session: Session, svc: Services, actor: Actor, scan_id: str, state: s
                              device_id=device.id if device else None)
         changed = [previous_prediction] if previous_prediction is not None else []
         history.record(session, *([device] if new_device else []), *changed, row, task, event)
+        if previous_state != ScanState.AI_ANALYZED:  # a re-run asks for no second review
+            subscriptions.record(session, subscriptions.SCAN_NEEDS_REVIEW, f"Task/{task.id}",
+                                 task.patient_id)
     log.info("scan classified", extra={"scan_id": scan_id, "assessable": row.assessable,
                                        "rerun": previous_prediction is not None})
     return row

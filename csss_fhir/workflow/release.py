@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from csss_fhir import history
+from csss_fhir import history, subscriptions
 from csss_fhir.dicom_results import results as dicom_results
 from csss_fhir.extensions import Services
 from csss_fhir.mail import messages
@@ -70,6 +70,8 @@ def approve(session: Session, svc: Services, actor: Actor, study_id: str, *,
         event = record_event(session, actor, task, Step.APPROVE, previous,
                              [f"DiagnosticReport/{report.id}", f"Task/{task.id}"])
         history.record(session, report, task, event)
+        subscriptions.record(session, subscriptions.REPORT_RELEASED,
+                             f"DiagnosticReport/{report.id}", report.patient_id)
         mail_id = messages.queue_report_mail(session, svc.settings, report, pdf)
         dicom_results.record(session, svc, scan, report, gradcam_png=content.gradcam)
     log.info("report approved", extra={"scan_id": scan.id, "report_id": report.id,

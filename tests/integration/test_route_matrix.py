@@ -80,6 +80,11 @@ RULES: dict[tuple[str, str], Rule] = {
     ("/fhir/ImagingStudy/<study_id>/$return-to-patient", "POST"): api("doctor"),
     ("/fhir/ImagingStudy/<study_id>/$send-back", "POST"): api("pharmacist", "admin"),
     ("/fhir/ImagingStudy/<study_id>/$prioritize", "POST"): api("doctor"),
+    # Subscriptions: system clients with Subscription.write; each sees only its own.
+    ("/fhir/Subscription", "POST"): api("system-write"),
+    **{(f"/fhir/Subscription/<subscription_id>{op}", method): api(*SYSTEMS)
+       for op, method in (("", "GET"), ("/$status", "GET"), ("/$status", "POST"),
+                          ("/$events", "GET"), ("/$events", "POST"))},
     # DICOMweb: STOW-RS is the upload step; QIDO-RS and WADO-RS read ImagingStudy.
     ("/dicomweb/studies", "POST"): api("patient", "admin", "system-write"),
     ("/dicomweb/studies/<study>", "POST"): api("patient", "admin", "system-write"),

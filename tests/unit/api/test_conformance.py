@@ -40,7 +40,7 @@ def test_each_operation_named_by_the_statement_is_served_and_valid(client):
     named = [(resource["type"], operation)
              for resource in statement(client)["rest"][0]["resource"]
              for operation in resource.get("operation", [])]
-    assert len(named) == 12  # 8 on ImagingStudy, 2 on DiagnosticReport, $validate on 2
+    assert len(named) == 14  # ImagingStudy 8, DiagnosticReport 2, Subscription 2, $validate 2
     for resource_type, operation in named:
         response = served(client, operation["definition"])
         assert response.status_code == 200, (operation, response.get_data(as_text=True))
