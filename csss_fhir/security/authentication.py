@@ -19,6 +19,7 @@ from csss_fhir.extensions import Services
 from csss_fhir.mail import outbox
 from csss_fhir.models import ApiClient, RevokedToken, User, db, utcnow
 from csss_fhir.security import access, audit, clients, lockout, otp, passwords
+from csss_fhir.security import scopes as smart_scopes
 from csss_fhir.security.actor import Actor
 from csss_fhir.security.errors import (
     NotAuthenticatedError,
@@ -190,7 +191,7 @@ def client_login(session: Session, svc: Services, *, client_id: object,
     """The client_credentials grant: a token carrying the client's SMART system scopes.
 
     Raises:
-        TooManyAttemptsError, NotAuthenticatedError, InvalidInputError (unknown scope).
+        TooManyAttemptsError, NotAuthenticatedError, InvalidScopeError.
     """
     key = _keys(svc, f"client:{client_id}")
     _begin(session, svc, key, commit=True)
@@ -282,10 +283,11 @@ def current_actor(locations: list[str] | None = None) -> Actor:
         client = db.session.get(ApiClient, claims.get("sub"))
         if client is None or not client.active:
             raise expired
-        # A scope taken from the client since the token was issued is gone at once.
+        # A scope taken from the client since the token was issued is gone at once; the
+        # rules read v1 scopes, so a v2 grant (`system/Patient.rs`) is read as its v1 form.
         held = tuple(client.scopes.split())
-        scopes = frozenset(s for s in str(claims.get("scope", "")).split()
-                           if clients.covered(s, held))
+        scopes = smart_scopes.as_v1([s for s in str(claims.get("scope", "")).split()
+                                     if clients.covered(s, held)])
         actor = Actor(role="system", client_id=client.id, name=client.name, scopes=scopes)
     else:
         user = db.session.get(User, claims.get("sub"))

@@ -1,8 +1,9 @@
 """Hospital system clients: registration, the client_credentials grant, SMART scopes.
 
 A client's secret is 256 random bits, shown once and stored as its SHA-256 (a secret that
-random needs no slow hash). Scopes are SMART v1 system scopes: `system/<Type>.read|write`,
-with `*` for every type. AuditEvent is never covered by `*`: it needs its own scope.
+random needs no slow hash). A client is registered with SMART v1 system scopes
+(`system/<Type>.read|write`, `*` for every type); a token request may ask in v1 or v2
+(`scopes.py`). AuditEvent is never covered by `*`: it needs its own scope.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from sqlalchemy.orm import Session
 
 from csss_fhir.errors import ConflictError, InvalidInputError
 from csss_fhir.models import ApiClient
+from csss_fhir.security import scopes as smart_scopes
 from csss_fhir.security.access import AUDIT, STAFF_READABLE_TYPES
-from csss_fhir.security.errors import NotAuthenticatedError
+from csss_fhir.security.errors import InvalidScopeError, NotAuthenticatedError
 
 READABLE_TYPES = (*STAFF_READABLE_TYPES, AUDIT)
 WRITABLE_TYPES = ("Patient", "ImagingStudy")
@@ -45,8 +47,7 @@ def parse_scopes(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
     Raises:
         InvalidInputError: a scope this server does not know.
     """
-    items = value if isinstance(value, (list, tuple)) else re.split(r"[\s,]+", value)
-    scopes = tuple(dict.fromkeys(s.strip() for s in items if s.strip()))
+    scopes = smart_scopes.split(value)
     unknown = [s for s in scopes if s not in SUPPORTED_SCOPES]
     if unknown:
         raise InvalidInputError(f"unknown scope(s) {', '.join(unknown)}; supported: "
@@ -96,19 +97,25 @@ def authenticate(session: Session, client_id: object, client_secret: object) -> 
 
 
 def covered(scope: str, held: tuple[str, ...]) -> bool:
-    """Whether `held` grants `scope` (exactly, or by a `system/*` wildcard)."""
-    action = scope.rsplit(".", 1)[-1]
-    wildcard_ok = not scope.startswith("system/AuditEvent.")
-    return scope in held or (wildcard_ok and f"system/*.{action}" in held)
+    """Whether `held` (v1) still grants all of `scope` (v1 or v2), exactly or by `*`."""
+    parsed = smart_scopes.parse(scope)
+    return parsed is not None and all(
+        smart_scopes.covered(parsed.resource_type, action, held) for action in parsed.actions)
 
 
 def granted_scopes(client: ApiClient, requested: object) -> tuple[str, ...]:
-    """The scopes a token gets: those asked for (default: all) that the client holds."""
+    """The scopes a token gets: those asked for (default: all the client holds) narrowed to
+    what it holds; scopes this server does not know are left out (RFC 6749 §3.3).
+
+    Raises:
+        InvalidScopeError: nothing asked for can be granted.
+    """
     held = tuple(client.scopes.split())
     if not isinstance(requested, str) or not requested.strip():
         return held
-    wanted = parse_scopes(requested)
-    granted = tuple(s for s in wanted if covered(s, held))
+    granted = smart_scopes.grant(smart_scopes.split(requested), held)
     if not granted:
-        raise InvalidInputError("none of the requested scopes is granted to this client")
-    return granted
+        raise InvalidScopeError(
+            f"none of the requested scopes is granted to this client; it may ask for "
+            f"{' '.join(held)} (or their SMART v2 forms, e.g. system/Patient.rs)")
+    return tuple(dict.fromkeys(scope.text() for scope in granted))
