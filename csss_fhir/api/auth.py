@@ -11,7 +11,7 @@ from csss_fhir.api.responses import base_url, parse_json
 from csss_fhir.errors import CsssError, InvalidInputError, UnsupportedMediaError
 from csss_fhir.extensions import services
 from csss_fhir.models import db
-from csss_fhir.security import authentication, clients
+from csss_fhir.security import authentication, client_assertions, clients, scopes
 from csss_fhir.security.errors import (
     InvalidGrantError,
     InvalidScopeError,
@@ -84,7 +84,8 @@ def _grant(body: dict, grant_type: str) -> authentication.TokenGrant:
             client_secret = request.authorization.password
         return authentication.client_login(
             db.session, services(), client_id=client_id, client_secret=client_secret,
-            scope=body.get("scope"))
+            scope=body.get("scope"), assertion_type=body.get("client_assertion_type"),
+            assertion=body.get("client_assertion"), token_url=token_url())
     try:
         return authentication.login(db.session, services(), username=body.get("username"),
                                     password=body.get("password"), code=body.get("otp"))
@@ -140,7 +141,11 @@ def smart_configuration() -> Response:
     return jsonify(
         token_endpoint=token_url(),
         grant_types_supported=["client_credentials"],
-        token_endpoint_auth_methods_supported=["client_secret_post", "client_secret_basic"],
-        scopes_supported=list(clients.SUPPORTED_SCOPES),
-        capabilities=["client-confidential-symmetric", "permission-v1"],
+        token_endpoint_auth_methods_supported=["client_secret_basic", "client_secret_post",
+                                               "private_key_jwt"],
+        token_endpoint_auth_signing_alg_values_supported=list(client_assertions.ALGORITHMS),
+        scopes_supported=[*clients.SUPPORTED_SCOPES,
+                          *(scopes.v2(scope) for scope in clients.SUPPORTED_SCOPES)],
+        capabilities=["client-confidential-symmetric", "client-confidential-asymmetric",
+                      "permission-v1", "permission-v2"],
     )

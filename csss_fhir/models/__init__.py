@@ -20,6 +20,7 @@ from csss_fhir.models.accounts import (
     OtpCode,
     RevokedToken,
     TotpCredential,
+    UsedClientAssertion,
     User,
 )
 from csss_fhir.models.base import NAMING, Base, UTCDateTime, Versioned, db, new_id, utcnow
@@ -42,6 +43,6 @@ __all__ = [
     "NAMING", "AiJob", "AiPrediction", "ApiClient", "AuditRecord", "AuthThrottle", "Base",
     "Blob", "BlobContent", "DoctorReview", "MailMessage", "ModelDevice", "OtpCode", "Patient",
     "PharmacyReview", "Prescription", "Report", "ReportAmendment", "ResourceVersion",
-    "RevokedToken", "Role", "Scan", "Task", "TotpCredential", "UTCDateTime", "User", "Versioned",
-    "WorkflowEvent", "db", "new_id", "utcnow",
+    "RevokedToken", "Role", "Scan", "Task", "TotpCredential", "UTCDateTime", "UsedClientAssertion",
+    "User", "Versioned", "WorkflowEvent", "db", "new_id", "utcnow",
 ]

@@ -18,7 +18,15 @@ from csss_fhir.errors import CsssError, InvalidInputError
 from csss_fhir.extensions import Services
 from csss_fhir.mail import outbox
 from csss_fhir.models import ApiClient, RevokedToken, User, db, utcnow
-from csss_fhir.security import access, audit, clients, lockout, otp, passwords
+from csss_fhir.security import (
+    access,
+    audit,
+    client_assertions,
+    clients,
+    lockout,
+    otp,
+    passwords,
+)
 from csss_fhir.security import scopes as smart_scopes
 from csss_fhir.security.actor import Actor
 from csss_fhir.security.errors import (
@@ -187,16 +195,26 @@ def issue_token(user: User, *, otp_at: object, minutes: int) -> str:
 
 
 def client_login(session: Session, svc: Services, *, client_id: object,
-                 client_secret: object, scope: object = None) -> TokenGrant:
+                 client_secret: object, scope: object = None, assertion_type: object = None,
+                 assertion: object = None, token_url: str = "") -> TokenGrant:
     """The client_credentials grant: a token carrying the client's SMART system scopes.
+    The client authenticates with its secret or, when `assertion` is given, with a JWT
+    signed by its key (`private_key_jwt`, checked against `token_url` as audience).
 
     Raises:
-        TooManyAttemptsError, NotAuthenticatedError, InvalidScopeError.
+        TooManyAttemptsError, NotAuthenticatedError, InvalidInputError (a malformed
+        assertion request), InvalidScopeError.
     """
-    key = _keys(svc, f"client:{client_id}")
+    claimed = (client_assertions.claimed_client_id(assertion) if assertion is not None
+               else None) or client_id
+    key = _keys(svc, f"client:{claimed}")
     _begin(session, svc, key, commit=True)
     try:
-        client = clients.authenticate(session, client_id, client_secret)
+        if assertion is not None:
+            client = clients.authenticate_assertion(session, client_id, assertion_type,
+                                                    assertion, token_url=token_url)
+        else:
+            client = clients.authenticate(session, client_id, client_secret)
     except NotAuthenticatedError as err:
         raise _failed(session, svc, key, audit.Event(
             audit.USER_AUTHENTICATION, "E", audit.MINOR_FAILURE, subtype_code=audit.LOGIN,

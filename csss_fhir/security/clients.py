@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from csss_fhir.errors import ConflictError, InvalidInputError
 from csss_fhir.models import ApiClient
+from csss_fhir.security import client_assertions
 from csss_fhir.security import scopes as smart_scopes
 from csss_fhir.security.access import AUDIT, STAFF_READABLE_TYPES
 from csss_fhir.security.errors import InvalidScopeError, NotAuthenticatedError
@@ -37,7 +38,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$")
 @dataclass(frozen=True)
 class NewClient:
     client_id: str
-    client_secret: str  # shown once, never stored
+    client_secret: str | None  # shown once, never stored; None for a JWKS client
     scopes: tuple[str, ...]
 
 
@@ -61,22 +62,27 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def create_client(session: Session, name: str, scopes: str | list[str] | tuple[str, ...]
-                  ) -> NewClient:
+def create_client(session: Session, name: str, scopes: str | list[str] | tuple[str, ...],
+                  *, jwks: str | bytes | dict | None = None) -> NewClient:
     """Register a client and return its id and one-time-visible secret. Commits.
 
+    With `jwks` (its public keys) the client authenticates with signed JWTs
+    (`private_key_jwt`, client_assertions.py) and gets no secret.
+
     Raises:
-        InvalidInputError: bad name or scope; ConflictError: the name is taken.
+        InvalidInputError: bad name, scope or JWKS; ConflictError: the name is taken.
     """
     name = name.strip()
     if not _NAME.match(name):
         raise InvalidInputError("a client name is 1-100 letters, digits, spaces, '.', '_' "
                                 "or '-'")
     checked = parse_scopes(scopes)
+    keys = client_assertions.parse_jwks(jwks) if jwks is not None else None
     if session.scalar(select(ApiClient.id).where(ApiClient.name == name)):
         raise ConflictError(f"a client named {name!r} already exists")
-    secret = secrets.token_urlsafe(32)
-    client = ApiClient(name=name, secret_hash=_digest(secret), scopes=" ".join(checked))
+    secret = secrets.token_urlsafe(32) if keys is None else None
+    client = ApiClient(name=name, secret_hash=_digest(secret) if secret else None, jwks=keys,
+                       scopes=" ".join(checked))
     session.add(client)
     session.commit()
     return NewClient(client_id=client.id, client_secret=secret, scopes=checked)
@@ -86,14 +92,35 @@ def authenticate(session: Session, client_id: object, client_secret: object) -> 
     """The active client with these credentials.
 
     Raises:
-        NotAuthenticatedError: unknown id, wrong secret or disabled client (one answer).
+        NotAuthenticatedError: unknown id, wrong secret, a client without a secret (it
+            signs JWTs) or a disabled client (one answer).
     """
     client = session.get(ApiClient, client_id) if isinstance(client_id, str) else None
     given = _digest(client_secret) if isinstance(client_secret, str) else ""
-    expected = client.secret_hash if client is not None else _digest("no such client")
-    if not hmac.compare_digest(given, expected) or client is None or not client.active:
+    expected = (client.secret_hash if client is not None else None) or _digest("no secret")
+    if (not hmac.compare_digest(given, expected) or client is None or not client.active
+            or client.secret_hash is None):
         raise NotAuthenticatedError(WRONG_CLIENT)
     return client
+
+
+def authenticate_assertion(session: Session, client_id: object, assertion_type: object,
+                           assertion: object, *, token_url: str) -> ApiClient:
+    """The client a `private_key_jwt` assertion authenticates (client_assertions.py).
+
+    Raises:
+        InvalidInputError: the assertion type is not jwt-bearer, or `client_id` is not the
+            assertion's issuer; NotAuthenticatedError: the assertion is refused.
+    """
+    if assertion_type != client_assertions.ASSERTION_TYPE:
+        raise InvalidInputError(f"client_assertion_type must be "
+                                f"{client_assertions.ASSERTION_TYPE}")
+    issuer = client_assertions.claimed_client_id(assertion)
+    if client_id not in (None, "", issuer):
+        raise InvalidInputError("client_id differs from the client assertion's iss; send "
+                                "the same client id in both, or leave client_id out")
+    client = session.get(ApiClient, issuer) if issuer else None
+    return client_assertions.verify(session, client, assertion, token_url=token_url)
 
 
 def covered(scope: str, held: tuple[str, ...]) -> bool:

@@ -60,6 +60,14 @@ def parse(scope: str) -> SystemScope | None:
     return SystemScope(resource_type, actions, 2) if actions else None
 
 
+def v2(scope: str) -> str:
+    """A v1 scope written in SMART v2 (`system/Patient.read` -> `system/Patient.rs`)."""
+    parsed = parse(scope)
+    if parsed is None:
+        raise ValueError(f"{scope!r} is not a system scope")
+    return SystemScope(parsed.resource_type, parsed.actions, 2).text()
+
+
 def split(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
     """Scopes from "a b", "a,b" or a list, without blanks or repeats, in order."""
     items = value if isinstance(value, (list, tuple)) else re.split(r"[\s,]+", value)
