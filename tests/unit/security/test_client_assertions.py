@@ -14,6 +14,7 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from csss_fhir.cli import cli
 from csss_fhir.models import ApiClient, UsedClientAssertion, db
 from csss_fhir.security import client_assertions
+from tests.factories import parse_fhir
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -172,3 +173,5 @@ def test_smart_configuration_advertises_private_key_jwt(client):
     assert config["token_endpoint_auth_signing_alg_values_supported"] == ["RS384", "ES384"]
     assert "client-confidential-asymmetric" in config["capabilities"]
     assert "system/Patient.rs" in config["scopes_supported"]
+    capability = parse_fhir(client.get("/fhir/metadata").data, "CapabilityStatement")
+    assert "private_key_jwt" in capability.rest[0].security.description
