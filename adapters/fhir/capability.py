@@ -125,6 +125,8 @@ def capability_statement(*, base_url: str, searchable: dict[str, Any],
                 "service": [{"coding": [{"system": SECURITY_SERVICE, "code": "SMART-on-FHIR"}]}],
                 "extension": [{"url": SMART_OAUTH_URIS, "extension": [
                     {"url": "token", "valueUri": f"{base_url.removesuffix('/fhir')}/auth/token"},
+                    {"url": "authorize",
+                     "valueUri": f"{base_url.removesuffix('/fhir')}/auth/authorize"},
                 ]}],
                 "description": "Bearer tokens (JWT) from POST /auth/token: users sign in with "
                                "a password (admins also with a one-time code); hospital "

@@ -1,17 +1,18 @@
-"""/auth: tokens (password + second factor, or client_credentials), one-time codes, logout;
-and the SMART configuration that tells hospital systems where to get a token."""
+"""/auth: tokens (password + second factor, client_credentials, or a SMART app's
+authorization code), the app approval page, EHR launch values, one-time codes, logout; and
+the SMART configuration that tells hospital systems and apps where to get a token."""
 
 from __future__ import annotations
 
 from http import HTTPStatus
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
 
 from csss_fhir.api.responses import base_url, parse_json
 from csss_fhir.errors import CsssError, InvalidInputError, UnsupportedMediaError
 from csss_fhir.extensions import services
 from csss_fhir.models import db
-from csss_fhir.security import authentication, client_assertions, clients, scopes
+from csss_fhir.security import authentication, client_assertions, clients, scopes, smart
 from csss_fhir.security.errors import (
     InvalidGrantError,
     InvalidScopeError,
@@ -24,7 +25,7 @@ from csss_fhir.security.ratelimit import per_account, per_address
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 well_known = Blueprint("well_known", __name__, url_prefix="/.well-known")
 
-GRANT_TYPES = ("password", "client_credentials")
+GRANT_TYPES = ("password", "client_credentials", "authorization_code")
 
 # RFC 6749 §5.2: an OAuth grant request (one that names its grant_type) is refused with
 # {"error", "error_description"}, not an OperationOutcome: OAuth clients parse that shape.
@@ -76,12 +77,24 @@ def token_url() -> str:
     return f"{base_url().removesuffix('/fhir')}/auth/token"
 
 
+def authorize_url() -> str:
+    """Where a SMART app sends the user to approve it."""
+    return f"{base_url().removesuffix('/fhir')}/auth/authorize"
+
+
 def _grant(body: dict, grant_type: str) -> authentication.TokenGrant:
+    client_id, client_secret = body.get("client_id"), body.get("client_secret")
+    if request.authorization is not None and request.authorization.type == "basic":
+        client_id = request.authorization.username
+        client_secret = request.authorization.password
+    if grant_type == "authorization_code":
+        return authentication.app_login(
+            db.session, services(), client_id=client_id, client_secret=client_secret,
+            code=body.get("code"), redirect_uri=body.get("redirect_uri"),
+            verifier=body.get("code_verifier"),
+            assertion_type=body.get("client_assertion_type"),
+            assertion=body.get("client_assertion"), token_url=token_url())
     if grant_type == "client_credentials":
-        client_id, client_secret = body.get("client_id"), body.get("client_secret")
-        if request.authorization is not None and request.authorization.type == "basic":
-            client_id = request.authorization.username
-            client_secret = request.authorization.password
         return authentication.client_login(
             db.session, services(), client_id=client_id, client_secret=client_secret,
             scope=body.get("scope"), assertion_type=body.get("client_assertion_type"),
@@ -117,7 +130,52 @@ def token() -> Response:
               "expires_in": grant.expires_in, "role": grant.role}
     if grant.scope is not None:
         answer["scope"] = grant.scope
+    if grant.patient is not None:
+        answer["patient"] = grant.patient
     return _no_store(jsonify(answer))
+
+
+def _authorization_request() -> smart.AuthorizationRequest:
+    params = request.args.to_dict() if request.method == "GET" else request.form.to_dict()
+    return smart.parse_request(db.session, params, fhir_base=base_url())
+
+
+@bp.route("/authorize", methods=["GET", "POST"])
+def authorize() -> Response | str:
+    """SMART App Launch: the signed-in web user approves an app (GET shows, POST decides).
+
+    A bad client or redirect URI is answered here (never redirected); every other refusal
+    goes back to the app's redirect URI as `error` (RFC 6749 §4.1.2.1).
+    """
+    try:
+        app_request = _authorization_request()
+    except smart.AuthorizeError as err:
+        return redirect(err.location())
+    try:
+        # The web session's cookie, never a bearer header: the user approves in a browser.
+        # On POST, flask-jwt-extended checks the form's csrf_token against the cookie.
+        actor = authentication.current_actor(locations=["cookies"])
+    except NotAuthenticatedError:
+        return redirect(url_for("web_auth.login_form", next=request.full_path))
+    try:
+        if request.method == "GET":
+            return render_template("web/authorize.html", app=app_request.client, actor=actor,
+                                   scopes=app_request.scopes, fields=request.args)
+        if request.form.get("decision") != "approve":
+            return redirect(smart.denial(app_request))
+        return redirect(smart.approve(db.session, actor, app_request))
+    except smart.AuthorizeError as err:
+        return redirect(err.location())
+
+
+@bp.post("/launch")
+def launch() -> Response:
+    """An EHR launch value for a patient, for the signed-in staff user to open an app with."""
+    body = _credentials()
+    value = smart.create_launch(db.session, authentication.current_actor(),
+                                body.get("patient"))
+    return _no_store(jsonify(launch=value, iss=base_url(),
+                             expires_in=int(smart.LAUNCH_LIFETIME.total_seconds()))), 201
 
 
 @bp.post("/otp")
@@ -139,13 +197,21 @@ def logout() -> Response:
 @well_known.get("/smart-configuration")
 def smart_configuration() -> Response:
     return jsonify(
+        issuer=base_url(),
+        authorization_endpoint=authorize_url(),
         token_endpoint=token_url(),
-        grant_types_supported=["client_credentials"],
+        grant_types_supported=["authorization_code", "client_credentials"],
+        response_types_supported=["code"],
+        code_challenge_methods_supported=["S256"],
         token_endpoint_auth_methods_supported=["client_secret_basic", "client_secret_post",
                                                "private_key_jwt"],
         token_endpoint_auth_signing_alg_values_supported=list(client_assertions.ALGORITHMS),
         scopes_supported=[*clients.SUPPORTED_SCOPES,
-                          *(scopes.v2(scope) for scope in clients.SUPPORTED_SCOPES)],
-        capabilities=["client-confidential-symmetric", "client-confidential-asymmetric",
-                      "permission-v1", "permission-v2"],
+                          *(scopes.v2(scope) for scope in clients.SUPPORTED_SCOPES),
+                          *smart.CONTEXT_SCOPES, "user/*.rs", "patient/*.rs"],
+        capabilities=["launch-ehr", "launch-standalone", "context-ehr-patient",
+                      "context-standalone-patient", "client-public",
+                      "client-confidential-symmetric", "client-confidential-asymmetric",
+                      "permission-v1", "permission-v2", "permission-user",
+                      "permission-patient"],
     )

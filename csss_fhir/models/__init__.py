@@ -16,7 +16,9 @@ from __future__ import annotations
 
 from csss_fhir.models.accounts import (
     ApiClient,
+    AuthorizationCode,
     AuthThrottle,
+    LaunchContext,
     OtpCode,
     RevokedToken,
     TotpCredential,
@@ -40,7 +42,8 @@ from csss_fhir.models.scans import AiJob, Blob, BlobContent, Scan, Task, Workflo
 from csss_fhir.security.access import Role
 
 __all__ = [
-    "NAMING", "AiJob", "AiPrediction", "ApiClient", "AuditRecord", "AuthThrottle", "Base",
+    "NAMING", "AiJob", "AiPrediction", "ApiClient", "AuditRecord", "AuthThrottle",
+    "AuthorizationCode", "Base", "LaunchContext",
     "Blob", "BlobContent", "DoctorReview", "MailMessage", "ModelDevice", "OtpCode", "Patient",
     "PharmacyReview", "Prescription", "Report", "ReportAmendment", "ResourceVersion",
     "RevokedToken", "Role", "Scan", "Task", "TotpCredential", "UTCDateTime", "UsedClientAssertion",

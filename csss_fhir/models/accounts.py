@@ -95,8 +95,10 @@ class ApiClient(db.Model):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(100), nullable=False, unique=True)
-    secret_hash: Mapped[str | None] = mapped_column(String(128))  # None: JWKS only
+    secret_hash: Mapped[str | None] = mapped_column(String(128))  # None: JWKS or public
     jwks: Mapped[dict | None] = mapped_column(JSON)  # public keys only
+    # A SMART app (authorization code): where it may be sent back to, space-separated.
+    redirect_uris: Mapped[str | None] = mapped_column(String(2000))
     scopes: Mapped[str] = mapped_column(String(1000), nullable=False)  # space-separated
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
@@ -110,4 +112,31 @@ class UsedClientAssertion(db.Model):
 
     client_id: Mapped[str] = mapped_column(ForeignKey("api_client.id"), primary_key=True)
     jti: Mapped[str] = mapped_column(String(255), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+
+
+class AuthorizationCode(db.Model):
+    """A SMART App Launch authorization code: one use, a minute or two, its hash stored."""
+
+    __tablename__ = "authorization_code"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("api_client.id"), nullable=False)
+    user_id: Mapped[str] = mapped_column(ForeignKey("user_account.id"), nullable=False)
+    redirect_uri: Mapped[str] = mapped_column(String(1000), nullable=False)
+    scope: Mapped[str] = mapped_column(String(1000), nullable=False)
+    code_challenge: Mapped[str] = mapped_column(String(128), nullable=False)
+    patient_id: Mapped[str | None] = mapped_column(String(36))  # the launch context
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+
+
+class LaunchContext(db.Model):
+    """An EHR launch: the patient a signed-in user opened an app for, named by an opaque
+    `launch` value (its hash stored) that the app hands back at /auth/authorize."""
+
+    __tablename__ = "launch_context"
+
+    launch_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("user_account.id"), nullable=False)
+    patient_id: Mapped[str] = mapped_column(String(36), nullable=False)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)

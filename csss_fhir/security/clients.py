@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from csss_fhir.errors import ConflictError, InvalidInputError
 from csss_fhir.models import ApiClient
-from csss_fhir.security import client_assertions
+from csss_fhir.security import client_assertions, smart
 from csss_fhir.security import scopes as smart_scopes
 from csss_fhir.security.access import AUDIT, STAFF_READABLE_TYPES
 from csss_fhir.security.errors import InvalidScopeError, NotAuthenticatedError
@@ -63,26 +63,37 @@ def _digest(secret: str) -> str:
 
 
 def create_client(session: Session, name: str, scopes: str | list[str] | tuple[str, ...],
-                  *, jwks: str | bytes | dict | None = None) -> NewClient:
+                  *, jwks: str | bytes | dict | None = None,
+                  redirect_uris: tuple[str, ...] = (), public: bool = False) -> NewClient:
     """Register a client and return its id and one-time-visible secret. Commits.
 
     With `jwks` (its public keys) the client authenticates with signed JWTs
-    (`private_key_jwt`, client_assertions.py) and gets no secret.
+    (`private_key_jwt`, client_assertions.py) and gets no secret. With `redirect_uris` it
+    is a SMART app (smart.py) holding app scopes; a `public` app (in a browser or on a
+    phone, where no secret stays secret) gets no secret and relies on PKCE alone.
 
     Raises:
-        InvalidInputError: bad name, scope or JWKS; ConflictError: the name is taken.
+        InvalidInputError: bad name, scope, JWKS or redirect URI; ConflictError: the name
+            is taken.
     """
     name = name.strip()
     if not _NAME.match(name):
         raise InvalidInputError("a client name is 1-100 letters, digits, spaces, '.', '_' "
                                 "or '-'")
-    checked = parse_scopes(scopes)
+    if redirect_uris:
+        checked = smart.check_app_scopes(smart_scopes.split(scopes))
+        smart.check_redirect_uris(redirect_uris)
+    elif public:
+        raise InvalidInputError("only a SMART app (with --redirect-uri) can be public")
+    else:
+        checked = parse_scopes(scopes)
     keys = client_assertions.parse_jwks(jwks) if jwks is not None else None
     if session.scalar(select(ApiClient.id).where(ApiClient.name == name)):
         raise ConflictError(f"a client named {name!r} already exists")
-    secret = secrets.token_urlsafe(32) if keys is None else None
+    secret = secrets.token_urlsafe(32) if keys is None and not public else None
     client = ApiClient(name=name, secret_hash=_digest(secret) if secret else None, jwks=keys,
-                       scopes=" ".join(checked))
+                       scopes=" ".join(checked),
+                       redirect_uris=" ".join(redirect_uris) or None)
     session.add(client)
     session.commit()
     return NewClient(client_id=client.id, client_secret=secret, scopes=checked)
