@@ -12,7 +12,14 @@ from csss_fhir.api.responses import base_url, parse_json
 from csss_fhir.errors import CsssError, InvalidInputError, UnsupportedMediaError
 from csss_fhir.extensions import services
 from csss_fhir.models import db
-from csss_fhir.security import authentication, client_assertions, clients, scopes, smart
+from csss_fhir.security import (
+    authentication,
+    client_assertions,
+    clients,
+    headers,
+    scopes,
+    smart,
+)
 from csss_fhir.security.errors import (
     InvalidGrantError,
     InvalidScopeError,
@@ -141,7 +148,7 @@ def _authorization_request() -> smart.AuthorizationRequest:
 
 
 @bp.route("/authorize", methods=["GET", "POST"])
-def authorize() -> Response | str:
+def authorize() -> Response:
     """SMART App Launch: the signed-in web user approves an app (GET shows, POST decides).
 
     A bad client or redirect URI is answered here (never redirected); every other refusal
@@ -159,8 +166,13 @@ def authorize() -> Response | str:
         return redirect(url_for("web_auth.login_form", next=request.full_path))
     try:
         if request.method == "GET":
-            return render_template("web/authorize.html", app=app_request.client, actor=actor,
-                                   scopes=app_request.scopes, fields=request.args)
+            page = Response(render_template(
+                "web/authorize.html", app=app_request.client, actor=actor,
+                scopes=app_request.scopes, fields=request.args,
+                patient=smart.context_patient(db.session, actor, app_request)))
+            page.headers["Content-Security-Policy"] = headers.policy_with_form_target(
+                smart.origin_of(app_request.redirect_uri))
+            return page
         if request.form.get("decision") != "approve":
             return redirect(smart.denial(app_request))
         return redirect(smart.approve(db.session, actor, app_request))

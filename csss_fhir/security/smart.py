@@ -222,6 +222,18 @@ def launch_patient(session: Session, actor: Actor, request: AuthorizationRequest
     return None
 
 
+def context_patient(session: Session, actor: Actor, request: AuthorizationRequest
+                    ) -> Patient | None:
+    """The patient the app would open, for the approval page to name (a wrong-patient
+    launch is caught by the user before the app sees anything).
+
+    Raises:
+        AuthorizeError: a bad launch value.
+    """
+    patient_id = launch_patient(session, actor, request)
+    return session.get(Patient, patient_id) if patient_id else None
+
+
 def approve(session: Session, actor: Actor, request: AuthorizationRequest) -> str:
     """The signed-in user approves the app: the redirect URI carrying a fresh code. Commits.
 
@@ -247,6 +259,12 @@ def approve(session: Session, actor: Actor, request: AuthorizationRequest) -> st
 def denial(request: AuthorizationRequest) -> str:
     """The redirect URI telling the app the user said no."""
     return request.refusal("access_denied", "the user did not approve the app").location()
+
+
+def origin_of(uri: str) -> str:
+    """scheme://host[:port] of a redirect URI."""
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def redirect_with(uri: str, **values: str | None) -> str:

@@ -60,6 +60,9 @@ def _approve(client, query: str, decision: str = "approve") -> dict[str, list[st
     assert page.status_code == 200, page.get_data(as_text=True)
     html = page.get_data(as_text=True)
     assert "Allow" in html
+    # The form's redirect ends at the app: the page's policy must let the browser go there.
+    assert "form-action 'self' http://localhost:8765;" in \
+        page.headers["Content-Security-Policy"]
     fields = dict(re.findall(r'type="hidden" name="([^"]+)" value="([^"]*)"', html))
     response = client.post("/auth/authorize", data={**fields, "decision": decision})
     assert response.status_code == 302
@@ -190,9 +193,10 @@ def test_refusals_go_back_to_the_app_unless_the_redirect_is_unknown(client, runn
     denied = _approve(client, _authorize_query(client, client_id, challenge, "user/*.rs"),
                       decision="deny")
     assert denied["error"] == ["access_denied"]
-    stolen = _approve(client, _authorize_query(client, client_id, challenge, "launch",
-                                               launch="not-a-launch"))
-    assert stolen["error"] == ["invalid_request"]
+    stolen = client.get("/auth/authorize?" + _authorize_query(
+        client, client_id, challenge, "launch user/*.rs", launch="not-a-launch"))
+    assert stolen.status_code == 302
+    assert parse_qs(urlsplit(stolen.headers["Location"]).query)["error"] == ["invalid_request"]
 
 
 def test_an_app_cannot_use_client_credentials(client, runner):
