@@ -169,10 +169,13 @@ def capability_statement(*, base_url: str, searchable: dict[str, Any],
                 "service": [{"coding": [{"system": SECURITY_SERVICE, "code": "SMART-on-FHIR"}]}],
                 "extension": [{"url": SMART_OAUTH_URIS, "extension": [
                     {"url": "token", "valueUri": f"{base_url.removesuffix('/fhir')}/auth/token"},
+                    {"url": "authorize",
+                     "valueUri": f"{base_url.removesuffix('/fhir')}/auth/authorize"},
                 ]}],
                 "description": "Bearer tokens (JWT) from POST /auth/token: users sign in with "
                                "a password (admins also with a one-time code); hospital "
-                               "systems use client_credentials and SMART system scopes "
+                               "systems use client_credentials (client secret or "
+                               "private_key_jwt) and SMART v1 or v2 system scopes "
                                "(see /.well-known/smart-configuration).",
             },
             "resource": resources,

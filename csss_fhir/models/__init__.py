@@ -17,10 +17,13 @@ from __future__ import annotations
 
 from csss_fhir.models.accounts import (
     ApiClient,
+    AuthorizationCode,
     AuthThrottle,
+    LaunchContext,
     OtpCode,
     RevokedToken,
     TotpCredential,
+    UsedClientAssertion,
     User,
 )
 from csss_fhir.models.base import NAMING, Base, UTCDateTime, Versioned, db, new_id, utcnow
@@ -50,10 +53,11 @@ from csss_fhir.models.subscriptions import Subscription, SubscriptionEvent
 from csss_fhir.security.access import Role
 
 __all__ = [
-    "NAMING", "AiJob", "AiPrediction", "ApiClient", "AuditRecord", "AuthThrottle", "Base",
-    "Blob", "BlobContent", "DicomResult", "DoctorReview", "MailMessage", "ModelDevice",
-    "OtpCode", "PacsExport", "Patient", "PharmacyReview", "Prescription", "Report",
-    "ReportAmendment", "ResourceVersion", "RevokedToken", "Role", "Scan", "StagedBinary",
-    "Subscription", "SubscriptionEvent", "Task", "TotpCredential", "UTCDateTime", "User",
-    "Versioned", "WorkflowEvent", "db", "new_id", "utcnow",
+    "NAMING", "AiJob", "AiPrediction", "ApiClient", "AuditRecord", "AuthThrottle",
+    "AuthorizationCode", "Base", "Blob", "BlobContent", "DicomResult", "DoctorReview",
+    "LaunchContext", "MailMessage", "ModelDevice", "OtpCode", "PacsExport", "Patient",
+    "PharmacyReview", "Prescription", "Report", "ReportAmendment", "ResourceVersion",
+    "RevokedToken", "Role", "Scan", "StagedBinary", "Subscription", "SubscriptionEvent", "Task",
+    "TotpCredential", "UTCDateTime", "UsedClientAssertion", "User", "Versioned",
+    "WorkflowEvent", "db", "new_id", "utcnow",
 ]

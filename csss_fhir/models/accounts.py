@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from csss_fhir.models.base import UTCDateTime, Versioned, db, new_id, utcnow
@@ -88,13 +88,55 @@ class RevokedToken(db.Model):
 
 
 class ApiClient(db.Model):
-    """A hospital system that signs in with client_credentials; the secret stored hashed."""
+    """A hospital system that signs in with client_credentials: with a secret (stored
+    hashed) or, per SMART Backend Services, with JWTs signed by a key in its public JWKS."""
 
     __tablename__ = "api_client"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(100), nullable=False, unique=True)
-    secret_hash: Mapped[str] = mapped_column(String(128), nullable=False)
+    secret_hash: Mapped[str | None] = mapped_column(String(128))  # None: JWKS or public
+    jwks: Mapped[dict | None] = mapped_column(JSON)  # public keys only
+    # A SMART app (authorization code): where it may be sent back to, space-separated.
+    redirect_uris: Mapped[str | None] = mapped_column(String(2000))
     scopes: Mapped[str] = mapped_column(String(1000), nullable=False)  # space-separated
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class UsedClientAssertion(db.Model):
+    """A client assertion's `jti`, kept until the assertion expires so it is never
+    accepted twice (SMART Backend Services: replay protection)."""
+
+    __tablename__ = "used_client_assertion"
+
+    client_id: Mapped[str] = mapped_column(ForeignKey("api_client.id"), primary_key=True)
+    jti: Mapped[str] = mapped_column(String(255), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+
+
+class AuthorizationCode(db.Model):
+    """A SMART App Launch authorization code: one use, a minute or two, its hash stored."""
+
+    __tablename__ = "authorization_code"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("api_client.id"), nullable=False)
+    user_id: Mapped[str] = mapped_column(ForeignKey("user_account.id"), nullable=False)
+    redirect_uri: Mapped[str] = mapped_column(String(1000), nullable=False)
+    scope: Mapped[str] = mapped_column(String(1000), nullable=False)
+    code_challenge: Mapped[str] = mapped_column(String(128), nullable=False)
+    patient_id: Mapped[str | None] = mapped_column(String(36))  # the launch context
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+
+
+class LaunchContext(db.Model):
+    """An EHR launch: the patient a signed-in user opened an app for, named by an opaque
+    `launch` value (its hash stored) that the app hands back at /auth/authorize."""
+
+    __tablename__ = "launch_context"
+
+    launch_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("user_account.id"), nullable=False)
+    patient_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)

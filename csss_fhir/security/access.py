@@ -51,6 +51,11 @@ def require_read(actor: Actor, resource_type: str) -> None:
             allowed = frozenset({AUDIT})
     if resource_type not in allowed:
         raise AccessDeniedError(f"the {actor.role} role may not read {resource_type} resources")
+    app = actor.app_read_types
+    if app is not None and resource_type not in app and (resource_type == AUDIT
+                                                          or "*" not in app):
+        raise AccessDeniedError(f"this app's token has no scope to read {resource_type}; "
+                                f"ask for user/{resource_type}.rs")
 
 
 def require_create(actor: Actor, resource_type: str) -> None:

@@ -17,6 +17,9 @@ class Actor:
     client_id: str | None = None
     scopes: frozenset[str] = frozenset()
     otp_verified_at: datetime | None = None  # when this token's second factor was checked
+    # A SMART app acting for the user: the types its token may read (`*`: all); None for
+    # the user's own sign-in. App tokens never write (security/smart.py).
+    app_read_types: frozenset[str] | None = None
 
     @property
     def is_patient(self) -> bool:

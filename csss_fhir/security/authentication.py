@@ -18,9 +18,20 @@ from csss_fhir.errors import CsssError, InvalidInputError
 from csss_fhir.extensions import Services
 from csss_fhir.mail import outbox
 from csss_fhir.models import ApiClient, RevokedToken, User, db, utcnow
-from csss_fhir.security import access, audit, clients, lockout, otp, passwords
+from csss_fhir.security import (
+    access,
+    audit,
+    client_assertions,
+    clients,
+    lockout,
+    otp,
+    passwords,
+    smart,
+)
+from csss_fhir.security import scopes as smart_scopes
 from csss_fhir.security.actor import Actor
 from csss_fhir.security.errors import (
+    AccessDeniedError,
     NotAuthenticatedError,
     OtpInvalidError,
     OtpRequiredError,
@@ -38,6 +49,7 @@ class TokenGrant:
     expires_in: int
     role: str
     scope: str | None = None
+    patient: str | None = None  # a SMART app's launch context
 
 
 def _find_user(session: Session, username: object) -> User | None:
@@ -186,16 +198,29 @@ def issue_token(user: User, *, otp_at: object, minutes: int) -> str:
 
 
 def client_login(session: Session, svc: Services, *, client_id: object,
-                 client_secret: object, scope: object = None) -> TokenGrant:
+                 client_secret: object, scope: object = None, assertion_type: object = None,
+                 assertion: object = None, token_url: str = "") -> TokenGrant:
     """The client_credentials grant: a token carrying the client's SMART system scopes.
+    The client authenticates with its secret or, when `assertion` is given, with a JWT
+    signed by its key (`private_key_jwt`, checked against `token_url` as audience).
 
     Raises:
-        TooManyAttemptsError, NotAuthenticatedError, InvalidInputError (unknown scope).
+        TooManyAttemptsError, NotAuthenticatedError, InvalidInputError (a malformed
+        assertion request), InvalidScopeError.
     """
-    key = _keys(svc, f"client:{client_id}")
+    claimed = (client_assertions.claimed_client_id(assertion) if assertion is not None
+               else None) or client_id
+    key = _keys(svc, f"client:{claimed}")
     _begin(session, svc, key, commit=True)
     try:
-        client = clients.authenticate(session, client_id, client_secret)
+        if assertion is not None:
+            client = clients.authenticate_assertion(session, client_id, assertion_type,
+                                                    assertion, token_url=token_url)
+        else:
+            client = clients.authenticate(session, client_id, client_secret)
+        if client.redirect_uris:
+            raise NotAuthenticatedError("this client is a SMART app: it gets tokens with the "
+                                        "authorization code grant, for a user who approves it")
     except NotAuthenticatedError as err:
         raise _failed(session, svc, key, audit.Event(
             audit.USER_AUTHENTICATION, "E", audit.MINOR_FAILURE, subtype_code=audit.LOGIN,
@@ -282,10 +307,11 @@ def current_actor(locations: list[str] | None = None) -> Actor:
         client = db.session.get(ApiClient, claims.get("sub"))
         if client is None or not client.active:
             raise expired
-        # A scope taken from the client since the token was issued is gone at once.
+        # A scope taken from the client since the token was issued is gone at once; the
+        # rules read v1 scopes, so a v2 grant (`system/Patient.rs`) is read as its v1 form.
         held = tuple(client.scopes.split())
-        scopes = frozenset(s for s in str(claims.get("scope", "")).split()
-                           if clients.covered(s, held))
+        scopes = smart_scopes.as_v1([s for s in str(claims.get("scope", "")).split()
+                                     if clients.covered(s, held)])
         actor = Actor(role="system", client_id=client.id, name=client.name, scopes=scopes)
     else:
         user = db.session.get(User, claims.get("sub"))
@@ -296,9 +322,90 @@ def current_actor(locations: list[str] | None = None) -> Actor:
         actor = Actor(
             role=user.role, user_id=user.id, name=user.name, patient_id=user.patient_id,
             otp_verified_at=datetime.fromtimestamp(otp_at, UTC) if otp_at else None,
+            app_read_types=_app_read_types(claims),
         )
     g.csss_actor = actor  # for the audit trail
     return actor
+
+
+def _app_read_types(claims: dict) -> frozenset[str] | None:
+    """For a SMART app's token (it names its `client_id`): what it may read, after checking
+    the app is still registered and that this request only reads.
+
+    Raises:
+        NotAuthenticatedError: the app was disabled; AccessDeniedError: a write.
+    """
+    if "client_id" not in claims:
+        return None
+    client = db.session.get(ApiClient, claims["client_id"])
+    if client is None or not client.active:
+        raise NotAuthenticatedError("this app's token is no longer valid; launch it again")
+    reading = request.method in ("GET", "HEAD") or request.path.endswith("/_search") or \
+        request.path == "/auth/logout"
+    if not reading:
+        raise AccessDeniedError("a SMART app's token may only read; sign in to the web "
+                                "application to take workflow steps")
+    return smart.read_types(str(claims.get("scope", "")))
+
+
+def app_login(session: Session, svc: Services, *, client_id: object, client_secret: object,
+              code: object, redirect_uri: object, verifier: object,
+              assertion_type: object = None, assertion: object = None,
+              token_url: str = "") -> TokenGrant:
+    """The authorization_code grant of a SMART app: redeem the code (PKCE S256) for a
+    token that acts as the approving user, reading only what its scopes name. A
+    confidential app authenticates as at client_credentials; a public one names itself.
+
+    Raises:
+        TooManyAttemptsError, NotAuthenticatedError (the client), InvalidGrantError (the
+        code), InvalidInputError.
+    """
+    claimed = (client_assertions.claimed_client_id(assertion) if assertion is not None
+               else None) or client_id
+    key = _keys(svc, f"client:{claimed}")
+    _begin(session, svc, key, commit=True)
+    try:
+        client = _app_client(session, client_id, client_secret, assertion_type, assertion,
+                             token_url)
+        grant = smart.exchange(session, client, code=code, redirect_uri=redirect_uri,
+                               verifier=verifier)
+    except NotAuthenticatedError as err:
+        raise _failed(session, svc, key, audit.Event(
+            audit.USER_AUTHENTICATION, "E", audit.MINOR_FAILURE, subtype_code=audit.LOGIN,
+            description="authorization code refused"), None, err) from None
+    lockout.record_success(session, key)
+    audit.record(session, audit.Event(audit.USER_AUTHENTICATION, "E", audit.SUCCESS,
+                                      subtype_code=audit.LOGIN), user=grant.user)
+    session.commit()
+    minutes = svc.settings.access_token_minutes
+    token = create_access_token(identity=grant.user.id, additional_claims={
+        "role": grant.user.role, "gen": grant.user.token_generation,
+        "client_id": grant.client.id, "scope": grant.scope},
+        expires_delta=timedelta(minutes=minutes))
+    log.info("app token issued", extra={"client_id": grant.client.id,
+                                        "user_id": grant.user.id})
+    return TokenGrant(access_token=token, expires_in=minutes * 60, role=grant.user.role,
+                      scope=grant.scope, patient=grant.patient_id)
+
+
+def _app_client(session: Session, client_id: object, client_secret: object,
+                assertion_type: object, assertion: object, token_url: str) -> ApiClient:
+    """The SMART app redeeming a code: authenticated if confidential, named if public."""
+    if assertion is not None:
+        client = clients.authenticate_assertion(session, client_id, assertion_type, assertion,
+                                                token_url=token_url)
+    elif client_secret is not None:
+        client = clients.authenticate(session, client_id, client_secret)
+    else:
+        client = session.get(ApiClient, client_id) if isinstance(client_id, str) else None
+        if client is None or not client.active or client.secret_hash or client.jwks:
+            raise NotAuthenticatedError("a confidential app must authenticate (client "
+                                        "secret or client assertion); a public app sends "
+                                        "its client_id")
+    if not client.redirect_uris:
+        raise NotAuthenticatedError("this client is not a SMART app; it uses "
+                                    "client_credentials")
+    return client
 
 
 def second_factor_is_fresh(actor: Actor, *, minutes: int, now: datetime | None = None

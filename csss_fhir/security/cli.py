@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import BinaryIO
+
 import click
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
@@ -67,16 +69,32 @@ def clients_group() -> None:
 @click.argument("name")
 @click.option("--scopes", required=True,
               help="space- or comma-separated SMART scopes, e.g. 'system/*.read'")
+@click.option("--jwks", "jwks_file", type=click.File("rb"),
+              help="the client's public JWKS (JSON file): it signs its token requests "
+                   "(private_key_jwt, RS384 or ES384) and gets no secret")
+@click.option("--redirect-uri", "redirect_uris", multiple=True,
+              help="a SMART app's redirect URI (repeat for several); its --scopes are then "
+                   "app scopes, e.g. 'launch launch/patient user/*.rs'")
+@click.option("--public", is_flag=True,
+              help="a SMART app that cannot keep a secret (PKCE only, no secret)")
 @with_appcontext
-def clients_create(name: str, scopes: str) -> None:
+def clients_create(name: str, scopes: str, jwks_file: BinaryIO | None,
+                   redirect_uris: tuple[str, ...], public: bool) -> None:
     """Register a client; print its id and secret (the secret is shown only now)."""
     from csss_fhir.security import clients
 
     try:
-        new = clients.create_client(db.session, name, scopes)
+        new = clients.create_client(db.session, name, scopes,
+                                    jwks=jwks_file.read() if jwks_file else None,
+                                    redirect_uris=redirect_uris, public=public)
     except CsssError as err:
         raise click.ClickException(str(err)) from err
     click.echo(f"scopes: {' '.join(new.scopes)}", err=True)
+    if new.client_secret is None:
+        click.echo("The client signs its token requests with its private key." if jwks_file
+                   else "A public app: it proves itself with PKCE, not a secret.", err=True)
+        click.echo(f"client_id={new.client_id}")
+        return
     click.echo("Store the secret now: it is not shown again.", err=True)
     click.echo(f"client_id={new.client_id}")
     click.echo(f"client_secret={new.client_secret}")

@@ -33,3 +33,16 @@ class TooManyAttemptsError(CsssError):
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = max(1, int(retry_after))
+
+
+class InvalidGrantError(NotAuthenticatedError):
+    """An OAuth grant that is wrong, expired, used or not this client's (RFC 6749 §5.2
+    `invalid_grant`): the client is known, the credential it presents is not good."""
+
+
+class InvalidScopeError(CsssError):
+    """None of the scopes a token request asks for can be granted (`invalid_scope`)."""
+
+
+class UnsupportedGrantTypeError(CsssError):
+    """A token request with a grant_type this server does not issue tokens for."""

@@ -15,6 +15,12 @@ CONTENT_SECURITY_POLICY = (
 HSTS = "max-age=31536000; includeSubDomains"
 
 
+def policy_with_form_target(origin: str) -> str:
+    """The policy for a page whose form may end at another site: the SMART approval page,
+    whose POST redirects to the app (browsers apply form-action to that redirect too)."""
+    return CONTENT_SECURITY_POLICY.replace("form-action 'self'", f"form-action 'self' {origin}")
+
+
 def _is_page(blueprint: str | None) -> bool:
     """A page of the web UI (web/: every one of them is behind a sign-in)."""
     return bool(blueprint and blueprint.startswith("web_"))

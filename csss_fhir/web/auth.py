@@ -45,7 +45,8 @@ def login_form() -> str:
         notice = "Your session has ended. Please sign in again."
     elif request.args.get("signed_out"):
         notice = "You have signed out."
-    return render_template("web/login.html", step="password", notice=notice, email="")
+    return render_template("web/login.html", step="password", notice=notice, email="",
+                           next=_next_page())
 
 
 @bp.post("/login")
@@ -58,7 +59,7 @@ def login() -> Response | tuple[str, int]:
     def again(step: str, status: int, *, error: str | None = None,
               notice: str | None = None) -> tuple[str, int]:
         return render_template("web/login.html", step=step, email=email, error=error,
-                               notice=notice), status
+                               notice=notice, next=_next_page()), status
 
     if request.form.get("action") == "send-code":
         try:
@@ -78,8 +79,15 @@ def login() -> Response | tuple[str, int]:
     except CsssError as err:
         return again("otp" if code else "password", int(status_of(err)),
                      error=_login_error(err))
-    return session.start(redirect(url_for(dashboards.home_endpoint(grant.role))),
+    return session.start(redirect(_next_page() or url_for(dashboards.home_endpoint(grant.role))),
                          grant.access_token)
+
+
+def _next_page() -> str | None:
+    """Where to go after signing in: only back to a SMART app's approval page (a local
+    path), never to another site."""
+    target = request.values.get("next", "")
+    return target if target.startswith("/auth/authorize?") else None
 
 
 def _code_sent(minutes: int) -> str:

@@ -58,6 +58,10 @@ RULES: dict[tuple[str, str], Rule] = {
     ("/auth/token", "POST"): PUBLIC,
     ("/auth/otp", "POST"): PUBLIC,
     ("/auth/logout", "POST"): api(*AUTHENTICATED),
+    # SMART App Launch: the app is checked first (400 without one), then the web session.
+    ("/auth/authorize", "GET"): PUBLIC_PAGE,
+    ("/auth/authorize", "POST"): PUBLIC_PAGE,
+    ("/auth/launch", "POST"): api(*STAFF),  # tested in tests/unit/api/test_smart_launch.py
     # FHIR REST, exercised on ImagingStudy (the patient's own) and Patient for create.
     ("/fhir/<resource_type>", "GET"): api(*READERS),
     ("/fhir/<resource_type>/_search", "POST"): api(*READERS),
