@@ -38,11 +38,30 @@ def upgrade(app: Flask, revision: str = "head") -> None:
     advisory lock, or a file lock beside a SQLite database. The second then finds the
     schema at its revision and does nothing, instead of failing half-way with a traceback.
     """
-    with app.app_context(), _exclusive(db.engine.url), db.engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
-                               {"key": _UPGRADE_LOCK})
-        command.upgrade(_config(connection), revision)
+    with app.app_context(), _exclusive(db.engine.url), db.engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # SQLite alters a table by copying it (batch mode): with foreign keys enforced,
+            # dropping the old copy of a referenced table (ai_prediction, say) fails once rows
+            # point at it. Off for the upgrade (a no-op inside a transaction, so before it),
+            # then every reference is checked before the upgrade commits.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+        try:
+            with connection.begin():
+                if connection.dialect.name == "postgresql":
+                    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                                       {"key": _UPGRADE_LOCK})
+                command.upgrade(_config(connection), revision)
+                if sqlite:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise RuntimeError(f"the upgrade left {len(broken)} broken references "
+                                           f"(first: {broken[0]}); nothing was committed")
+        finally:
+            if sqlite:
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()
 
 
 @contextmanager
