@@ -150,7 +150,9 @@ class Clients:
             node = self.nodes[(home + attempt) % len(self.nodes)]
             try:
                 response = requests.request(method, f"{node.url}{path}", timeout=120, **kwargs)
-            except requests.ConnectionError:
+            # A refused connection, or a response cut off mid-body: the killed node's own
+            # in-flight request (the one kind of failure the proof allows).
+            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
                 with self.lock:
                     self.connection_errors[node.name] += 1
                 retried = True
