@@ -290,17 +290,22 @@ def create_binary() -> Response:
     return response
 
 
+def _not_supported(interaction: str, resource_type: str, served: tuple[str, ...]) -> Response:
+    """405 for an interaction the server serves for other types only (Allow: GET)."""
+    return Response(
+        operation_outcome("not-supported",
+                          f"{interaction} is not supported for {resource_type}; "
+                          f"only {', '.join(served)}").model_dump_json(),
+        status=405, content_type="application/fhir+json; charset=utf-8",
+        headers={"Allow": "GET"})
+
+
 @bp.post("/<resource_type>")
 def create(resource_type: str) -> Response:
     actor = current_actor()
     _known_type(resource_type)
     if resource_type not in CREATABLE:
-        return Response(
-            operation_outcome("not-supported",
-                              f"create is not supported for {resource_type}; "
-                              f"only {', '.join(CREATABLE)}").model_dump_json(),
-            status=405, content_type="application/fhir+json; charset=utf-8",
-            headers={"Allow": "GET"})
+        return _not_supported("create", resource_type, CREATABLE)
     body = json_body(request)
     if condition := request.headers.get("If-None-Exist"):
         existing = _conditional_match(actor, resource_type, condition)
@@ -357,12 +362,7 @@ def update(resource_type: str, resource_id: str) -> Response:
     actor = current_actor()
     _known_type(resource_type)
     if resource_type not in UPDATABLE:
-        return Response(
-            operation_outcome("not-supported",
-                              f"update is not supported for {resource_type}; "
-                              f"only {', '.join(UPDATABLE)}").model_dump_json(),
-            status=405, content_type="application/fhir+json; charset=utf-8",
-            headers={"Allow": "GET"})
+        return _not_supported("update", resource_type, UPDATABLE)
     body = json_body(request)
     if isinstance(body, dict) and body.get("id") != resource_id:
         raise InvalidInputError(
