@@ -20,6 +20,7 @@ from csss_fhir.reports import plain_language
 from csss_fhir.reports.plain_language import Explanation
 from csss_fhir.security import access
 from csss_fhir.security.actor import Actor
+from ml.infer import NOT_ASSESSABLE, UNCERTAIN
 
 ACTIVE = "active"
 
@@ -81,7 +82,7 @@ def released_report(session: Session, actor: Actor, report_id: str) -> PatientRe
     corrections = [a.finding for a in amendments if a.finding]
     finding = corrections[-1] if corrections else review.finding
     ai_explanation = None
-    if prediction.label in (plain_language.NOT_ASSESSABLE, plain_language.UNCERTAIN):
+    if prediction.label in (NOT_ASSESSABLE, UNCERTAIN):
         ai_explanation = plain_language.explain(prediction.label)
     return PatientReport(
         report_id=report.id, released=amendments[-1].created_at if amendments else report.issued,

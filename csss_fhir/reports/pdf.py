@@ -33,6 +33,7 @@ from csss_fhir.reports.content import AI_NOTICE, ReportContent
 from csss_fhir.reports.fonts import FontChain, chain
 from csss_fhir.reports.times import format_time
 from csss_fhir.wording import readable
+from ml.infer import NOT_ASSESSABLE
 
 # Images go into the PDF as binary Flate streams, not ASCII85 text: without reportlab's C
 # accelerator the pure-Python ASCII85 encoder took 75 % of the render time (benchmarks/pdf.py).
@@ -339,7 +340,7 @@ def _ai_proposal(content: ReportContent, s: _Styles) -> list:
     flowables: list = [s.p("AI proposal (reviewed by the doctor)", s.heading), s.p(
         "A computer program suggested a first reading to help the doctor. It is not the "
         "result: the doctor's finding above is.", s.small), Spacer(1, 2.5 * mm)]
-    if content.ai_label == plain_language.NOT_ASSESSABLE:
+    if content.ai_label == NOT_ASSESSABLE:
         explanation = plain_language.explain(content.ai_label)
         flowables.append(s.rich([("Proposal: ", True), ("Not assessable", True),
                                  (f" ({explanation.name.lower()}). ", False),

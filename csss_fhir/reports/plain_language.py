@@ -13,9 +13,6 @@ from dataclasses import dataclass
 
 from csss_fhir.wording import readable
 
-NOT_ASSESSABLE = "Not assessable"  # the AI's label for an image it cannot judge (ml.infer)
-UNCERTAIN = "Uncertain"  # the AI's label below the confidence threshold (ml.infer)
-
 
 @dataclass(frozen=True)
 class Explanation:

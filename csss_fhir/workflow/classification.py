@@ -35,10 +35,10 @@ from csss_fhir.workflow.tasks import (
     require_step,
 )
 from ml.assessability import REASON_TEXT
+from ml.infer import NOT_ASSESSABLE
 
 log = logging.getLogger(__name__)
 
-NOT_ASSESSABLE = "Not assessable"
 REASON_LIMIT = 200  # AiPrediction.reason is String(200)
 # Who classifies on upload: the service itself (Provenance: a system agent and the model).
 JOB_ACTOR = Actor(role="system", client_id="csss-jobs", name="background classification")
