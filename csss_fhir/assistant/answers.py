@@ -17,7 +17,9 @@ from csss_fhir.patient_reports import ACTIVE, Medicine
 from csss_fhir.reports import plain_language
 from csss_fhir.workflow.states import DESCRIPTIONS, ScanState
 
-MAX_MESSAGE = 500  # characters read of one message
+# Characters read of one message. The form takes 500, but a longer one (pasted into the
+# address) is still read for red flags: an emergency at its end must not be cut off.
+MAX_MESSAGE = 2_000
 
 
 @dataclass(frozen=True)

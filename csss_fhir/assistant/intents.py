@@ -37,26 +37,33 @@ _MEDICINE_WORDS = frozenset({
     "drug", "drugs", "prescription", "prescriptions", "prescribed", "inhaler", "syrup",
     "amoxicillin", "amoxicilin", "penicillin", "azithromycin", "clarithromycin",
     "doxycycline", "paracetamol", "acetaminophen", "ibuprofen", "oseltamivir", "tamiflu",
-    "paxlovid", "salbutamol", "prednisolone", "pharmacist", "pharmacy",
+    "paxlovid", "salbutamol", "prednisolone", "pharmacist", "pharmacy", "calpol", "nurofen",
+    "tylenol", "advil", "motrin", "aspirin", "cefuroxime", "ventolin", "steroids",
 })
 _MEDICINE_PHRASES = re.compile(
     r"\bside ?effects?\b|\bstop taking\b|\bmissed? a\b|\bhow (much|many|often) (should|do|can)"
-    r"\b|\bwith (food|alcohol)\b|\binteract")
+    r"\b|\bwith (food|alcohol)\b|\binteract|\b(finish|complete) (the|my|this) course\b")
 _PERSON = re.compile(
     r"\b(talk|speak|chat) (to|with)\b|\b(real|a) (person|human)\b|\bhuman\b|\bsomeone\b"
-    r"|\bsomebody\b|\bcall (you|the hospital|someone)\b|\bphone\b|\bcontact\b|\bnurse\b"
+    r"|\bsomebody\b|\bcall (you|the hospital|someone)\b|\bcontact\b|\bnurse\b"
+    r"|\bphone (number|you|someone|somebody|the hospital|me)\b|\b(by|on the) phone\b"
+    r"|\bnumber\b.*\bcall\b|\bcall\b.*\bnumber\b"
     r"|\bcomplain|\bcall me\b|\bappointment\b")
 _PRIVACY = re.compile(
     r"\bprivacy\b|\bprivate\b|\bconfidential|\bgdpr\b|\bhipaa\b|\bwho (can|could|will) "
     r"(see|read|access|look)|\bshare[ds]?\b|\bsharing\b|\bsecure\b|\bsecurity\b"
-    r"|\bmy (data|information|details)\b|\bdelete\b|\bsell\b|\bemployer\b|\binsurance\b")
+    r"|\bcan (?!i\b)\w+( \w+)? (see|read|access|view)\b"  # "can my husband see"
+    r"|\bmy (data|information|details)\b|\bdelete\b|\bsell\b|\bemployer\b|\binsurance\b"
+    r"|\bstor(e|ed|es|ing)\b|\bforever\b|\bretain|\bretention\b")
 _DIAGNOSIS = re.compile(
     r"\bdiagnos[ie]s\b|\bdiagnose[ds]?\b|\bdiagnosing\b|\btrust\b|\baccurate\b|\baccuracy\b"
     r"|\breplace (my|the|a) doctor\b|\bai (doctor|decide)|\bis (it|this|that) (right|correct|"
-    r"final)\b|\bsecond opinion\b")
+    r"final)\b|\bsecond opinion\b|\bwrong\b|\bmistakes?\b|\breliable\b")
 _MEANING = re.compile(
-    r"\b(pneumonia|covid|coronavirus|opacity|opacities|assessable)\b"
-    r"|\bwhat (does|do|is) .*\bmean\b|\bmeaning\b")
+    r"\b(pneumonia|covid|coronavirus|opacity|opacities|assessable)\b")
+_ASKS_MEANING = re.compile(r"\bwhat (does|do|is) .*\bmean\b|\bmeaning\b")
+_UPLOAD = re.compile(r"\b(upload|uploading|reupload)\b|\b(send|take|use) (another|a new"
+                     r"|a better|a clearer) (photo|picture|image|file|scan|x ray)\b")
 _STATUS = re.compile(
     r"\b(where|when|ready|status|yet|still|done|finished|arrive|progress|update)\b"
     r"|\bhow long\b|\bwaiting\b")
@@ -94,8 +101,10 @@ def classify(message: str) -> Intent:
         return Intent.DIAGNOSIS
     if "uncertain" in words:
         return Intent.UNCERTAIN
-    if _MEANING.search(text) and not _STATUS.search(text):
+    if _ASKS_MEANING.search(text) or (_MEANING.search(text) and not _STATUS.search(text)):
         return Intent.MEANING
+    if _UPLOAD.search(text):
+        return Intent.UPLOAD
     if _OWN_THING.search(text):
         if _READING.search(text):
             return Intent.READING

@@ -152,3 +152,8 @@ def test_no_scan_yet_is_said_plainly():
 
 def test_the_menu_is_short():
     assert ask("tell me a joke").text == MENU and len(MENU) < 300
+
+
+def test_a_red_flag_at_the_end_of_a_long_message_is_still_read():
+    message = "I uploaded my scan and wonder when the report is ready. " * 30 + "cant breathe"
+    assert len(message) > 1_500 and ask(message).emergency

@@ -32,3 +32,42 @@ def test_a_phrase_matches_in_any_order_but_only_nearby():
 
 def test_negation_does_not_hide_a_red_flag():
     assert find_red_flag("no idea why but I can't breathe") is not None
+
+
+def test_small_words_do_not_count_towards_the_window():
+    assert find_red_flag("heavy feeling in the center of my chest") is not None
+    assert find_red_flag("coughed up a mouthful of blood") is not None
+
+
+def test_negations_match_only_exactly():
+    assert not matches_word("does", "doesnt")
+    assert find_red_flag("does the AI breathe?") is None
+
+
+def test_confused_about_a_thing_is_puzzlement_not_the_symptom():
+    assert find_red_flag("my husband is confused by the pdf") is None
+    assert find_red_flag("my husband is confused and sleepy") is not None
+
+
+@pytest.mark.parametrize("message, emergency", [
+    ("my 10 year old has a temperature of 38", False),
+    ("my 10 year old has a temperature of 39.2", True),
+    ("my son has a fever", True),  # no number: the child's fever counts
+    ("my 8 month old has a fever", True),  # a child named only by age
+    ("baby 6 weeks old temp 38.2", True),
+    ("my husband has a temperature of 39", False),
+    ("my husband has a temperature of 104F", True),
+])
+def test_a_temperature_is_judged_for_whom_it_is_about(message, emergency):
+    assert (find_red_flag(message) is not None) is emergency
+
+
+@pytest.mark.parametrize("message, emergency", [
+    ("my child had a fever last week, is the report ready?", False),
+    ("I had a seizure years ago, now my chest hurts", True),
+    ("had chest pain last month and it's back", True),
+    ("I've been coughing blood since last month", True),
+    ("I fainted this morning, is my report ready", True),
+])
+def test_only_a_symptom_weeks_or_more_in_the_past_is_let_go(message, emergency):
+    assert (find_red_flag(message) is not None) is emergency
