@@ -81,6 +81,7 @@ _SINGLE_WORDS = (
     "delirious", "disoriented", "disorientated", "muddled", "gibberish", "drowsy",
     "stroke", "drooping", "droopy", "slurring", "thunderclap", "drowning", "mottled",
     "blotchy", "rigors", "fontanelle", "fontanel", "haemorrhage", "hemorrhage", "spurting",
+    "hallucinating", "hallucinations", "hallucination",
 )
 
 _PHRASES = (

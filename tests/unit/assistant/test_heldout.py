@@ -7,7 +7,8 @@ unless its row says why over-triage is acceptable there; it must then get its ex
 topic ("*" when several would do, "a|b" when either would).
 
 Round 1 was written before any change and measured the first release; round 2 was written
-after round 1 was caught and measured that before the lists were widened again.
+after round 1 was caught and measured that before the lists were widened again; round 3
+holds what a later spot check by another engineer found missing.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def test_the_set_is_large_and_covers_every_category():
     topics = {topic for row in OTHERS for topic in row["expected"].split("|")} - {"*"}
     assert topics <= {intent.value for intent in Intent} - {"emergency"}
     assert not [row for row in RED_FLAGS if row["overtriage_ok"]]
-    assert {row["round"] for row in ROWS} == {"1", "2"}
+    assert {row["round"] for row in ROWS} == {"1", "2", "3"}
 
 
 @pytest.mark.parametrize("message", [row["message"] for row in RED_FLAGS])
