@@ -152,3 +152,49 @@ def test_delivery_logs_no_patient_data(app, client, system_client, receiver, dns
     for record in logged:
         text = f"{record.getMessage()} {record.__dict__}"
         assert not [secret for secret in secrets if secret in text]
+
+
+def self_signed(directory, host: str):
+    """A certificate for `host` (and its key) in PEM files."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = dt.datetime.now(dt.UTC)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - dt.timedelta(minutes=5))
+                   .not_valid_after(now + dt.timedelta(hours=1))
+                   .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), False)
+                   .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+                   .sign(key, hashes.SHA256()))
+    cert_path, key_path = directory / "hook.pem", directory / "hook.key"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_https_connects_to_the_checked_address_and_verifies_the_name(
+        client, system_client, receiver, dns, tmp_path, monkeypatch):
+    import ssl
+
+    cert, key = self_signed(tmp_path, HOOK)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    receiver.server.socket = context.wrap_socket(receiver.server.socket, server_side=True)
+    dns[HOOK] = ["127.0.0.1"]
+    url = f"https://{HOOK}:{urlsplit(receiver.url).port}/hook"
+    headers = system_client(EHR)
+    untrusted = subscribe(client, headers, subscription(url))
+    read = client.get(f"/fhir/Subscription/{untrusted.id}", headers=headers).get_json()
+    assert read["status"] == "error" and "SSLError" in read["error"]
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the system's CA store, for this test
+    assert subscribe(client, headers, subscription(url)).status == "active"
+    assert receiver.requests[-1][2]["Host"] == f"{HOOK}:{urlsplit(receiver.url).port}"
