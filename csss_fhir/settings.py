@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import SplitResult, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from csss_fhir.errors import ConfigurationError
@@ -43,6 +45,85 @@ class PacsDestination:
                 "PACS@pacs.hospital.example:11112 (AE title: 1 to 16 letters, digits, spaces "
                 "or _-.; port 1-65535)")
         return cls(title, host.strip("[]"), int(port))
+
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class EndpointAllowlist:
+    """Rest-hook endpoints that may be plain http or reach non-public addresses
+    (SUBSCRIPTION_ENDPOINT_ALLOWLIST; the rule is in `subscriptions/endpoints.py`).
+
+    Comma-separated entries of three kinds: a host name (`ehr.hospital.internal`), an IP
+    address or network (`10.20.0.0/16`, `::1`), or a URL prefix (`http://ehr:8080/hooks/`).
+    """
+
+    hosts: frozenset[str] = frozenset()
+    networks: tuple[IPNetwork, ...] = ()
+    prefixes: tuple[SplitResult, ...] = ()
+
+    @classmethod
+    def parse(cls, value: str) -> EndpointAllowlist:
+        """Raises ConfigurationError for an entry that is none of the three kinds."""
+        hosts: set[str] = set()
+        networks: list[IPNetwork] = []
+        prefixes: list[SplitResult] = []
+        for entry in (e.strip() for e in value.split(",")):
+            if not entry:
+                continue
+            if "://" in entry:
+                parts = urlsplit(entry)
+                if (parts.scheme not in ("http", "https") or not parts.hostname
+                        or parts.username is not None or parts.query or parts.fragment):
+                    raise ConfigurationError(
+                        f"SUBSCRIPTION_ENDPOINT_ALLOWLIST: {entry!r} is not a URL prefix; "
+                        "write http(s)://host[:port][/path], without user, query or fragment")
+                prefixes.append(parts)
+                continue
+            try:
+                networks.append(ipaddress.ip_network(entry.strip("[]"), strict=False))
+                continue
+            except ValueError:
+                pass
+            if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.\-]{0,251}[A-Za-z0-9])?", entry):
+                raise ConfigurationError(
+                    f"SUBSCRIPTION_ENDPOINT_ALLOWLIST: {entry!r} is not a host name, IP "
+                    "address, network (10.0.0.0/8) or URL prefix (https://ehr.example.org/)")
+            hosts.add(entry.lower().rstrip("."))
+        return cls(frozenset(hosts), tuple(networks), tuple(prefixes))
+
+    def names(self, url: str) -> bool:
+        """Whether an entry names this URL: its host, an IP network holding its literal
+        address, or a prefix (same scheme, host and port; the path on a segment boundary)."""
+        parts = urlsplit(url)
+        host = (parts.hostname or "").rstrip(".")
+        if host in self.hosts:
+            return True
+        try:
+            if self.covers(ipaddress.ip_address(host)):
+                return True
+        except ValueError:
+            pass
+        for prefix in self.prefixes:
+            path = prefix.path.rstrip("/")
+            if ((parts.scheme, host, _port(parts)) == (prefix.scheme, prefix.hostname,
+                                                       _port(prefix))
+                    and (parts.path == path or parts.path.startswith(path + "/"))):
+                return True
+        return False
+
+    def covers(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+        """Whether an IP entry holds this address."""
+        return any(address.version == network.version and address in network
+                   for network in self.networks)
+
+
+def _port(parts: SplitResult) -> int | None:
+    try:
+        return parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError:  # a port that is not a number: matches no entry
+        return None
 
 
 @dataclass(frozen=True)
@@ -116,6 +197,9 @@ class Settings:
     # for WADO-RS. PACS_MAX_ATTEMPTS: sends tried, with back-off, before one ends "failed".
     pacs_destination: PacsDestination | None = None
     pacs_max_attempts: int = 8
+    # Rest-hook endpoints of FHIR Subscriptions must be https and resolve to public
+    # addresses, except those named here (SSRF protection; subscriptions/endpoints.py).
+    subscription_endpoint_allowlist: EndpointAllowlist = EndpointAllowlist()
     # Brute-force defences (security/ratelimit.py, security/lockout.py). The lockout lives in
     # the database, so it holds across gunicorn workers; rate limits need a shared storage
     # (redis://, memcached://) for that, and count per worker with the memory default.
@@ -213,6 +297,8 @@ class Settings:
             pacs_destination=(PacsDestination.parse(text("PACS_DESTINATION"))
                               if text("PACS_DESTINATION") else None),
             pacs_max_attempts=number("PACS_MAX_ATTEMPTS", cls.pacs_max_attempts),
+            subscription_endpoint_allowlist=EndpointAllowlist.parse(
+                text("SUBSCRIPTION_ENDPOINT_ALLOWLIST") or ""),
             ratelimit_storage_uri=text("RATELIMIT_STORAGE_URI") or cls.ratelimit_storage_uri,
             auth_rate_limit_address=text("AUTH_RATE_LIMIT_ADDRESS")
             or cls.auth_rate_limit_address,
@@ -314,8 +400,6 @@ class Settings:
             raise ConfigurationError(f"SMTP_SECURITY={self.smtp_security!r}; use {SMTP_SECURITY}")
         _check_timezone(self.hospital_timezone)
         if self.base_url is not None:
-            from urllib.parse import urlsplit
-
             parts = urlsplit(self.base_url)
             if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
                 raise ConfigurationError(

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from csss_fhir.settings import Settings
+from csss_fhir.settings import EndpointAllowlist, Settings
 
 TEST_SECRET = "test-secret-key-" + "x" * 40
 TEST_JWT_SECRET = "test-jwt-secret-" + "y" * 40
@@ -36,6 +36,8 @@ def settings_for(instance: Path, database_url: str, **overrides: Any) -> Setting
         # Jobs (classify on upload, send mail) run right after the commit that queues them,
         # in the same thread: tests see their effects deterministically.
         "jobs_mode": "inline",
+        # The tests' rest-hook receivers listen on loopback over http.
+        "subscription_endpoint_allowlist": EndpointAllowlist.parse("127.0.0.0/8, ::1"),
     }
     values.update(overrides)
     return Settings(**values)

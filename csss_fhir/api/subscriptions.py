@@ -19,6 +19,7 @@ from adapters.fhir.subscription import (
 from csss_fhir import subscriptions
 from csss_fhir.api.responses import base_url, check_acceptable, fhir_response, json_body
 from csss_fhir.errors import InvalidInputError
+from csss_fhir.extensions import services
 from csss_fhir.models import Subscription, SubscriptionEvent, db, utcnow
 from csss_fhir.search.query import whole_number
 from csss_fhir.security.authentication import current_actor
@@ -39,7 +40,7 @@ def create() -> Response:
     actor = current_actor()
     subscriptions.require_subscriber(actor)
     row = subscriptions.create(db.session, actor, from_fhir_subscription(json_body(request)),
-                               base_url())
+                               base_url(), services().settings.subscription_endpoint_allowlist)
     response = fhir_response(to_fhir_subscription(values(row, base_url())), 201)
     response.headers["Location"] = f"{base_url()}/Subscription/{row.id}"
     return response

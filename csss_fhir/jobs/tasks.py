@@ -139,7 +139,8 @@ def notify_subscriber(session: Session, svc: Services, subscription_id: str) -> 
     """Send a subscription's due handshake, events (in order) or heartbeat."""
     from csss_fhir.subscriptions import delivery
 
-    return delivery.notify(session, f"{svc.settings.public_root}/fhir", subscription_id)
+    return delivery.notify(session, f"{svc.settings.public_root}/fhir", subscription_id,
+                           svc.settings.subscription_endpoint_allowlist)
 
 
 def sweep(session: Session, svc: Services) -> FollowUps:

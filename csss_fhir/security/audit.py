@@ -61,11 +61,14 @@ def user_reference(user: User) -> str:
 
 def record(session: Session, event: Event, *, actor: Actor | None = None,
            user: User | None = None, entities_by_patient: dict[str | None, list[str]] | None
-           = None, query: str | None = None) -> list[AuditRecord]:
-    """Add the audit rows for one event (one per patient); the caller commits."""
+           = None, query: str | None = None, address: str | None = None
+           ) -> list[AuditRecord]:
+    """Add the audit rows for one event (one per patient); the caller commits. `address`:
+    the agent's network address when it is not the request's client (a job's)."""
     reference = actor.reference if actor else (user_reference(user) if user else None)
     role = actor.role if actor else (user.role if user else None)
-    address = request.remote_addr if has_request_context() else None
+    if address is None and has_request_context():
+        address = request.remote_addr
     buckets = entities_by_patient or {None: []}
     rows = [
         AuditRecord(

@@ -5,7 +5,9 @@ with `system/Subscription.write`, only to topics whose resources their scopes ca
 and records events in the transaction that causes them (`record`, called by the workflow);
 `delivery` sends the handshake, the numbered notifications — one at a time, in order, the
 next only after the endpoint acknowledged the previous — and heartbeats, from a job
-(`csss_fhir.jobs.NOTIFY_SUBSCRIBER`) with back-off, found again by the sweep.
+(`csss_fhir.jobs.NOTIFY_SUBSCRIBER`) with back-off, found again by the sweep, auditing
+each; `endpoints` decides which URLs the server may post to (at create and before every
+send) and posts to the address it checked.
 """
 
 from __future__ import annotations

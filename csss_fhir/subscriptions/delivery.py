@@ -7,20 +7,30 @@ leaves the event waiting and the subscription due again after a back-off (5 s, d
 at most an hour); the sweep finds it then, so a receiver that is down gets every event
 later, in order, and none twice (unless its 2xx was lost on the way back: at-least-once,
 numbered so a receiver can tell). Handshake: a `requested` subscription becomes `active`
-after a 2xx, `error` otherwise.
+after a 2xx, `error` otherwise. An endpoint the server may no longer post to
+(`endpoints.check`: its DNS answer or the allow-list changed) ends the subscription in
+`error` with the reason, which `$status` shows.
+
+Every notification sent or failed leaves an AuditEvent (export, 110106) naming the
+subscription, the event number and the outcome; the address it went to is the agent's
+network address.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
-import requests
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from adapters.fhir.subscription import Event, notification_bundle, status_parameters
 from csss_fhir.models import Subscription, SubscriptionEvent, utcnow
+from csss_fhir.security import audit
+from csss_fhir.security.actor import Actor
+from csss_fhir.settings import EndpointAllowlist
+from csss_fhir.subscriptions import endpoints
 from csss_fhir.subscriptions.service import ACTIVE, ERROR, REQUESTED
 from csss_fhir.subscriptions.topics import canonical
 
@@ -31,10 +41,15 @@ CLAIM_SECONDS = 120  # longer than a batch of sends; a killed sender's claim lap
 FIRST_RETRY_SECONDS = 5
 MAX_RETRY_SECONDS = 3600
 BATCH = 50  # events sent per claim before the claim is renewed
+SUBTYPE = "subscription-notification"  # the AuditEvent subtype of each notification
 
 
 class DeliveryFailed(Exception):
-    """The endpoint did not acknowledge (no answer, or not 2xx)."""
+    """The endpoint did not acknowledge (no answer, or not 2xx): try again later."""
+
+
+class DeliveryRefused(Exception):
+    """The server must not post to the endpoint: the subscription ends in `error`."""
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -60,12 +75,13 @@ def _claim(session: Session, subscription_id: str) -> Subscription | None:
     return row
 
 
-def notify(session: Session, fhir_base: str, subscription_id: str) -> str:
+def notify(session: Session, fhir_base: str, subscription_id: str,
+           allowlist: EndpointAllowlist) -> str:
     """The notify-subscriber job: send what is due for this subscription; return what
     happened ("skipped": not due or another sender holds it)."""
     outcome = "skipped"
     while (row := _claim(session, subscription_id)) is not None:
-        outcome = _deliver(session, fhir_base, row)
+        outcome = _deliver(session, fhir_base, row, allowlist)
         session.refresh(row)
         # An event recorded while we held the claim found it taken: send it now.
         if outcome != "delivered" or row.delivered_through >= row.events_count:
@@ -73,10 +89,12 @@ def notify(session: Session, fhir_base: str, subscription_id: str) -> str:
     return outcome
 
 
-def _deliver(session: Session, fhir_base: str, row: Subscription) -> str:
+def _deliver(session: Session, fhir_base: str, row: Subscription,
+             allowlist: EndpointAllowlist) -> str:
     try:
         if row.status == REQUESTED:
-            _send(row, _status_bundle(fhir_base, row, "handshake"))
+            _send(session, row, allowlist, _status_bundle(fhir_base, row, "handshake"),
+                  "handshake")
             row.status = ACTIVE
             row.last_sent_at = utcnow()
             return _done(session, row, "active")
@@ -89,16 +107,20 @@ def _deliver(session: Session, fhir_base: str, row: Subscription) -> str:
         for event in waiting:
             if event.number != row.delivered_through + 1:
                 break  # a gap: the event's transaction has not committed yet
-            _send(row, _event_bundle(session, fhir_base, row, event))
+            _send(session, row, allowlist, _event_bundle(session, fhir_base, row, event),
+                  "event-notification", event)
             row.delivered_through = event.number
             row.last_sent_at = utcnow()
             row.attempts = 0
             row.claimed_until = utcnow() + timedelta(seconds=CLAIM_SECONDS)
             session.commit()
         if not waiting and heartbeat_due(row, utcnow()):
-            _send(row, _status_bundle(fhir_base, row, "heartbeat"))
+            _send(session, row, allowlist, _status_bundle(fhir_base, row, "heartbeat"),
+                  "heartbeat")
             row.last_sent_at = utcnow()
         return _done(session, row, "delivered")
+    except DeliveryRefused as err:
+        return _refused(session, row, str(err))
     except DeliveryFailed as err:
         return _failed(session, row, str(err))
 
@@ -129,25 +151,73 @@ def _failed(session: Session, row: Subscription, error: str) -> str:
     return outcome
 
 
+def _refused(session: Session, row: Subscription, error: str) -> str:
+    """The endpoint is one the server must not post to: nothing more is sent (the client
+    subscribes again with an endpoint that is allowed)."""
+    row.status = ERROR
+    row.last_error = error[:500]
+    row.claimed_until = None
+    row.next_attempt_at = None
+    session.commit()
+    log.warning("subscription endpoint refused",
+                extra={"subscription_id": row.id, "outcome": "error"})
+    return "error"
+
+
 def heartbeat_due(row: Subscription, now: datetime) -> bool:
     return bool(row.status == ACTIVE and row.heartbeat_seconds and (
         row.last_sent_at is None
         or row.last_sent_at + timedelta(seconds=row.heartbeat_seconds) <= now))
 
 
-def _send(row: Subscription, bundle: object) -> None:
+def _send(session: Session, row: Subscription, allowlist: EndpointAllowlist, bundle: object,
+          kind: str, event: SubscriptionEvent | None = None) -> None:
+    """POST one notification and audit it (the caller commits a success; `_failed` and
+    `_refused` commit a failure).
+
+    Raises:
+        DeliveryRefused: the endpoint is not one the server may post to.
+        DeliveryFailed: it did not resolve, answer, or answer 2xx.
+    """
     headers = {"Content-Type": "application/fhir+json"}
     for header in row.resource_json.get("channel", {}).get("header", []):
         name, _, value = header.partition(":")
         if name.strip() and value.strip():
             headers[name.strip()] = value.strip()
+    address = None
     try:
-        response = requests.post(row.endpoint, data=bundle.model_dump_json(), headers=headers,
-                                 timeout=TIMEOUT_SECONDS, allow_redirects=False)
-    except requests.RequestException as err:
-        raise DeliveryFailed(f"the endpoint did not answer ({type(err).__name__})") from err
-    if not 200 <= response.status_code < 300:
-        raise DeliveryFailed(f"the endpoint answered {response.status_code}; expected 2xx")
+        target = endpoints.check(row.endpoint, allowlist)
+        status, address = endpoints.post(target, bundle.model_dump_json().encode(), headers,
+                                          TIMEOUT_SECONDS)
+        if not 200 <= status < 300:
+            raise DeliveryFailed(f"the endpoint answered {status}; expected 2xx")
+    except endpoints.EndpointRefusedError as err:
+        _audit(session, row, kind, event, audit.SERIOUS_FAILURE, f"refused: {err}", None)
+        raise DeliveryRefused(f"delivery refused: {err}") from err
+    except endpoints.EndpointUnreachableError as err:
+        _audit(session, row, kind, event, audit.MINOR_FAILURE, f"failed: {err}", None)
+        raise DeliveryFailed(str(err)) from err
+    except DeliveryFailed as err:
+        _audit(session, row, kind, event, audit.MINOR_FAILURE, f"failed: {err}", address)
+        raise
+    _audit(session, row, kind, event, audit.SUCCESS, "delivered", address)
+
+
+def _audit(session: Session, row: Subscription, kind: str, event: SubscriptionEvent | None,
+           outcome: str, result: str, address: str | None) -> None:
+    """An export AuditEvent for one notification: the subscribing client as agent (at the
+    address that answered, else the endpoint's host), the subscription and the event's
+    focus as entities, the focus's patient as patient. The description holds codes and
+    numbers only (the errors say nothing about patients)."""
+    what = f"event {event.number}" if event is not None else kind
+    entities = [f"Subscription/{row.id}"] + ([event.focus] if event is not None else [])
+    patient_id = _focus_patient(session, event.focus) if event is not None else None
+    audit.record(session, audit.Event(audit.EXPORT, "R", outcome,
+                                       subtype_code=SUBTYPE,
+                                       description=f"{kind} ({what}): {result}"),
+                 actor=Actor(role="system", client_id=row.client_id),
+                 entities_by_patient={patient_id: entities},
+                 address=address or urlsplit(row.endpoint).hostname or "")
 
 
 def _subscription_url(fhir_base: str, row: Subscription) -> str:
@@ -175,13 +245,23 @@ def _event_bundle(session: Session, fhir_base: str, row: Subscription,
                                content=row.content)
 
 
-def _focus_resource(session: Session, focus: str) -> object | None:
+def _focus_row(session: Session, focus: str) -> object | None:
     from csss_fhir import resources
 
     resource_type, _, resource_id = focus.partition("/")
-    served = resources.SERVED[resource_type]
-    found = session.get(served.models[0], resource_id)
-    return served.render(found) if found is not None else None
+    return session.get(resources.SERVED[resource_type].models[0], resource_id)
+
+
+def _focus_resource(session: Session, focus: str) -> object | None:
+    from csss_fhir import resources
+
+    found = _focus_row(session, focus)
+    return resources.SERVED[focus.partition("/")[0]].render(found) if found is not None \
+        else None
+
+
+def _focus_patient(session: Session, focus: str) -> str | None:
+    return getattr(_focus_row(session, focus), "patient_id", None)
 
 
 def due(session: Session, now: datetime) -> list[str]:

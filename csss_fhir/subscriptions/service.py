@@ -9,6 +9,7 @@ is visible to the client that made it only; to anyone else it does not exist.
 from __future__ import annotations
 
 import logging
+import re
 from urllib.parse import parse_qsl
 
 from sqlalchemy import or_, select
@@ -16,16 +17,20 @@ from sqlalchemy.orm import Session
 
 from adapters.fhir.subscription import SubscriptionRequest, SubscriptionValues
 from csss_fhir import jobs
-from csss_fhir.errors import InvalidInputError, ResourceNotFoundError
+from csss_fhir.errors import InvalidInputError, ResourceNotFoundError, ResourceValidationError
 from csss_fhir.models import Subscription, SubscriptionEvent, utcnow
 from csss_fhir.security import access
 from csss_fhir.security.actor import Actor
 from csss_fhir.security.errors import AccessDeniedError
+from csss_fhir.settings import EndpointAllowlist
+from csss_fhir.subscriptions import endpoints
 from csss_fhir.subscriptions.topics import TOPICS, canonical, topic_for
 
 log = logging.getLogger(__name__)
 
 ACTIVE, REQUESTED, ERROR = "active", "requested", "error"
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token
+_LINE_BREAK = re.compile(r"[\r\n\x00]")
 
 
 def require_subscriber(actor: Actor) -> None:
@@ -38,12 +43,15 @@ def require_subscriber(actor: Actor) -> None:
 
 
 def create(session: Session, actor: Actor, request: SubscriptionRequest,
-           fhir_base: str) -> Subscription:
+           fhir_base: str, allowlist: EndpointAllowlist) -> Subscription:
     """Store the subscription as `requested` and queue its handshake (after commit). Commits.
 
     Raises:
         AccessDeniedError: not a system client, no Subscription.write scope, or no read
         scope for the topic's resources. InvalidInputError: unknown topic or filter.
+        EndpointRefusedError: an endpoint the server must not post to (`endpoints.check`,
+        run again before every notification); ResourceValidationError: one that does not
+        resolve, or a header that cannot be sent.
     """
     require_subscriber(actor)
     topic = topic_for(fhir_base, request.topic)
@@ -55,6 +63,12 @@ def create(session: Session, actor: Actor, request: SubscriptionRequest,
             f"this client's scopes do not let it read; ask for system/"
             f"{topic.resource_type}.read") from err
     patient_id = _patient_filter(topic.resource_type, request.filters)
+    _check_headers(request.headers)
+    try:
+        endpoints.check(request.endpoint, allowlist)
+    except endpoints.EndpointUnreachableError as err:
+        raise ResourceValidationError(f"{err}; give an endpoint whose host resolves",
+                                      expression=endpoints.FIELD) from err
     row = Subscription(client_id=actor.client_id, topic=topic.code, status=REQUESTED,
                        endpoint=request.endpoint, content=request.content,
                        heartbeat_seconds=request.heartbeat_seconds, patient_id=patient_id,
@@ -65,6 +79,18 @@ def create(session: Session, actor: Actor, request: SubscriptionRequest,
     session.commit()
     log.info("subscription created", extra={"subscription_id": row.id, "topic": topic.code})
     return row
+
+
+def _check_headers(headers: tuple[str, ...]) -> None:
+    """Refuse a channel.header line that is not `Name: value` on one line."""
+    for header in headers:
+        name, colon, value = header.partition(":")
+        if not (colon and _HEADER_NAME.fullmatch(name.strip()) and value.strip()
+                and not _LINE_BREAK.search(value)):
+            raise ResourceValidationError(
+                "a channel.header line is not 'Name: value' on one line (a token name, a "
+                "non-empty value, no line breaks); fix or remove it",
+                expression="Subscription.channel.header")
 
 
 def _patient_filter(resource_type: str, filters: tuple[str, ...]) -> str | None:

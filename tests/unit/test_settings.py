@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from csss_fhir.errors import ConfigurationError
-from csss_fhir.settings import PacsDestination, Settings
+from csss_fhir.settings import EndpointAllowlist, PacsDestination, Settings
 
 
 def test_defaults_match_the_api_contract():
@@ -163,3 +163,22 @@ def test_pacs_destination_is_parsed():
 def test_a_bad_pacs_destination_says_what_is_expected(value):
     with pytest.raises(ConfigurationError, match="expected AE@host:port"):
         Settings.from_environ({"PACS_DESTINATION": value})
+
+
+def test_the_subscription_endpoint_allowlist_is_parsed():
+    settings = Settings.from_environ({"SUBSCRIPTION_ENDPOINT_ALLOWLIST":
+                                      " EHR.hospital.internal, 10.20.0.0/16,[::1], "
+                                      "http://ehr:8080/hooks/ "})
+    allowlist = settings.subscription_endpoint_allowlist
+    assert allowlist.hosts == {"ehr.hospital.internal"}
+    assert [str(n) for n in allowlist.networks] == ["10.20.0.0/16", "::1/128"]
+    assert allowlist.names("http://ehr:8080/hooks/a") and allowlist.names("https://[::1]/")
+    assert not allowlist.names("http://ehr:8080/other")
+    assert Settings.from_environ({}).subscription_endpoint_allowlist == EndpointAllowlist()
+
+
+@pytest.mark.parametrize("entry", ["ftp://ehr/", "https://user@ehr/", "https://ehr/?a=1",
+                                   "ehr hospital", "*.example.org", "10.0.0.0/33"])
+def test_a_bad_allowlist_entry_says_what_is_expected(entry):
+    with pytest.raises(ConfigurationError, match="SUBSCRIPTION_ENDPOINT_ALLOWLIST"):
+        Settings.from_environ({"SUBSCRIPTION_ENDPOINT_ALLOWLIST": entry})

@@ -99,9 +99,59 @@ def test_check_finds_a_missing_attribute_and_a_bad_value():
     buffer = io.BytesIO()
     sr.save_as(buffer)
     problems = dicom_sr.check(buffer.getvalue())
-    assert "ContentDate missing" in problems
+    assert "ContentDate missing (type 1, sr-document-general module)" in problems
     assert "Modality empty (type 1: a value is required)" in problems
     assert any(p.startswith("StudyDate:") for p in problems)
+
+
+def encoded(dataset) -> bytes:
+    buffer = io.BytesIO()
+    dataset.save_as(buffer)
+    return buffer.getvalue()
+
+
+def test_check_walks_every_mandatory_module_of_the_sr_iod():
+    sr = dcmread(io.BytesIO(dicom_sr.build(result_values())[0].data))
+    del sr.AccessionNumber  # type 2: present, even when empty
+    del sr.VerifyingObserverSequence[0].VerifyingObserverName  # type 1, nested
+    sr.ContentTemplateSequence = []  # type 1C that applies: TID 1500
+    problems = dicom_sr.check(encoded(sr))
+    assert "AccessionNumber missing (type 2, general-study module)" in problems
+    assert ("VerifyingObserverSequence[1].VerifyingObserverName missing (type 1, "
+            "sr-document-general module)") in problems
+    assert "ContentTemplateSequence empty (type 1: a value is required)" in problems
+
+
+def test_check_walks_every_mandatory_module_of_the_sc_iod():
+    sc = dcmread(io.BytesIO(dicom_sr.build(result_values())[1].data))
+    del sc.ConversionType, sc.PlanarConfiguration
+    sc.Rows = None
+    assert dicom_sr.check(encoded(sc)) == [
+        "ConversionType missing (type 1, sc-equipment module)",
+        "PlanarConfiguration missing (type 1, image-pixel module)",
+        "Rows empty (type 1: a value is required)"]
+
+
+def test_check_finds_impossible_dates_and_uids_with_leading_zeros():
+    sr = dcmread(io.BytesIO(dicom_sr.build(result_values())[0].data))
+    sr.ContentDate = "20260231"  # the right shape, no such day
+    sr.SeriesInstanceUID = "1.2.03.4"
+    problems = dicom_sr.check(encoded(sr))
+    assert "ContentDate: day is out of range for month" in problems
+    assert any(p.startswith("SeriesInstanceUID: ") for p in problems)
+    assert any(p.startswith("pydicom's raising round trip refuses it") for p in problems)
+
+
+def test_accented_names_are_written_as_utf_8_and_checked():
+    sr, sc = dicom_sr.build(result_values(patient_name="Müller^Jörg", doctor_name="José Núñez"))
+    for instance in (sr, sc):
+        assert dicom_sr.check(instance.data) == []
+        assert dcmread(io.BytesIO(instance.data)).SpecificCharacterSet == "ISO_IR 192"
+        assert "Müller^Jörg".encode() in instance.data
+    dataset = dcmread(io.BytesIO(sr.data))
+    del dataset.SpecificCharacterSet
+    assert ("PatientName holds characters outside ASCII but SpecificCharacterSet is missing "
+            "(type 1C, sop-common module)") in dicom_sr.check(encoded(dataset))
 
 
 def test_check_finds_an_sr_that_is_not_tid_1500():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,11 +18,13 @@ SCAN_NEEDS_REVIEW = f"{BASE}/SubscriptionTopic/scan-needs-review"
 
 
 class Receiver:
-    """Answers each POST with `status` (change it to take the endpoint down or up) and keeps
-    every request: (status answered, parsed body, headers)."""
+    """Answers each POST with `status` (change it to take the endpoint down or up; with
+    `location`, a redirect there) and keeps every request: (status answered, parsed body,
+    headers)."""
 
     def __init__(self) -> None:
         self.status = 200
+        self.location: str | None = None
         self.requests: list[tuple[int, dict, dict]] = []
         receiver = self
 
@@ -31,6 +34,8 @@ class Receiver:
                 status = receiver.status
                 receiver.requests.append((status, body, dict(self.headers)))
                 self.send_response(status)
+                if receiver.location:
+                    self.send_header("Location", receiver.location)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -66,6 +71,24 @@ def receiver():
     yield receiver
     receiver.server.shutdown()
     receiver.server.server_close()
+
+
+@pytest.fixture
+def dns(monkeypatch):
+    """`dns["name.example.test"] = ["10.0.0.7"]`: what names under .test resolve to (RFC
+    2606 reserves the TLD, so no real resolver answers for it); other names resolve as
+    usual."""
+    answers: dict[str, list[str]] = {}
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host in answers:
+            return [(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6,
+                     "", (a, port)) for a in answers[host]]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return answers
 
 
 @pytest.fixture
