@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, flash, g, redirect, render_template, request, url_for
 
-from csss_fhir import registration, workflow
+from csss_fhir import registration, wording, workflow
 from csss_fhir.errors import InvalidInputError, ResourceNotFoundError
 from csss_fhir.extensions import services
 from csss_fhir.models import db
@@ -104,11 +104,19 @@ def verify(study_id: str) -> Response:
     workflow.verify(db.session, actor, study_id,
                     note=request.form.get("note", ""),
                     agree=AGREE_CHOICES.get(request.form.get("agree", "")),
-                    finding=request.form.get("finding", "").strip() or None,
+                    finding=_finding_code(actor, study_id, request.form.get("finding", "")),
                     provisional_finding=request.form.get("provisionalFinding"),
                     blind_read=services().settings.blind_read)
     flash("Scan verified; it is now in the pharmacist's queue.", "success")
     return redirect(url_for("web_doctor.worklist"))
+
+
+def _finding_code(actor: Actor, study_id: str, typed: str) -> str | None:
+    """The finding as the record keeps it: the form offers the AI's classes in words
+    ("Bacterial pneumonia"), the record and the report's code keep the class name."""
+    prediction = worklists.scan(db.session, actor, study_id).prediction
+    classes = prediction.probabilities if prediction is not None else ()
+    return wording.code_for(typed.strip(), classes) or None
 
 
 @bp.post("/doctor/scans/<study_id>/blind-read")
