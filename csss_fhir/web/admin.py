@@ -19,6 +19,7 @@ from csss_fhir.models import Role, User, db
 from csss_fhir.security import audit, authentication
 from csss_fhir.security.errors import NotAuthenticatedError, OtpInvalidError, OtpRequiredError
 from csss_fhir.web import dashboards, errors, session, worklists
+from csss_fhir.wording import readable
 from csss_fhir.workflow import amendments
 from csss_fhir.workflow.states import ScanState
 
@@ -333,7 +334,8 @@ def audit_log() -> str:
     rows = audit.recent_records(db.session, actor, agent=filters["agent"],
                                 patient=filters["patient"], type_code=filters["type"],
                                 since=since)
-    return render_template("web/admin_audit.html", rows=rows, filters=filters, error=error)
+    return render_template("web/admin_audit.html", rows=rows, filters=filters, error=error,
+                           names=worklists.audit_names(db.session, rows))
 
 
 @bp.get("/system")
@@ -347,7 +349,7 @@ def system() -> str:
         metadata = svc.classifier.get().metadata
         model = {"name": metadata.get("name", "classifier"),
                  "version": metadata.get("version", "unknown"),
-                 "classes": ", ".join(metadata.get("classes", [])),
+                 "classes": ", ".join(map(readable, metadata.get("classes", []))),
                  "sha256": str(metadata.get("sha256", ""))[:16]}
     except Exception as err:
         model_error = type(err).__name__
