@@ -247,10 +247,12 @@ def test_every_role_reads_words_and_sees_errors_beside_fields(chromium, site_fac
         workflow.amend(db.session, factories.actor_for(author), report_id,
                        note="The effusion on the left was missed.", finding="Viral_Pneumonia")
     admin.goto(site(f"/admin/reports/{report_id}"))
+    expect(admin.locator("#pending-amendment")).to_contain_text("Finding now: Bacterial pneumonia")
     expect(admin.locator("#pending-amendment")).to_contain_text("Viral pneumonia")
     walk.look(admin, "admin-amendment")
     admin.click("#approve-amendment")
     expect(admin.locator(".flash-success")).to_contain_text("Amendment approved")
+    expect(admin.locator("#report-finding")).to_have_text("Viral pneumonia")
     walk.look(admin, "admin-report")
     for path in ("/admin/users", "/admin/system"):
         admin.goto(site(path))
@@ -267,7 +269,8 @@ def test_every_role_reads_words_and_sees_errors_beside_fields(chromium, site_fac
     expect(patient.locator(f"#returned-{unassessable}")).to_contain_text("not a chest X-ray")
     walk.look(patient, "patient-dashboard")
     patient.click("text=Read your report")
-    expect(patient.locator("main")).to_contain_text("Pneumonia caused by a virus")
+    expect(patient.locator("main")).to_contain_text(
+        "Pneumonia caused by a virus (in medical words: Viral pneumonia)")
     walk.look(patient, "patient-report")
     with patient.expect_download() as download:
         patient.click("#report-download")
