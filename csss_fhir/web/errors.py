@@ -63,11 +63,16 @@ def render_refusal(error: CsssError) -> Response | tuple[str, int]:
         return render_template("web/error.html", title="Not allowed", status=403,
                                message=str(error), actor=g.get("actor")), 403
     if isinstance(error, ResourceNotFoundError):
+        # The API's message names a FHIR reference ("ImagingStudy/<id> does not exist").
         return render_template("web/error.html", title="Not found", status=404,
-                               message=str(error), actor=g.get("actor")), 404
+                               message=NOT_FOUND, actor=g.get("actor")), 404
     status = int(status_of(error))
     return render_template("web/error.html", title="That did not work", status=status,
                            message=sentence(error), actor=g.get("actor")), status
+
+
+NOT_FOUND = ("this page does not exist, or it is not one you may see: go back to your "
+             "list and open it from there")
 
 
 def too_large(error: RequestEntityTooLarge) -> tuple[str, int]:

@@ -212,3 +212,11 @@ def test_a_refusal_about_no_field_stays_in_the_summary(app, signed_in):
                         r'id="page-error">(.*?)</div>', html, re.S).group(1)
     assert "your own role" in summary and "<a href" not in summary
     assert 'aria-invalid="true"' not in html
+
+
+def test_an_unknown_scan_is_not_found_in_words(signed_in):
+    browser, _, _ = signed_in("doctor")
+    response = browser.client.get("/doctor/scans/no-such-scan")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 404 and "not one you may see" in html
+    assert "ImagingStudy/" not in html
