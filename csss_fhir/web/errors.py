@@ -110,7 +110,7 @@ def sentence(error: CsssError) -> str:
 
 # /fhir parameters as an API message quotes them ("give your 'finding'"), and as a page says
 # them ("give your finding").
-PARAMETER_WORDS = {"reason": "reason", "note": "note", "finding": "finding",
+PARAMETER_WORDS = {"reason": "a reason", "note": "note", "finding": "finding",
                    "provisionalFinding": "provisional finding", "agree": "agree",
                    "override-reason": "override reason", "priority": "priority"}
 _PARAMETER = re.compile("'(" + "|".join(map(re.escape, PARAMETER_WORDS)) + ")'")
