@@ -97,15 +97,19 @@ def create_user(session: Session, *, email: str, role: str, name: str, password:
     Raises:
         InvalidInputError: bad role, e-mail or weak password; ConflictError: e-mail in use.
     """
+    # `field` names the account form's field at fault (the form shows the error beside it).
     if role not in set(Role):
-        raise InvalidInputError(f"role must be one of {', '.join(Role)}")
-    email = checked_email(email)
+        raise InvalidInputError(f"role must be one of {', '.join(Role)}", field="role")
+    try:
+        email = checked_email(email)
+    except InvalidInputError as err:
+        raise InvalidInputError(str(err), field="email") from err
     if not name.strip():
-        raise InvalidInputError("a name is required")
+        raise InvalidInputError("a name is required", field="name")
     limits.check_length("the name", name.strip(), limits.NAME)
     passwords.check_policy(password)
     if session.scalar(select(User.id).where(func.lower(User.email) == email.lower())):
-        raise ConflictError("a user with this e-mail address already exists")
+        raise ConflictError("a user with this e-mail address already exists", field="email")
     user = User(email=email, name=name.strip(), role=role,
                 password_hash=passwords.hash_password(password, rounds=bcrypt_rounds))
     if role == Role.PATIENT:

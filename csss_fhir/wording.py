@@ -7,6 +7,8 @@ directly, so no page or report shows a code. No Flask, no database.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 # Workflow states (workflow.states.ScanState), as a list or a badge shows them.
 STATE_WORDS = {
     "PENDING_AI": "Waiting for AI",
@@ -72,3 +74,14 @@ def readable(code: object) -> str:
     # Lower-case the later words unless they are acronyms (all capitals, e.g. "ARDS").
     tail = [word if word.isupper() else word.lower() for word in words[1:]]
     return " ".join([words[0], *tail])
+
+
+def code_for(words: str | None, codes: Iterable[str]) -> str | None:
+    """The code among `codes` that `words` names, in its words or as the code itself, case
+    aside ("bacterial pneumonia" -> `Bacterial_Pneumonia`): a form offers words, the record
+    keeps the code. Any other text (a doctor's own finding) comes back unchanged."""
+    if not words:
+        return words
+    wanted = words.strip().casefold()
+    return next((code for code in codes
+                 if wanted in (code.casefold(), readable(code).casefold())), words)

@@ -275,7 +275,7 @@ def _form_number(values: Mapping[str, str], name: str, words: str) -> float | No
         number = -1.0
     if not 0 < number < 1_000_000:
         raise InvalidInputError(f"the {words} must be a positive number, such as 500; "
-                                f"it is {text[:20]!r}")
+                                f"it is {text[:20]!r}", field=name)
     return int(number) if number.is_integer() else number
 
 
@@ -289,24 +289,25 @@ def medication_request_from_form(values: Mapping[str, str], *, patient_id: str, 
     """
     drug = values.get("drug", "").strip()
     if not drug:
-        raise InvalidInputError("the drug name is required")
+        raise InvalidInputError("the drug name is required", field="drug")
     dosage: dict[str, Any] = {"sequence": 1}
     dose = _form_number(values, "dose", "dose")
     unit = values.get("unit") or "mg"
     if unit not in DOSE_UNITS:
-        raise InvalidInputError(f"the dose unit must be one of {', '.join(DOSE_UNITS)}")
+        raise InvalidInputError(f"the dose unit must be one of {', '.join(DOSE_UNITS)}",
+                                field="unit")
     if dose is not None:
         dosage["doseAndRate"] = [{"doseQuantity": {
             "value": dose, "unit": DOSE_UNITS[unit], "system": UCUM, "code": unit}}]
     if route := values.get("route"):
         if route not in ROUTES:
-            raise InvalidInputError("choose the route from the list")
+            raise InvalidInputError("choose the route from the list", field="route")
         dosage["route"] = {"coding": [{"system": SNOMED, "code": route,
                                        "display": ROUTES[route]}]}
     repeat: dict[str, Any] = {}
     if frequency := values.get("frequency"):
         if frequency not in FREQUENCIES:
-            raise InvalidInputError("choose how often from the list")
+            raise InvalidInputError("choose how often from the list", field="frequency")
         repeat.update(zip(("frequency", "period", "periodUnit"), FREQUENCIES[frequency],
                           strict=True))
     if (days := _form_number(values, "duration", "duration in days")) is not None:

@@ -20,12 +20,15 @@ _BCRYPT_MAX_BYTES = 72
 def check_policy(password: str) -> None:
     """Raise InvalidInputError if the password is too weak to store."""
     if len(password) < MIN_LENGTH:
-        raise InvalidInputError(f"the password must have at least {MIN_LENGTH} characters")
+        raise InvalidInputError(f"the password must have at least {MIN_LENGTH} characters",
+                                field="password")
     if len(password.encode()) > _BCRYPT_MAX_BYTES:
-        raise InvalidInputError(f"the password must be at most {_BCRYPT_MAX_BYTES} bytes")
+        raise InvalidInputError(f"the password must be at most {_BCRYPT_MAX_BYTES} bytes",
+                                field="password")
     lowered = password.lower()
     if lowered in COMMON or lowered in _common_passwords() or len(set(lowered)) < 4:
-        raise InvalidInputError("this password is too common; choose another")
+        raise InvalidInputError("this password is too common; choose another",
+                                field="password")
 
 
 def hash_password(password: str, *, rounds: int = 12) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, g, redirect, render_template, request, url_for
 from sqlalchemy.engine import make_url
 
 from csss_fhir import accounts, registration, workflow
@@ -19,6 +19,7 @@ from csss_fhir.models import Role, User, db
 from csss_fhir.security import audit, authentication
 from csss_fhir.security.errors import NotAuthenticatedError, OtpInvalidError, OtpRequiredError
 from csss_fhir.web import dashboards, errors, session, worklists
+from csss_fhir.wording import readable
 from csss_fhir.workflow import amendments
 from csss_fhir.workflow.states import ScanState
 
@@ -88,9 +89,11 @@ def send_code(study_id: str) -> tuple[str, int]:
 
 @bp.post("/scans/<study_id>/approve")
 @errors.refusals_in_form(_scan_page, messages={
-    OtpRequiredError: "Approval needs a second factor: enter a fresh code from your "
-                      "authenticator, or have one e-mailed to you below.",
-    OtpInvalidError: "That code is wrong, already used or expired.",
+    OtpRequiredError: errors.Beside(
+        "otp", "Approval needs a second factor: enter a fresh code from your authenticator, "
+               "or have one e-mailed to you below."),
+    OtpInvalidError: errors.Beside("otp", "That code is wrong, already used or expired."),
+    (InvalidInputError, None): errors.Beside("otp"),  # an empty code
 })
 def approve(study_id: str) -> Response:
     """Approve with the step-up window, or with a code that renews it first: the admin
@@ -141,9 +144,10 @@ def report_page(report_id: str) -> tuple[str, int]:
 
 @bp.post("/reports/<report_id>/amendment/approve")
 @errors.refusals_in_form(_report_page, messages={
-    OtpRequiredError: "Releasing an amendment needs a second factor: enter a fresh code "
-                      "from your authenticator or an e-mailed one.",
-    OtpInvalidError: "That code is wrong, already used or expired.",
+    OtpRequiredError: errors.Beside(
+        "otp", "Releasing an amendment needs a second factor: enter a fresh code from your "
+               "authenticator or an e-mailed one."),
+    OtpInvalidError: errors.Beside("otp", "That code is wrong, already used or expired."),
 })
 def approve_amendment(report_id: str) -> Response:
     actor = dashboards.signed_in_as("admin")
@@ -170,10 +174,18 @@ def resend_mail(report_id: str, mail_id: str) -> Response:
 # renews the window: the cookie's token is replaced by one whose second factor is now.
 
 NEW_USER_FIELDS = ("email", "name", "role", "birth_date", "gender", "mrn")
-SUDO_MESSAGES = {
-    OtpRequiredError: "Account changes need a second factor from the last few minutes: "
-                      "confirm with a code first (below).",
-    OtpInvalidError: "That code is wrong, already used or expired.",
+SUDO_MESSAGES: dict[errors.RefusalKey, str | errors.Beside] = {
+    OtpRequiredError: errors.Beside(
+        "step-up-otp", "Account changes need a second factor from the last few minutes: "
+                       "confirm with a code first."),
+    OtpInvalidError: errors.Beside("step-up-otp", "That code is wrong, already used or "
+                                                  "expired."),
+}
+# The new-account form's fields by the names the account rules give them.
+NEW_USER_MESSAGES: dict[errors.RefusalKey, str | errors.Beside] = {
+    **SUDO_MESSAGES,
+    **{name: errors.Beside(f"new-{name}") for name in ("name", "email", "role", "password")},
+    "birth_date": errors.Beside("new-birth"),
 }
 
 
@@ -213,7 +225,8 @@ def users() -> tuple[str, int]:
 
 
 @bp.post("/users/confirm")
-@errors.refusals_in_form(_users_page, messages=SUDO_MESSAGES)
+@errors.refusals_in_form(_users_page, messages={
+    **SUDO_MESSAGES, (InvalidInputError, None): errors.Beside("step-up-otp")})  # no code
 def confirm_second_factor() -> Response:
     """Check a one-time code and renew the step-up window for account changes."""
     actor = dashboards.signed_in_as("admin")
@@ -225,7 +238,7 @@ def confirm_second_factor() -> Response:
 
 
 @bp.post("/users/code")
-@errors.refusals_in_form(_users_page)
+@errors.refusals_in_form(_users_page, messages={"password": errors.Beside("step-up-password")})
 def send_users_code() -> tuple[str, int]:
     """E-mail a one-time code for the step-up (the password proves it is still you)."""
     actor = dashboards.signed_in_as("admin")
@@ -236,7 +249,7 @@ def send_users_code() -> tuple[str, int]:
 
 
 @bp.post("/users")
-@errors.refusals_in_form(_users_page_refused, messages=SUDO_MESSAGES)
+@errors.refusals_in_form(_users_page_refused, messages=NEW_USER_MESSAGES)
 def create_user() -> Response:
     actor = dashboards.signed_in_as("admin")
     form = _new_user_form()
@@ -256,7 +269,8 @@ def _date(text: str):
     try:
         return datetime.strptime(text, "%Y-%m-%d").date()
     except ValueError as err:
-        raise InvalidInputError("the birth date must be a date (YYYY-MM-DD)") from err
+        raise InvalidInputError("the birth date must be a date (YYYY-MM-DD)",
+                                field="birth_date") from err
 
 
 @bp.post("/users/<user_id>/active")
@@ -298,7 +312,7 @@ def _email_code(actor: Actor) -> None:
                                     password=request.form.get("password", ""))
     except NotAuthenticatedError as err:
         # The admin is signed in: a wrong password here is a form error, not "sign in".
-        raise InvalidInputError("your password is wrong") from err
+        raise InvalidInputError("your password is wrong", field="password") from err
 
 
 # --- audit and system -------------------------------------------------------------------
@@ -314,12 +328,14 @@ def audit_log() -> str:
             since = datetime.fromisoformat(filters["since"])
         except ValueError:
             error = "The date must look like 2025-01-31."
+            g.error_field = "since"
         else:
             since = since if since.tzinfo else since.replace(tzinfo=UTC)
     rows = audit.recent_records(db.session, actor, agent=filters["agent"],
                                 patient=filters["patient"], type_code=filters["type"],
                                 since=since)
-    return render_template("web/admin_audit.html", rows=rows, filters=filters, error=error)
+    return render_template("web/admin_audit.html", rows=rows, filters=filters, error=error,
+                           names=worklists.audit_names(db.session, rows))
 
 
 @bp.get("/system")
@@ -333,7 +349,7 @@ def system() -> str:
         metadata = svc.classifier.get().metadata
         model = {"name": metadata.get("name", "classifier"),
                  "version": metadata.get("version", "unknown"),
-                 "classes": ", ".join(metadata.get("classes", [])),
+                 "classes": ", ".join(map(readable, metadata.get("classes", []))),
                  "sha256": str(metadata.get("sha256", ""))[:16]}
     except Exception as err:
         model_error = type(err).__name__

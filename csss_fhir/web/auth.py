@@ -7,7 +7,7 @@ import base64
 import io
 from typing import TYPE_CHECKING
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, g, redirect, render_template, request, url_for
 
 from csss_fhir import accounts
 from csss_fhir.api.outcomes import status_of
@@ -56,16 +56,19 @@ def login() -> Response | tuple[str, int]:
     code = request.form.get("otp", "").strip() or None
     svc = services()
 
-    def again(step: str, status: int, *, error: str | None = None,
+    def again(step: str, status: int, *, error: CsssError | None = None,
               notice: str | None = None) -> tuple[str, int]:
-        return render_template("web/login.html", step=step, email=email, error=error,
+        field, message = errors.shown(error, LOGIN_MESSAGES) if error else (None, None)
+        g.error_field = field
+        return render_template("web/login.html", step=step, email=email,
+                               error=message or (errors.sentence(error) if error else None),
                                notice=notice, next=_next_page()), status
 
     if request.form.get("action") == "send-code":
         try:
             authentication.request_code(db.session, svc, username=email, password=password)
         except CsssError as err:
-            return again("otp", int(status_of(err)), error=_login_error(err))
+            return again("otp", int(status_of(err)), error=err)
         return again("otp", 200, notice=_code_sent(svc.settings.otp_expire_minutes))
     try:
         grant = authentication.login(db.session, svc, username=email, password=password,
@@ -75,10 +78,10 @@ def login() -> Response | tuple[str, int]:
         authentication.request_code(db.session, svc, username=email, password=password)
         return again("otp", 200, notice=_code_sent(svc.settings.otp_expire_minutes))
     except OtpInvalidError as err:
-        return again("otp", 401, error=_login_error(err))
+        return again("otp", 401, error=err)
     except CsssError as err:
         return again("otp" if code else "password", int(status_of(err)),
-                     error=_login_error(err))
+                     error=err)
     return session.start(redirect(_next_page() or url_for(dashboards.home_endpoint(grant.role))),
                          grant.access_token)
 
@@ -95,12 +98,14 @@ def _code_sent(minutes: int) -> str:
             "with your password, or use the code from your authenticator app.")
 
 
-def _login_error(error: CsssError) -> str:
-    if isinstance(error, OtpInvalidError):
-        return "That code is wrong, already used or expired. Try again or send a new code."
-    if type(error) is NotAuthenticatedError:
-        return "The e-mail address or password is wrong."
-    return errors.sentence(error)
+# The sign-in form's refusals: a wrong code sits beside the code; a wrong e-mail address or
+# password beside the password (which is typed again), without saying which was wrong.
+LOGIN_MESSAGES: dict[errors.RefusalKey, str | errors.Beside] = {
+    OtpInvalidError: errors.Beside("otp", "That code is wrong, already used or expired. Try "
+                                          "again or send a new code."),
+    (NotAuthenticatedError, None): errors.Beside("password", "The e-mail address or "
+                                                             "password is wrong."),
+}
 
 
 @bp.post("/logout")
@@ -123,20 +128,26 @@ def _password_page(actor: Actor, *, status: int, error: str) -> tuple[str, int]:
 
 
 @bp.post("/account/password")
-@errors.refusals_in_form(_password_page)
+@errors.refusals_in_form(_password_page, messages={
+    # The policy's refusals, and "must differ from the current one", are about the new one.
+    "password": errors.Beside("new_password"),
+    (InvalidInputError, None): errors.Beside("new_password")})
 def change_password() -> Response | tuple[str, int]:
     actor = session.signed_in()
     new = request.form.get("new_password", "")
     if new != request.form.get("confirm_password", ""):
+        g.error_field = "confirm_password"
         return render_template("web/password.html",
-                               error="The two new passwords do not match."), 400
+                               error="The two new passwords do not match: type the new "
+                                     "password again."), 400
     try:
         token = accounts.change_password(db.session, services(), actor,
                                          current=request.form.get("current_password", ""),
                                          new=new)
     except NotAuthenticatedError as err:
         # The user is signed in: a wrong current password is a form error, not "sign in".
-        raise InvalidInputError("your current password is wrong") from err
+        raise InvalidInputError("your current password is wrong",
+                                field="current_password") from err
     flash("Your password has been changed; your other sessions have ended.", "success")
     return session.renew(redirect(url_for(dashboards.home_endpoint(actor.role))), token)
 
@@ -167,9 +178,10 @@ def authenticator() -> tuple[str, int]:
 
 @bp.post("/account/authenticator")
 @errors.refusals_in_form(_authenticator_page, messages={
-    OtpRequiredError: "Enrolling an authenticator needs a second factor from the last few "
-                      "minutes: enter a code (an e-mailed one works too).",
-    OtpInvalidError: "That code is wrong, already used or expired.",
+    OtpRequiredError: errors.Beside(
+        "otp", "Enrolling an authenticator needs a second factor from the last few minutes: "
+               "enter a code (an e-mailed one works too)."),
+    OtpInvalidError: errors.Beside("otp", "That code is wrong, already used or expired."),
 })
 def enrol_authenticator() -> tuple[str, int]:
     """Enrol a new authenticator for the signed-in administrator; its QR code is shown to
@@ -193,7 +205,7 @@ def authenticator_code() -> tuple[str, int]:
         authentication.request_code(db.session, services(), username=user.email,
                                     password=request.form.get("password", ""))
     except NotAuthenticatedError as err:
-        raise InvalidInputError("your password is wrong") from err
+        raise InvalidInputError("your password is wrong", field="password") from err
     minutes = services().settings.otp_expire_minutes
     return _authenticator_page(actor, notice=f"We e-mailed you a 6-digit code; it works for "
                                              f"{minutes} minutes.")

@@ -13,15 +13,15 @@ from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, flash, g, redirect, render_template, request, url_for
 
-from csss_fhir import registration, workflow
-from csss_fhir.errors import ResourceNotFoundError
+from csss_fhir import registration, wording, workflow
+from csss_fhir.errors import InvalidInputError, ResourceNotFoundError
 from csss_fhir.extensions import services
 from csss_fhir.models import db
 from csss_fhir.reports import scan_images
 from csss_fhir.security import access
 from csss_fhir.web import dashboards, errors, session, worklists
 from csss_fhir.workflow import ingest
-from csss_fhir.workflow.errors import AgreementRequiredError
+from csss_fhir.workflow.errors import AgreementRequiredError, FindingRequiredError
 from csss_fhir.workflow.states import ScanState
 
 if TYPE_CHECKING:
@@ -92,17 +92,31 @@ AGREE_CHOICES = {"yes": True, "no": False}
 @bp.post("/doctor/scans/<study_id>/verify")
 @errors.refusals_in_form(_scan_page, messages={
     AgreementRequiredError: "Choose whether you agree with the AI's proposal: nothing is "
-                            "selected for you."})
+                            "selected for you.",
+    (InvalidInputError, "agree"): "You chose “Yes, I agree” but named a different finding: "
+                                  "choose “No — my finding differs”, or clear the finding.",
+    (FindingRequiredError, None): errors.Beside(
+        "finding", "The AI could not assess this image, so there is nothing to agree with: "
+                   "name what the scan shows, or return the scan to the patient for a new "
+                   "image.")})
 def verify(study_id: str) -> Response:
     actor = dashboards.signed_in_as("doctor")
     workflow.verify(db.session, actor, study_id,
                     note=request.form.get("note", ""),
                     agree=AGREE_CHOICES.get(request.form.get("agree", "")),
-                    finding=request.form.get("finding", "").strip() or None,
+                    finding=_finding_code(actor, study_id, request.form.get("finding", "")),
                     provisional_finding=request.form.get("provisionalFinding"),
                     blind_read=services().settings.blind_read)
     flash("Scan verified; it is now in the pharmacist's queue.", "success")
     return redirect(url_for("web_doctor.worklist"))
+
+
+def _finding_code(actor: Actor, study_id: str, typed: str) -> str | None:
+    """The finding as the record keeps it: the form offers the AI's classes in words
+    ("Bacterial pneumonia"), the record and the report's code keep the class name."""
+    prediction = worklists.scan(db.session, actor, study_id).prediction
+    classes = prediction.probabilities if prediction is not None else ()
+    return wording.code_for(typed.strip(), classes) or None
 
 
 @bp.post("/doctor/scans/<study_id>/blind-read")

@@ -11,7 +11,13 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from csss_fhir import assistant, patient_reports, workflow
-from csss_fhir.errors import InvalidInputError, PayloadTooLargeError
+from csss_fhir.errors import (
+    ConflictError,
+    InvalidInputError,
+    PayloadTooLargeError,
+    UnprocessableContentError,
+    UnsupportedMediaError,
+)
 from csss_fhir.extensions import services
 from csss_fhir.models import db
 from csss_fhir.reports import times
@@ -46,6 +52,7 @@ def _page(actor: Actor, *, status: int = 200, error: str | None = None,
             patient_reports.active_medicines(db.session, actor), contacts())
     return render_template("web/patient.html", scans=scans, error=error, question=question,
                            reply=reply, max_upload_mb=settings.max_upload_mb,
+                           description=request.form.get("description", ""),
                            accept=ACCEPT), status
 
 
@@ -55,8 +62,22 @@ def dashboard() -> tuple[str, int]:
     return _page(actor, question=request.args.get("q", ""))
 
 
+# What refuses an upload is the file (the note's length is bounded by the form), so the
+# refusal sits beside it; a DICOM file's identifiers are the hospital's words, not a
+# patient's.
+UPLOAD_MESSAGES: dict[errors.RefusalKey, str | errors.Beside] = {
+    ConflictError: errors.Beside(
+        "file", "This file cannot be added to your scans: it is a study the hospital has "
+                "already, or it belongs to another patient. Check that it is your own scan; "
+                "call the hospital if you are unsure."),
+    **{kind: errors.Beside("file") for kind in (
+        InvalidInputError, PayloadTooLargeError, UnsupportedMediaError,
+        UnprocessableContentError)},
+}
+
+
 @bp.post("/scans")
-@errors.refusals_in_form(_page)
+@errors.refusals_in_form(_page, messages=UPLOAD_MESSAGES)
 def upload() -> Response:
     actor = dashboards.signed_in_as("patient")
     workflow.upload_scan(db.session, services(), actor, workflow.UploadRequest(

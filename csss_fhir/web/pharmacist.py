@@ -22,6 +22,7 @@ from csss_fhir import workflow
 from csss_fhir.errors import ResourceNotFoundError
 from csss_fhir.models import db
 from csss_fhir.web import dashboards, errors, worklists
+from csss_fhir.workflow.errors import OverrideRequiredError, PrescriptionClosedError
 from csss_fhir.workflow.states import ScanState
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ def _scan_page(actor: Actor, study_id: str, *, status: int = 200, error: str | N
         prescriptions=prescriptions, error=error, form=form, editing=editing,
         warned=any(p.warnings for p in prescriptions if p.status == "active"),
         routes=ROUTES, units=DOSE_UNITS, frequencies=_frequency_words(),
-        reason=request.form.get("reason", ""),
+        reason=request.form.get("reason", ""), typed=request.form,
         superseded=worklists.superseded_reviews(db.session, actor, study_id),
         returns=worklists.returns(db.session, actor, study_id)), status
 
@@ -112,7 +113,9 @@ def correct(study_id: str, prescription_id: str) -> Response:
 
 
 @bp.post("/scans/<study_id>/prescriptions/<prescription_id>/cancel")
-@errors.refusals_in_form(_scan_page)
+@errors.refusals_in_form(_scan_page, messages={
+    PrescriptionClosedError: "This prescription is cancelled already; it stays in the record "
+                             "as it is."})
 def cancel(study_id: str, prescription_id: str) -> Response:
     actor = dashboards.signed_in_as("pharmacist")
     worklists.scan(db.session, actor, study_id)
@@ -132,8 +135,20 @@ def _flash_saved(row: Prescription, saved: str) -> None:
         flash(saved, "success")
 
 
+# The review form's note is `review_note` (the send-back form has its own `reason`), while
+# the workflow names the review's parameters as /fhir does.
+REVIEW_MESSAGES = {
+    "note": errors.Beside("review_note", "Write the pharmacy note: what you checked "
+                                         "(interactions, allergies, counselling)."),
+    OverrideRequiredError: errors.Beside(
+        "override_reason", "A dose warning stands: give the override reason (why this dose "
+                           "is right for this patient), or correct or cancel the "
+                           "prescription first."),
+}
+
+
 @bp.post("/scans/<study_id>/complete")
-@errors.refusals_in_form(_scan_page)
+@errors.refusals_in_form(_scan_page, messages=REVIEW_MESSAGES)
 def complete(study_id: str) -> Response:
     actor = dashboards.signed_in_as("pharmacist")
     workflow.pharmacy_review(db.session, actor, study_id,

@@ -7,6 +7,7 @@ gets AccessDeniedError, and a patient only ever sees their own compartment.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 from csss_fhir import search
 from csss_fhir.models import (
     AiPrediction,
+    AuditRecord,
     DoctorReview,
     MailMessage,
     Patient,
@@ -25,6 +27,7 @@ from csss_fhir.models import (
     Report,
     Scan,
     Task,
+    User,
     WorkflowEvent,
     utcnow,
 )
@@ -193,3 +196,21 @@ def outbox_backlog(session: Session) -> dict[str, int]:
                                    MailMessage.claimed_until < utcnow())) or 0
     return counts
 
+
+
+def audit_names(session: Session, records: Sequence[AuditRecord]) -> dict[str, str]:
+    """Names for the audit log's people: "Practitioner/<id>" and "Patient/<id>" (agents)
+    and bare patient ids (subjects) -> the user's or patient's name. The caller has passed
+    access.require_read(AUDIT) already (audit.recent_records checks it)."""
+    staff = {r.agent_reference.removeprefix("Practitioner/") for r in records
+             if (r.agent_reference or "").startswith("Practitioner/")}
+    patients = {r.patient_id for r in records if r.patient_id} | {
+        r.agent_reference.removeprefix("Patient/") for r in records
+        if (r.agent_reference or "").startswith("Patient/")}
+    names = {f"Practitioner/{user_id}": name for user_id, name in session.execute(
+        select(User.id, User.name).where(User.id.in_(staff)))} if staff else {}
+    for patient in (session.scalars(select(Patient).where(Patient.id.in_(patients)))
+                    if patients else []):
+        name = patient.display_name or "Unnamed patient"
+        names[patient.id] = names[f"Patient/{patient.id}"] = name
+    return names

@@ -17,3 +17,18 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
 });
+
+// A refused form: the server marks the field at fault aria-invalid and autofocuses it. Make
+// sure the focus lands there even when the field sits in a closed <details> or autofocus was
+// ignored (e.g. the page was restored from history).
+document.addEventListener("DOMContentLoaded", () => {
+  const marked = document.querySelector('[aria-invalid="true"]');
+  if (!marked) return;
+  const field = marked.matches("input, select, textarea")
+    ? marked : marked.querySelector("input, select, textarea");
+  if (!field) return;
+  for (let node = field.parentElement; node; node = node.parentElement) {
+    if (node.tagName === "DETAILS") node.open = true;
+  }
+  if (document.activeElement !== field) field.focus();
+});

@@ -33,3 +33,18 @@ def test_codes_read_as_words(code, words):
 def test_every_state_and_step_has_words_of_its_own(code):
     words = readable(code.value)
     assert "_" not in words and words != code.value
+
+
+@pytest.mark.parametrize(("typed", "code"), [
+    ("Bacterial pneumonia", "Bacterial_Pneumonia"),
+    ("  bacterial PNEUMONIA ", "Bacterial_Pneumonia"),
+    ("Bacterial_Pneumonia", "Bacterial_Pneumonia"),
+    ("COVID-19", "COVID"),
+    ("Right lower lobe consolidation", "Right lower lobe consolidation"),
+    ("", ""),
+    (None, None),
+])
+def test_words_a_form_offers_map_back_to_their_code(typed, code):
+    from csss_fhir.wording import code_for
+
+    assert code_for(typed, ["Normal", "Bacterial_Pneumonia", "COVID"]) == code

@@ -192,3 +192,17 @@ def test_blind_read_hides_the_ai_until_a_provisional_finding_and_keeps_both(blin
     with app.app_context():
         review = db.session.get(Scan, study).review
         assert (review.provisional_finding, review.finding) == ("Lung opacity", "Normal")
+
+
+def test_a_finding_chosen_in_words_is_kept_as_its_class(app, signed_in):
+    study = scan_in(app, "AI_ANALYZED")
+    browser, _, _ = signed_in("doctor")
+    page = f"/doctor/scans/{study}"
+    html = browser.client.get(page).get_data(as_text=True)
+    assert '<option value="Bacterial pneumonia">' in html
+    assert 'value="Bacterial_Pneumonia"' not in html
+    response = browser.post(f"{page}/verify", {"agree": "no", "finding": "Bacterial pneumonia",
+                                               "note": "Consolidation."}, page=page)
+    assert response.status_code == 302
+    with app.app_context():
+        assert db.session.get(Scan, study).review.finding == "Bacterial_Pneumonia"
