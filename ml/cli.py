@@ -66,13 +66,13 @@ def _training_config(out_dir: Path, recipe: str, augment: str, epochs: int,
 @_training_options
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True,
               help="Where to write the model, split manifest, metrics and curves.")
-def train(data_dir: Path, out_dir: Path, backbone_weights: Path, **recipe) -> None:
+def train(data_dir: Path, out_dir: Path, backbone_weights: Path, **options) -> None:
     """Train the classifier on a folder-per-class dataset."""
     from ml.training import train as run_training
 
     try:
         result = run_training(data_dir, out_dir, backbone_weights=backbone_weights,
-                              config=_training_config(out_dir, **recipe))
+                              config=_training_config(out_dir, **options))
     except ValueError as err:
         raise click.ClickException(str(err)) from err
     metrics = result.metadata["metrics"]
@@ -88,18 +88,20 @@ def train(data_dir: Path, out_dir: Path, backbone_weights: Path, **recipe) -> No
               help="Where to write crossval.json, crossval.md and one folder per round.")
 @click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True)
 def crossval(data_dir: Path, out_dir: Path, backbone_weights: Path, folds: int,
-             **recipe) -> None:
+             **options) -> None:
     """Cross-validate a `csss train` recipe over stratified folds; report mean ± sd.
 
     Round i trains on the other folds (one of them for validation) and evaluates on fold i,
     exactly as `csss train` does with its single split. The folds are dealt with --seed.
+    Each round is a full training run: with --augment none it takes minutes on a CPU, with
+    augmentation about as long as `csss train` (12 min or more), times the folds.
     """
     from functools import partial
 
     from ml.crossval import crossval as run_crossval
     from ml.training import train as run_training
 
-    config = _training_config(out_dir, **recipe)
+    config = _training_config(out_dir, **options)
     try:
         result = run_crossval(
             data_dir, out_dir, folds=folds, seed=config.seed,
