@@ -87,6 +87,52 @@ def stratified_split(
     return {name: sorted(members, key=lambda s: s.path) for name, members in splits.items()}
 
 
+def stratified_folds(samples: Sequence[Sample], k: int = 5, seed: int = 42) -> list[list[Sample]]:
+    """Deal samples into ``k`` folds, class by class, reproducibly (stratified k-fold).
+
+    Each class's samples are sorted by path, shuffled with ``numpy.random.default_rng(seed)``
+    and dealt round-robin, so fold sizes per class differ by at most one. Folds are sorted
+    by path.
+
+    Raises:
+        ValueError: ``k`` < 2, or a class with fewer than ``k`` samples (a fold without it
+            could not measure its sensitivity).
+    """
+    if k < 2:
+        raise ValueError(f"cross-validation needs at least 2 folds, got {k}")
+    rng = np.random.default_rng(seed)
+    folds: list[list[Sample]] = [[] for _ in range(k)]
+    by_class: dict[str, list[Sample]] = {}
+    for sample in samples:
+        by_class.setdefault(sample.label, []).append(sample)
+    for label in sorted(by_class):
+        members = sorted(by_class[label], key=lambda s: s.path)
+        if len(members) < k:
+            raise ValueError(
+                f"class {label} has {len(members)} images, fewer than the {k} folds; "
+                f"use fewer folds or add images"
+            )
+        for position, index in enumerate(rng.permutation(len(members))):
+            folds[position % k].append(members[index])
+    return [sorted(fold, key=lambda s: s.path) for fold in folds]
+
+
+def fold_splits(folds: Sequence[Sequence[Sample]], index: int) -> dict[str, list[Sample]]:
+    """Round ``index`` of cross-validation: test = that fold, val = the next, train = the rest.
+
+    With 5 folds that is 60/20/20. The validation fold plays the part it has in ``train``
+    (early stopping, the temperature), so the test fold is touched once, as in a single split.
+    """
+    k = len(folds)
+    val = (index + 1) % k
+    return {
+        "train": sorted((s for i, fold in enumerate(folds) if i not in (index, val)
+                         for s in fold), key=lambda s: s.path),
+        "val": list(folds[val]),
+        "test": list(folds[index]),
+    }
+
+
 def write_manifest(path: str | Path, splits: dict[str, list[Sample]]) -> None:
     """Write the split as CSV rows ``split,label,path``."""
     with open(path, "w", newline="", encoding="utf-8") as handle:

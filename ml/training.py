@@ -238,12 +238,17 @@ def train(
     backbone_weights: str | Path | None,
     config: TrainingConfig | None = None,
     on_metadata: Callable[[dict], dict] | None = None,
+    splits: dict[str, list[Sample]] | None = None,
 ) -> TrainingResult:
     """Train on a folder-per-class dataset; write the model, split, metrics and curves.
 
+    ``splits`` (train/val/test samples, e.g. a cross-validation round from
+    ``ml.data.fold_splits``) replaces the seeded 70/15/15 split.
+
     Writes to ``out_dir``: ``split.csv`` (manifest), ``checkpoint.keras`` (best so far),
     ``model.keras`` and ``model.json`` (metadata, incl. temperature and test metrics),
-    ``metrics.json``, ``history.json``, ``curves.png``.
+    ``history.json``, ``curves.png``, and the test split's evaluation as ``csss evaluate``
+    writes it (``metrics.json``, ``summary.md``, plots).
 
     Raises:
         ValueError: unknown recipe, or a class without training images.
@@ -269,7 +274,8 @@ def train(
     keras.utils.set_random_seed(config.seed)
 
     classes, samples = discover(data_dir)
-    splits = stratified_split(samples, config.fractions, config.seed)
+    if splits is None:
+        splits = stratified_split(samples, config.fractions, config.seed)
     write_manifest(out_dir / "split.csv", splits)
     index = {name: i for i, name in enumerate(classes)}
     labels = {name: np.array([index[s.label] for s in members], dtype=np.int64)
@@ -374,13 +380,12 @@ def train(
 
     val_logits, test_logits = logits_of("val"), logits_of("test")
     temperature = fit_temperature(val_logits, labels["val"])
-    metrics = evaluation.compute_metrics(
-        labels["test"], softmax(test_logits, temperature), classes, config.threshold
+    # The same report as `csss evaluate` on the test split (it writes metrics.json).
+    metrics = evaluation.write_report(
+        out_dir, labels["test"], softmax(test_logits, temperature), classes, config.threshold,
+        uncalibrated=softmax(test_logits), title=f"{config.recipe} recipe on {data_dir.name} "
+        "(test split, Keras model)", extra={"temperature": temperature},
     )
-    metrics["ece_uncalibrated"] = evaluation.compute_metrics(
-        labels["test"], softmax(test_logits), classes, config.threshold
-    )["ece"]
-    metrics["temperature"] = temperature
     timings["evaluate_s"] = time.perf_counter() - tick
     timings["total_s"] = time.perf_counter() - started
 
@@ -407,7 +412,6 @@ def train(
     if on_metadata is not None:
         metadata = on_metadata(metadata)
     (out_dir / "model.json").write_text(json.dumps(metadata, indent=2) + "\n")
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     (out_dir / "history.json").write_text(json.dumps(history, indent=2) + "\n")
     _plot_curves(history, out_dir / "curves.png")
     return TrainingResult(out_dir / "model.keras", metadata,

@@ -10,7 +10,9 @@ from ml.data import (
     Sample,
     class_weights,
     discover,
+    fold_splits,
     read_manifest,
+    stratified_folds,
     stratified_split,
     write_manifest,
 )
@@ -46,6 +48,39 @@ def test_split_parts_are_disjoint_and_complete():
 def test_fractions_must_sum_to_one():
     with pytest.raises(ValueError):
         stratified_split(samples({"A": 10}), fractions=(0.7, 0.2, 0.2))
+
+
+def test_folds_are_stratified_disjoint_complete_and_seeded():
+    data = samples({"A": 52, "B": 20, "C": 7})
+    folds = stratified_folds(data, k=5, seed=42)
+    assert [dict(Counter(s.label for s in fold)) for fold in folds] == [
+        {"A": 11, "B": 4, "C": 2}, {"A": 11, "B": 4, "C": 2}, {"A": 10, "B": 4, "C": 1},
+        {"A": 10, "B": 4, "C": 1}, {"A": 10, "B": 4, "C": 1},
+    ]
+    assert sorted(s.path for fold in folds for s in fold) == sorted(s.path for s in data)
+    assert stratified_folds(list(reversed(data)), k=5, seed=42) == folds
+    assert stratified_folds(data, k=5, seed=7) != folds
+
+
+def test_folds_refuse_a_class_smaller_than_the_fold_count():
+    with pytest.raises(ValueError, match="class B has 3 images, fewer than the 5 folds"):
+        stratified_folds(samples({"A": 10, "B": 3}), k=5)
+    with pytest.raises(ValueError, match="at least 2 folds"):
+        stratified_folds(samples({"A": 10}), k=1)
+
+
+def test_each_round_tests_one_fold_validates_on_the_next_and_trains_on_the_rest():
+    folds = stratified_folds(samples({"A": 20, "B": 10}), k=5)
+    tested = []
+    for index in range(5):
+        split = fold_splits(folds, index)
+        assert split["test"] == folds[index]
+        assert split["val"] == folds[(index + 1) % 5]
+        assert len(split["train"]) == 18
+        paths = [s.path for members in split.values() for s in members]
+        assert len(set(paths)) == len(paths) == 30
+        tested += split["test"]
+    assert len({s.path for s in tested}) == 30
 
 
 def test_manifest_round_trips(tmp_path):
