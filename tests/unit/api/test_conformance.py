@@ -142,3 +142,16 @@ def test_the_statement_lists_the_new_interactions(client, kind):
     resource = next(r for r in statement(client)["rest"][0]["resource"] if r["type"] == kind)
     codes = {i["code"] for i in resource["interaction"]}
     assert codes == ({"read", "create"} if kind == "Binary" else {"read", "search-type"})
+
+
+def test_definitions_page_with_count_and_carry_meta_like_every_resource(client):
+    # fhirpy sends _count with every search; a read sends ETag and Last-Modified.
+    first = parse_fhir(client.get("/fhir/OperationDefinition?_count=3").data, "Bundle")
+    assert first.total > 3 and len(first.entry) == 3
+    following = next(link.url for link in first.link if link.relation == "next")
+    second = parse_fhir(client.get(following.removeprefix("http://127.0.0.1:5000")).data,
+                        "Bundle")
+    assert {e.resource.id for e in second.entry}.isdisjoint(e.resource.id for e in first.entry)
+    read = client.get(f"/fhir/OperationDefinition/{first.entry[0].resource.id}")
+    meta = parse_fhir(read.data, "OperationDefinition").meta
+    assert read.headers["ETag"] == f'W/"{meta.versionId}"' and read.headers["Last-Modified"]
