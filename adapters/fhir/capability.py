@@ -58,6 +58,7 @@ def search_parameter_url(base_url: str, resource_type: str, code: str) -> str:
 # definitions of those parameters.
 CONFORMANCE_TYPES = ("OperationDefinition", "SearchParameter")
 _CONFORMANCE_PARAMETERS = (
+    ("_id", "token", "http://hl7.org/fhir/SearchParameter/Resource-id"),
     ("url", "uri", "http://hl7.org/fhir/SearchParameter/conformance-url"),
     ("name", "string", "http://hl7.org/fhir/SearchParameter/conformance-name"),
 )

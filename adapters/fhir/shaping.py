@@ -26,9 +26,11 @@ def _fields(resource: Any, flag: str) -> set[str]:
 def _required(resource: Any) -> set[str]:
     """The JSON names of the resource's mandatory elements (cardinality 1..): a complex one
     is a required model field, a primitive one carries `element_required` (its value may
-    stand in `_name`, so the model cannot require the field itself)."""
+    stand in `_name`, so the model cannot require the field itself), and each choice of a
+    mandatory `[x]` (`medication[x]`) carries `one_of_many_required`."""
     return {field.alias or name for name, field in type(resource).model_fields.items()
-            if field.is_required()} | _fields(resource, "element_required")
+            if field.is_required()} | _fields(resource, "element_required") | \
+        _fields(resource, "one_of_many_required")
 
 
 def shape(resource: Any, *, summary: str | None = None,

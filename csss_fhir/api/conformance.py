@@ -26,17 +26,19 @@ from adapters.fhir.operation_definition import (
     operation_definition,
 )
 from adapters.fhir.search_parameter import search_parameter
+from adapters.fhir.shaping import SUMMARIES, shape
 from csss_fhir import search
 from csss_fhir.api.fhir import served_operations
-from csss_fhir.api.responses import base_url, check_acceptable, fhir_response
+from csss_fhir.api.responses import base_url, check_acceptable, conditional, fhir_response
 from csss_fhir.errors import InvalidInputError, ResourceNotFoundError
 from csss_fhir.search.query import whole_number
 
 bp = Blueprint("fhir_conformance", __name__, url_prefix="/fhir")
 
-SEARCHABLE_BY = ("url", "name")
-# Result parameters a client's library sends with any search (fhirpy adds `_count`).
-RESULT_PARAMETERS = ("_count", "_offset", "_format")
+SEARCHABLE_BY = ("_id", "url", "name")
+# The result parameters the CapabilityStatement declares for every searchable type (fhirpy
+# sends `_count` with every search).
+RESULT_PARAMETERS = ("_count", "_offset", "_format", "_sort", "_summary", "_elements")
 # Derived from the code this process runs, so a version changes only with a restart: each
 # is version 1 of the process's start (meta.versionId/lastUpdated, as every resource has).
 SERVED_SINCE = datetime.now(UTC)
@@ -100,23 +102,52 @@ def _read(kind: str, served: Callable[[], dict[str, Any]], resource_id: str) -> 
     if resource is None:
         raise ResourceNotFoundError(f"{kind}/{resource_id} is not served here; GET "
                                     f"/fhir/{kind} lists the ones that are")
-    return fhir_response(resource)
+    return conditional(fhir_response(_shaped(resource)))
+
+
+def _shaped(resource: Any) -> Any:
+    """The resource cut as `_summary` / `_elements` ask (as every other type's are)."""
+    summary = request.args.get("_summary")
+    if summary is not None and summary not in SUMMARIES:
+        raise InvalidInputError(f"_summary takes {', '.join(SUMMARIES)}, not {summary!r}")
+    elements = [e.strip() for e in request.args.get("_elements", "").split(",") if e.strip()]
+    return shape(resource, summary=summary, elements=tuple(elements) or None)
+
+
+def _sorted(matches: list[Any]) -> list[Any]:
+    """`_sort=name,-url`: by the declared parameters (and `_id`), `-` for descending."""
+    keys = [k.strip() for k in request.args.get("_sort", "").split(",") if k.strip()]
+    unknown = [k for k in keys if k.lstrip("-") not in SEARCHABLE_BY]
+    if unknown:
+        raise InvalidInputError(f"_sort takes {', '.join(SEARCHABLE_BY)} (- for descending), "
+                                f"not {', '.join(unknown)}")
+    for key in reversed(keys):  # stable sorts, the last key first
+        field = "id" if key.lstrip("-") == "_id" else key.lstrip("-")
+        matches = sorted(matches, key=lambda r, f=field: getattr(r, f) or "",
+                         reverse=key.startswith("-"))
+    return matches
 
 
 def _search(kind: str, served: Callable[[], dict[str, Any]]) -> Response:
-    """Match `url` (exact) and `name` (starts with, case-insensitive, as FHIR strings do)."""
+    """Match `_id` and `url` (exact) and `name` (starts with, case-insensitive, as FHIR
+    strings do); sort, page and cut as every search does."""
     unknown = sorted({name for name in request.args if name not in SEARCHABLE_BY
                       and name not in RESULT_PARAMETERS})
     if unknown:
-        raise InvalidInputError(f"{kind} is searched by {' and '.join(SEARCHABLE_BY)}, not "
+        raise InvalidInputError(f"{kind} is searched by {', '.join(SEARCHABLE_BY)}, not "
                                 f"{', '.join(unknown)}")
     matches = list(served().values())
+    for ids in request.args.getlist("_id"):
+        matches = [r for r in matches if r.id in ids.split(",")]
     for url in request.args.getlist("url"):
         matches = [r for r in matches if r.url == url]
     for name in request.args.getlist("name"):
         matches = [r for r in matches if r.name.lower().startswith(name.lower())]
+    matches = _sorted(matches)
     count = whole_number("_count", request.args.get("_count", str(search.DEFAULT_COUNT)),
                          minimum=0, maximum=search.MAX_COUNT)
+    if request.args.get("_summary") == "count":
+        count = 0
     offset = whole_number("_offset", request.args.get("_offset", "0"), minimum=0,
                           maximum=len(matches))
     kept = [(k, v) for k, v in request.args.items(multi=True) if k != "_offset"]
@@ -128,5 +159,6 @@ def _search(kind: str, served: Callable[[], dict[str, Any]]) -> Response:
     if offset:
         links["previous"] = f"{url}?{urlencode([*kept, ('_offset', str(max(0, offset - count)))])}"
     return fhir_response(searchset(
-        entries=[SearchEntry(r) for r in matches[offset:offset + count]], total=len(matches),
+        entries=[SearchEntry(_shaped(r)) for r in matches[offset:offset + count]],
+        total=len(matches),
         base_url=base_url(), links=links))

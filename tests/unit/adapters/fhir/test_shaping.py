@@ -18,3 +18,15 @@ def test_a_cut_keeps_the_mandatory_complex_elements_so_it_still_parses(summary, 
     assert SUBSETTED in cut["meta"]["tag"]
     if summary == "text" or elements:
         assert "entity" not in cut  # optional, not in the summary, not asked for
+
+
+def test_a_cut_keeps_a_mandatory_choice_of_type():
+    from adapters.fhir.validation import model_class
+
+    request = model_class("MedicationRequest").model_validate({
+        "resourceType": "MedicationRequest", "id": "mr-1", "status": "active",
+        "intent": "order", "medicationCodeableConcept": {"text": "Amoxicillin"},
+        "subject": {"reference": "Patient/p-1"}, "note": [{"text": "with food"}]})
+    cut = emitted(shape(request, elements=("id",)), "MedicationRequest")
+    assert cut["medicationCodeableConcept"] == {"text": "Amoxicillin"}  # medication[x] 1..1
+    assert "note" not in cut
