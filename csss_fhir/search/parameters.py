@@ -225,9 +225,11 @@ def _identifier_matches(identifier: dict[str, Any], system: str | None, code: st
 
 def _patient_active(m: type, system: str | None, code: str) -> ColumnElement[bool]:
     """A boolean token: `true` or `false`, with no system (a system matches nothing)."""
+    if system:
+        return false()
     if code not in ("true", "false"):
         raise InvalidInputError(f"active is true or false, not {code!r}")
-    return m.active == (code == "true") if not system else false()
+    return m.active == (code == "true")
 
 
 def _study_identifier(m: type, system: str | None, code: str) -> ColumnElement[bool]:

@@ -259,6 +259,7 @@ def test_active_is_a_boolean_token_without_a_system(client, as_role):
     created = client.post("/fhir/Patient", json=body, headers=doctor).get_json()["id"]
     assert created in found(client, doctor, "Patient", "active=false")
     assert not found(client, doctor, "Patient", f"active={quote('urn:any|false')}")
+    assert not found(client, doctor, "Patient", f"active={quote('urn:any|no-such-code')}")
     refused = client.get("/fhir/Patient?active=no-such-code",
                          headers={**doctor, "Prefer": "handling=strict"})
     assert refused.status_code == 400 and "true or false" in refused.get_data(as_text=True)
