@@ -26,7 +26,8 @@ RESULT_PARAMETERS = (
     ("_count", "number", "page size (default 20, at most 100)"),
     ("_offset", "number", "paging offset (the first page's position)"),
     ("_cursor", "string", "keyset page position, as used in the next/previous links"),
-    ("_sort", "token", "_lastUpdated or any search parameter of the type, '-' for "
+    ("_sort", "token", "_lastUpdated or a search parameter of the type that has an order "
+                       "(all but Provenance's patient; a refusal names them), '-' for "
                        "descending, comma-separated"),
     ("_summary", "token", "true, text, data, false, or count (the total only)"),
     ("_elements", "string", "the top-level elements to return (plus the mandatory ones)"),
@@ -58,6 +59,7 @@ def search_parameter_url(base_url: str, resource_type: str, code: str) -> str:
 # definitions of those parameters.
 CONFORMANCE_TYPES = ("OperationDefinition", "SearchParameter")
 _CONFORMANCE_PARAMETERS = (
+    ("_id", "token", "http://hl7.org/fhir/SearchParameter/Resource-id"),
     ("url", "uri", "http://hl7.org/fhir/SearchParameter/conformance-url"),
     ("name", "string", "http://hl7.org/fhir/SearchParameter/conformance-name"),
 )

@@ -23,6 +23,16 @@ def _fields(resource: Any, flag: str) -> set[str]:
             if (field.json_schema_extra or {}).get(flag)}
 
 
+def _required(resource: Any) -> set[str]:
+    """The JSON names of the resource's mandatory elements (cardinality 1..): a complex one
+    is a required model field, a primitive one carries `element_required` (its value may
+    stand in `_name`, so the model cannot require the field itself), and each choice of a
+    mandatory `[x]` (`medication[x]`) carries `one_of_many_required`."""
+    return {field.alias or name for name, field in type(resource).model_fields.items()
+            if field.is_required()} | _fields(resource, "element_required") | \
+        _fields(resource, "one_of_many_required")
+
+
 def shape(resource: Any, *, summary: str | None = None,
           elements: tuple[str, ...] | None = None) -> Any:
     """The resource as `_summary` / `_elements` ask (both None or `false`: unchanged).
@@ -33,7 +43,7 @@ def shape(resource: Any, *, summary: str | None = None,
     if summary in (None, "false", "count") and not elements:
         return resource
     data = resource.model_dump(mode="json", exclude_none=True)
-    required = _fields(resource, "element_required")
+    required = _required(resource)
     if summary == "data":
         data.pop("text", None)
         return type(resource).model_validate(data)

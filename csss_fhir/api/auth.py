@@ -8,11 +8,13 @@ from http import HTTPStatus
 
 from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
 
+from csss_fhir import search
 from csss_fhir.api.responses import base_url, parse_json
 from csss_fhir.errors import CsssError, InvalidInputError, UnsupportedMediaError
 from csss_fhir.extensions import services
 from csss_fhir.models import db
 from csss_fhir.security import (
+    access,
     authentication,
     client_assertions,
     clients,
@@ -20,6 +22,7 @@ from csss_fhir.security import (
     scopes,
     smart,
 )
+from csss_fhir.security.actor import Actor
 from csss_fhir.security.errors import (
     InvalidGrantError,
     InvalidScopeError,
@@ -165,10 +168,14 @@ def authorize() -> Response:
     except NotAuthenticatedError:
         return redirect(url_for("web_auth.login_form", next=request.full_path))
     try:
+        if request.method == "GET" and app_request.needs_patient and not actor.is_patient:
+            return Response(_patient_picker(actor, app_request))
         if request.method == "GET":
+            offered = smart.offered(db.session, actor, app_request)
             page = Response(render_template(
                 "web/authorize.html", app=app_request.client, actor=actor,
-                scopes=app_request.scopes, fields=request.args,
+                scopes=offered, fields=request.args, wording=_scope_wording(offered),
+                writes=bool(smart.write_permissions(" ".join(offered))),
                 patient=smart.context_patient(db.session, actor, app_request)))
             page.headers["Content-Security-Policy"] = headers.policy_with_form_target(
                 smart.origin_of(app_request.redirect_uri))
@@ -178,6 +185,47 @@ def authorize() -> Response:
         return redirect(smart.approve(db.session, actor, app_request))
     except smart.AuthorizeError as err:
         return redirect(err.location())
+
+
+_VERBS = {"r": "read", "c": "create", "u": "update", "d": "delete"}
+
+
+def _scope_wording(offered: tuple[str, ...]) -> dict[str, str]:
+    """What each app scope lets the app do, in words ("Read, create Observation records")."""
+    wording = {}
+    for scope in offered:
+        parsed = smart.app_scope(scope)
+        if parsed is None:
+            continue
+        verbs = ", ".join(verb for letter, verb in _VERBS.items()
+                          if letter in parsed.permissions)
+        kinds = "every kind of record your role allows" if parsed.resource_type == "*" \
+            else f"{parsed.resource_type} records"
+        wording[scope] = f"{verbs.capitalize()} {kinds}"
+    return wording
+
+
+PICKER_SEARCH = "patient_search"
+PICKER_LIMIT = 20
+
+
+def _patient_picker(actor: Actor, app_request: smart.AuthorizationRequest) -> str:
+    """The page a staff user picks the patient on before approving a standalone
+    `launch/patient` (no JavaScript: each choice is a form that comes back here with
+    `patient`). Searched by name or MRN through the FHIR search, so it lists only the
+    patients this user may see."""
+    text = request.args.get(PICKER_SEARCH, "").strip()
+    found: dict[str, object] = {}
+    if text:
+        for name, value in (("name", text), ("identifier", text)):
+            result = search.search(db.session, search.SearchRequest(
+                resource_type="Patient", params=[(name, value), ("_count", str(PICKER_LIMIT))],
+                compartment=access.compartment(actor), strict=True))
+            found.update((row.id, row) for row in result.rows)
+    fields = {k: v for k, v in request.args.items() if k not in (PICKER_SEARCH, "patient")}
+    return render_template("web/authorize_patient.html", app=app_request.client, actor=actor,
+                           fields=fields, search=text, patients=list(found.values()),
+                           search_field=PICKER_SEARCH)
 
 
 @bp.post("/launch")
@@ -220,7 +268,8 @@ def smart_configuration() -> Response:
         token_endpoint_auth_signing_alg_values_supported=list(client_assertions.ALGORITHMS),
         scopes_supported=[*clients.SUPPORTED_SCOPES,
                           *(scopes.v2(scope) for scope in clients.SUPPORTED_SCOPES),
-                          *smart.CONTEXT_SCOPES, "user/*.rs", "patient/*.rs"],
+                          *smart.CONTEXT_SCOPES, "user/*.rs", "user/*.cruds",
+                          "patient/*.rs", "patient/*.cruds"],
         capabilities=["launch-ehr", "launch-standalone", "context-ehr-patient",
                       "context-standalone-patient", "client-public",
                       "client-confidential-symmetric", "client-confidential-asymmetric",

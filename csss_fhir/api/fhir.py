@@ -375,25 +375,33 @@ def update(resource_type: str, resource_id: str) -> Response:
 
 
 def _binary(actor: Actor, binary_id: str) -> Response:
-    """A stored file: raw bytes, or a FHIR Binary resource when the client asks for FHIR."""
+    """A stored file: raw bytes, or a FHIR Binary resource when the client asks for FHIR.
+
+    A file its caller staged (POST Binary) and has not yet used in an $upload is read at
+    the Location the POST named, by that caller only."""
     access.require_read(actor, "Binary")
     blob = db.session.get(Blob, binary_id)
-    if blob is None or not registration.may_read_binary(db.session, actor, blob):
+    if blob is not None and registration.may_read_binary(db.session, actor, blob):
+        data, content_type, created = (services().store.get(blob.sha256), blob.content_type,
+                                       blob.created_at)
+    elif blob is None:
+        staged = staging.staged_file(db.session, actor, binary_id)  # 404 unless the caller's
+        data, content_type, created = staged.data, staged.content_type, staged.created_at
+    else:
         raise ResourceNotFoundError(f"Binary/{binary_id} does not exist")
-    data = services().store.get(blob.sha256)
     accept = request.accept_mimetypes
-    if accept.best_match(["application/fhir+json", blob.content_type]) == \
+    if accept.best_match(["application/fhir+json", content_type]) == \
             "application/fhir+json" and "fhir" in request.headers.get("Accept", ""):
         resource = Binary.model_validate({
-            "resourceType": "Binary", "id": blob.id,
-            "meta": {"versionId": "1", "lastUpdated": blob.created_at.isoformat()},
-            "contentType": blob.content_type, "data": base64.b64encode(data).decode("ascii"),
+            "resourceType": "Binary", "id": binary_id,
+            "meta": {"versionId": "1", "lastUpdated": created.isoformat()},
+            "contentType": content_type, "data": base64.b64encode(data).decode("ascii"),
         })
         return fhir_response(resource)
-    response = Response(data, content_type=blob.content_type)
+    response = Response(data, content_type=content_type)
     response.headers["ETag"] = 'W/"1"'
-    response.headers["Content-Disposition"] = f'inline; filename="{blob.id}.pdf"' \
-        if blob.content_type == "application/pdf" else "inline"
+    response.headers["Content-Disposition"] = f'inline; filename="{binary_id}.pdf"' \
+        if content_type == "application/pdf" else "inline"
     response.headers["Cache-Control"] = "private, no-store"
     return response
 

@@ -163,8 +163,15 @@ def _patient_name(row: Any) -> list[str | None]:
 
 
 def reference_param(attribute: str, target: str) -> Param:
-    return Param("reference", lambda m, v, mod: getattr(m, attribute) == reference_id(
-        v, target, mod), frozenset({target})).sorted_by(attribute)
+    """A reference to `target` held in `attribute`. A reference to another type is a fair
+    question (R4's `focus` and `subject` admit other types) whose answer here is nothing;
+    a `:Type` modifier naming another type is refused (values.reference_id)."""
+    def build(m: type, value: str, modifier: str | None) -> ColumnElement[bool]:
+        parts = reference_parts(value)
+        if modifier is None and len(parts) >= 2 and parts[-2] != target:
+            return false()
+        return getattr(m, attribute) == reference_id(value, target, modifier)
+    return Param("reference", build, frozenset({target})).sorted_by(attribute)
 
 
 # --- per-type clauses ----------------------------------------------------------------------
@@ -194,13 +201,35 @@ def _roles(code: str) -> list[str]:
     return [role for role, (rendered, _) in ROLE_CODES.items() if rendered == code]
 
 
-def _patient_identifier(m: type, system: str | None, code: str) -> ColumnElement[bool]:
+def _patient_identifier(m: type, value: str, modifier: str | None, session: Session
+                        ) -> ColumnElement[bool]:
+    """The MRN column, or any identifier a Patient created through FHIR was sent with (kept
+    in its resource_json: an official national id beside the MRN, say)."""
+    system, code = token_parts(value)
     clause = m.mrn == code if code else m.mrn.is_not(None)
-    if system is None:
-        return clause
-    # Rows stored before every MRN named its system are rendered with ours.
-    return and_(clause, func.coalesce(m.mrn_system, MRN_SYSTEM) == system) if system \
-        else false()
+    if system is not None:
+        # Rows stored before every MRN named its system are rendered with ours.
+        clause = and_(clause, func.coalesce(m.mrn_system, MRN_SYSTEM) == system) if system \
+            else false()
+    sent = [row.id for row in session.scalars(select(m).where(m.resource_json.is_not(None)))
+            if any(_identifier_matches(i, system, code)
+                   for i in (row.resource_json or {}).get("identifier") or [])]
+    return or_(clause, m.id.in_(sent)) if sent else clause
+
+
+def _identifier_matches(identifier: dict[str, Any], system: str | None, code: str) -> bool:
+    if system is not None and identifier.get("system", "") != system:
+        return False
+    return identifier.get("value") == code if code else "value" in identifier
+
+
+def _patient_active(m: type, system: str | None, code: str) -> ColumnElement[bool]:
+    """A boolean token: `true` or `false`, with no system (a system matches nothing)."""
+    if system:
+        return false()
+    if code not in ("true", "false"):
+        raise InvalidInputError(f"active is true or false, not {code!r}")
+    return m.active == (code == "true")
 
 
 def _study_identifier(m: type, system: str | None, code: str) -> ColumnElement[bool]:
@@ -261,6 +290,13 @@ def _provenance_patient_target(m: type, value: str, modifier: str | None
     return _provenance_target(m, f"Patient/{reference_id(value, 'Patient', modifier)}", None)
 
 
+def _audit_patient(m: type, value: str, modifier: str | None) -> ColumnElement[bool]:
+    """R4's AuditEvent-patient: the Patient an entity is (whose data was touched), or the
+    agent when the patient acted (a patient signing in touches no record)."""
+    patient_id = reference_id(value, "Patient", modifier)
+    return or_(m.patient_id == patient_id, m.agent_reference == f"Patient/{patient_id}")
+
+
 def _agent(m: type, value: str, modifier: str | None) -> ColumnElement[bool]:
     parts = reference_parts(value)
     if len(parts) >= 2:
@@ -271,13 +307,14 @@ def _agent(m: type, value: str, modifier: str | None) -> ColumnElement[bool]:
 PARAMETERS: dict[str, dict[str, Param]] = {
     "Patient": {
         **_common("id"),
-        "identifier": token(_patient_identifier).sorted_by("mrn"),
+        "identifier": Param("token", _patient_identifier, frozenset({"not"}),
+                            needs_session=True).sorted_by("mrn"),
         "name": string_param(_patient_name).sorted_by("family_name"),
         "family": string_param(_patient_family).sorted_by("family_name"),
         "given": string_param(_patient_given).sorted_by("given_names"),
         "birthdate": date_param("birth_date", date_column=True),
         "email": token(_email).sorted_by("email"),
-        "active": token(lambda m, s, code: m.active == (code == "true")).sorted_by("active"),
+        "active": token(_patient_active).sorted_by("active"),
     },
     "Practitioner": {**_common(None),
                      "name": string_param(lambda row: [row.name]).sorted_by("name"),
@@ -319,6 +356,8 @@ PARAMETERS: dict[str, dict[str, Param]] = {
     "Device": {**_common(None)},
     # The audit trail (issue 4's table; readable by admins only, see security/access.py).
     "AuditEvent": {**_common("patient_id"),
+                   "patient": Param("reference", _audit_patient, frozenset({"Patient"})
+                                    ).sorted_by("patient_id"),
                    "agent": Param("reference", _agent).sorted_by("agent_reference"),
                    "date": date_param("recorded")},
 }

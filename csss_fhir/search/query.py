@@ -150,10 +150,11 @@ def _sort(plan: _Plan, name: str, value: str) -> None:
     """`_sort=a,-b`: by `_lastUpdated` or any declared parameter, `-` for descending."""
     keys = [part.strip() for part in value.split(",") if part.strip()]
     declared = PARAMETERS[plan.resource_type]
-    unknown = [k for k in keys if k.lstrip("-") not in declared and k not in SORTS]
+    sortable = sorted(name for name, param in declared.items() if param.sort is not None)
+    unknown = [k for k in keys if k.lstrip("-") not in sortable and k not in SORTS]
     if not keys or unknown:
         plan.refuse(f"_sort={value}", f"_sort supports _lastUpdated and the search parameters "
-                    f"of {plan.resource_type} ({', '.join(sorted(declared))}), each "
+                    f"of {plan.resource_type} ({', '.join(sortable)}), each "
                     f"optionally prefixed '-', not {value!r}")
     elif len(keys) == 1 and keys[0] in SORTS:
         plan.sort_desc = keys[0].startswith("-")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 
+from csss_fhir.security import scopes
 from csss_fhir.security.actor import Actor
 from csss_fhir.security.errors import AccessDeniedError
 
@@ -63,6 +64,8 @@ def require_create(actor: Actor, resource_type: str) -> None:
         if _scope_allows(actor, resource_type, "write"):
             return
     elif actor.role in CREATE_ROLES.get(resource_type, frozenset()):
+        scopes.require_app_permission(actor, resource_type, "c",
+                                      doing=f"create {resource_type} resources")
         return
     raise AccessDeniedError(f"the {actor.role} role may not create {resource_type} resources")
 

@@ -17,9 +17,10 @@ class Actor:
     client_id: str | None = None
     scopes: frozenset[str] = frozenset()
     otp_verified_at: datetime | None = None  # when this token's second factor was checked
-    # A SMART app acting for the user: the types its token may read (`*`: all); None for
-    # the user's own sign-in. App tokens never write (security/smart.py).
+    # A SMART app acting for the user: the types its token may read (`*`: all) and what it
+    # may write (`Observation.c`, `*.u`); None for the user's own sign-in (security/smart.py).
     app_read_types: frozenset[str] | None = None
+    app_writes: frozenset[str] | None = None
 
     @property
     def is_patient(self) -> bool:

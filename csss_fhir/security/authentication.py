@@ -319,33 +319,39 @@ def current_actor(locations: list[str] | None = None) -> Actor:
                 or user.token_generation != claims.get("gen")):
             raise expired
         otp_at = claims.get("otp_at")
+        app_read_types, app_writes = _app_permissions(claims)
         actor = Actor(
             role=user.role, user_id=user.id, name=user.name, patient_id=user.patient_id,
             otp_verified_at=datetime.fromtimestamp(otp_at, UTC) if otp_at else None,
-            app_read_types=_app_read_types(claims),
+            app_read_types=app_read_types, app_writes=app_writes,
         )
     g.csss_actor = actor  # for the audit trail
     return actor
 
 
-def _app_read_types(claims: dict) -> frozenset[str] | None:
-    """For a SMART app's token (it names its `client_id`): what it may read, after checking
-    the app is still registered and that this request only reads.
+def _app_permissions(claims: dict) -> tuple[frozenset[str] | None, frozenset[str] | None]:
+    """For a SMART app's token (it names its `client_id`): the types it may read and what
+    it may write (smart.py), after checking the app is still registered. An app writes
+    only through /fhir, where each step and create checks its scope (scopes.py); a token
+    whose scopes name no write is refused every write here, before the body is read.
 
     Raises:
-        NotAuthenticatedError: the app was disabled; AccessDeniedError: a write.
+        NotAuthenticatedError: the app was disabled; AccessDeniedError: a write it may not.
     """
     if "client_id" not in claims:
-        return None
+        return None, None
     client = db.session.get(ApiClient, claims["client_id"])
     if client is None or not client.active:
         raise NotAuthenticatedError("this app's token is no longer valid; launch it again")
+    scope = str(claims.get("scope", ""))
+    writes = smart.write_permissions(scope)
     reading = request.method in ("GET", "HEAD") or request.path.endswith("/_search") or \
         request.path == "/auth/logout"
-    if not reading:
-        raise AccessDeniedError("a SMART app's token may only read; sign in to the web "
-                                "application to take workflow steps")
-    return smart.read_types(str(claims.get("scope", "")))
+    if not reading and not (writes and request.path.startswith("/fhir/")):
+        raise AccessDeniedError("this app's token may only read: its scopes name no write "
+                                f"({scope}); launch it with user/<Type>.c or .u scopes, or "
+                                "sign in to the web application to take workflow steps")
+    return smart.read_types(scope), writes
 
 
 def app_login(session: Session, svc: Services, *, client_id: object, client_secret: object,

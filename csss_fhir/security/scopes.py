@@ -16,6 +16,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from csss_fhir.security.actor import Actor
+from csss_fhir.security.errors import AccessDeniedError
+
 AUDIT = "AuditEvent"
 # v1 action -> the v2 permission letters it stands for.
 ACTIONS = {"read": "rs", "write": "cud"}
@@ -105,3 +108,29 @@ def grant(requested: tuple[str, ...], held: tuple[str, ...]) -> tuple[SystemScop
 def as_v1(granted: tuple[str, ...] | list[str]) -> frozenset[str]:
     """The v1 scopes behind a token's `scope` claim (v1 or v2), for the rules to read."""
     return frozenset(v1 for text in granted if (scope := parse(text)) for v1 in scope.v1())
+
+
+# --- SMART apps acting for a user (`user/` and `patient/` scopes, smart.py) ----------------
+
+def app_allows(permissions: frozenset[str], resource_type: str, permission: str) -> bool:
+    """Whether an app token's write permissions (`Type.c`, `*.u`) allow `permission` on
+    `resource_type` (`*` never covers the audit trail)."""
+    return (f"{resource_type}.{permission}" in permissions
+            or (resource_type != AUDIT and f"*.{permission}" in permissions))
+
+
+def require_app_permission(actor: Actor, resource_type: str, permission: str, *,
+                           doing: str) -> None:
+    """Refuse a SMART app's write that its token's scopes do not name; a user's own
+    sign-in (no app) is not narrowed. The role was checked first: a scope never widens it.
+
+    Raises:
+        AccessDeniedError: 403, naming the scope the app would need.
+    """
+    if actor.app_writes is None or app_allows(actor.app_writes, resource_type, permission):
+        return
+    context = "patient" if actor.is_patient else "user"
+    raise AccessDeniedError(
+        f"this app's token has no scope to {doing} ({resource_type}, permission "
+        f"{permission!r}); it needs {context}/{resource_type}.{permission}, which the user "
+        "grants when launching the app")

@@ -1,15 +1,21 @@
 """SMART App Launch: the authorization code grant with PKCE (S256), EHR and standalone launch.
 
 A SMART app is a client registered with redirect URIs and the app scopes it may ask for
-(`launch`, `launch/patient`, `user/<Type>.rs`, `patient/<Type>.rs`). The signed-in web
-user approves it at /auth/authorize; the app exchanges the one-time code, with its PKCE
-verifier, at /auth/token for a token that acts as that user. App tokens only read: this
-server grants read scopes (`rs`, v1 `read`) to apps and refuses them every write, and
-they read only the types their scopes name, within the user's own rights.
+(`launch`, `launch/patient`, `user/<Type>.cruds`, `patient/<Type>.rs`; v1 `read`, `write`
+and `*` mean `rs`, `cud` and `cruds`). The signed-in web user approves it at
+/auth/authorize; the app exchanges the one-time code, with its PKCE verifier, at
+/auth/token for a token that acts as that user.
+
+An app gets exactly what both its scopes and the user's role allow, never more than the
+role: reading (`r` with `s`) the types the role reads, and creating or updating (`c`, `u`)
+what the role's workflow steps write (`workflow.states.WRITES`: $verify creates an
+Observation, so it needs `user/Observation.c`). The granted scopes are narrowed to that at
+approval, and each write is checked again against them (`scopes.require_app_permission`).
 
 Launch context: an EHR launch names a `launch` value that a signed-in user created for a
 patient (POST /auth/launch); a standalone launch asking `launch/patient` gets the patient
-of a patient user (staff have no patient picker here, so it is not granted to them).
+of a patient user, or the patient a staff user picks before approving (`patient`, which
+the authorize page's picker adds; checked again here: only a patient the user may see).
 `patient/` scopes are granted to patient users only, whose compartment is that patient.
 Codes and launch values are stored as SHA-256 hashes and used once.
 """
@@ -37,7 +43,10 @@ CODE_LIFETIME = timedelta(minutes=2)
 LAUNCH_LIFETIME = timedelta(minutes=10)
 CONTEXT_SCOPES = ("launch", "launch/patient")
 _RESOURCE_SCOPE = re.compile(r"^(?P<context>user|patient)/(?P<type>\*|[A-Z][A-Za-z]+)\."
-                             r"(?P<permissions>read|\*|c?r?u?d?s?)$")
+                             r"(?P<permissions>read|write|\*|c?r?u?d?s?)$")
+V1_PERMISSIONS = {"read": "rs", "write": "cud", "*": "cruds"}
+PERMISSION_ORDER = "cruds"
+WRITE_PERMISSIONS = "cud"
 _VERIFIER = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")
 
 
@@ -68,6 +77,12 @@ class AuthorizationRequest:
     scopes: tuple[str, ...]  # asked and registered; narrowed again for the user
     code_challenge: str
     launch: str | None
+    patient: str | None = None  # picked by a staff user for a standalone launch/patient
+
+    @property
+    def needs_patient(self) -> bool:
+        """A standalone launch asking for a patient context that has none yet."""
+        return "launch/patient" in self.scopes and not self.launch and not self.patient
 
     def refusal(self, error: str, message: str) -> AuthorizeError:
         return AuthorizeError(error, message, redirect_uri=self.redirect_uri, state=self.state)
@@ -87,31 +102,50 @@ def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
-def read_scope(scope: str) -> tuple[str, str] | None:
-    """(context, resource type) of an app scope that grants reading, else None.
+@dataclass(frozen=True)
+class AppScope:
+    """One `user/` or `patient/` scope: context, resource type (or `*`) and permissions."""
 
-    `user/Patient.cruds` reads as a read scope: this server grants apps reading only.
-    """
+    context: str
+    resource_type: str
+    permissions: frozenset[str]  # of "cruds"
+
+    def text(self) -> str:
+        """The scope in SMART v2 syntax, permissions in `cruds` order."""
+        letters = "".join(c for c in PERMISSION_ORDER if c in self.permissions)
+        return f"{self.context}/{self.resource_type}.{letters}"
+
+    @property
+    def reads(self) -> bool:
+        return {"r", "s"} <= self.permissions
+
+
+def app_scope(scope: str) -> AppScope | None:
+    """An app scope, parsed; None for anything else (launch scopes, openid, system/...)."""
     match = _RESOURCE_SCOPE.match(scope)
-    if match is None:
+    if match is None or not match["permissions"]:
         return None
-    permissions = match["permissions"]
-    if permissions in ("read", "*") or ("r" in permissions and "s" in permissions):
-        return match["context"], match["type"]
-    return None
+    letters = V1_PERMISSIONS.get(match["permissions"], match["permissions"])
+    return AppScope(match["context"], match["type"], frozenset(letters))
+
+
+def read_scope(scope: str) -> tuple[str, str] | None:
+    """(context, resource type) of an app scope that grants reading (`r` and `s`)."""
+    parsed = app_scope(scope)
+    return (parsed.context, parsed.resource_type) if parsed and parsed.reads else None
 
 
 def check_app_scopes(scopes: tuple[str, ...]) -> tuple[str, ...]:
     """Registration: the app scopes a client may be given.
 
     Raises:
-        InvalidInputError: a scope that is neither a launch scope nor a read scope.
+        InvalidInputError: a scope that is neither a launch scope nor an app scope.
     """
-    unknown = [s for s in scopes if s not in CONTEXT_SCOPES and read_scope(s) is None]
+    unknown = [s for s in scopes if s not in CONTEXT_SCOPES and app_scope(s) is None]
     if unknown:
         raise InvalidInputError(f"unknown app scope(s) {', '.join(unknown)}; apps may have "
-                                "launch, launch/patient, user/<Type>.rs, patient/<Type>.rs "
-                                "(and * for every type)")
+                                "launch, launch/patient, user/<Type>.cruds, "
+                                "patient/<Type>.cruds (any of c r u d s; * for every type)")
     return scopes
 
 
@@ -159,28 +193,44 @@ def parse_request(session: Session, params: dict, *, fhir_base: str) -> Authoriz
     if params.get("aud") is not None and params["aud"].rstrip("/") != fhir_base.rstrip("/"):
         raise refuse("invalid_request", f"aud must be this FHIR server, {fhir_base}")
     asked = tuple(dict.fromkeys(str(params.get("scope") or "").split()))
-    allowed = set(client.scopes.split())
-    scopes = tuple(s for s in asked if s in allowed or (
-        read_scope(s) is not None and _covered_by(s, allowed)))
+    registered = [parsed for s in client.scopes.split() if (parsed := app_scope(s))]
+    scopes = tuple(kept for s in asked
+                   if (kept := _registered_part(s, client.scopes.split(), registered)))
     if not scopes:
         raise refuse("invalid_scope", "none of the requested scopes is registered for this "
                                       f"app ({client.scopes})")
     return AuthorizationRequest(client=client, redirect_uri=redirect_uri, state=state,
                                 scopes=scopes,
                                 code_challenge=str(params["code_challenge"])[:128],
-                                launch=params.get("launch") or None)
+                                launch=params.get("launch") or None,
+                                patient=params.get("patient") or None)
 
 
-def _covered_by(scope: str, allowed: set[str]) -> bool:
-    context, resource_type = read_scope(scope)  # type: ignore[misc]
-    held = {read_scope(s) for s in allowed}
-    return (context, resource_type) in held or (
-        resource_type != access.AUDIT and (context, "*") in held)
+def _registered_part(scope: str, registered_text: list[str], registered: list[AppScope]
+                     ) -> str | None:
+    """The part of a requested scope the app registered: a launch scope as is, an app scope
+    narrowed to the permissions a registered scope of its context and type (or `*`) holds."""
+    if scope in CONTEXT_SCOPES:
+        return scope if scope in registered_text else None
+    asked = app_scope(scope)
+    if asked is None:
+        return None
+    held = frozenset(p for r in registered if r.context == asked.context and (
+        r.resource_type == asked.resource_type or r.resource_type == "*" and
+        asked.resource_type != access.AUDIT) for p in r.permissions)
+    permissions = asked.permissions & held
+    return AppScope(asked.context, asked.resource_type, permissions).text() \
+        if permissions else None
 
 
 def _granted(actor: Actor, request: AuthorizationRequest, patient_id: str | None
              ) -> tuple[str, ...]:
-    """The requested scopes this user may give the app (see the module docstring)."""
+    """The requested scopes narrowed to what this user's role allows (see the module
+    docstring): reading the types the role reads, writing what its steps write."""
+    from csss_fhir.workflow.states import writes_of  # the workflow's table, read lazily
+
+    role_writes = writes_of(actor.role) | {
+        (kind, "c") for kind, roles in access.CREATE_ROLES.items() if actor.role in roles}
     granted = []
     for scope in request.scopes:
         if scope == "launch":
@@ -189,26 +239,38 @@ def _granted(actor: Actor, request: AuthorizationRequest, patient_id: str | None
         elif scope == "launch/patient":
             if patient_id:
                 granted.append(scope)
-        elif read_scope(scope) is not None:
-            context, resource_type = read_scope(scope)  # type: ignore[misc]
-            if context == "patient" and not actor.is_patient:
+        elif (parsed := app_scope(scope)) is not None:
+            if parsed.context == "patient" and not actor.is_patient:
                 continue
-            if resource_type != "*":
-                try:
-                    access.require_read(actor, resource_type)
-                except AccessDeniedError:
-                    continue
-            granted.append(f"{context}/{resource_type}.rs")
+            permissions = {p for p in parsed.permissions & set(WRITE_PERMISSIONS)
+                           if any(p == allowed and parsed.resource_type in ("*", kind)
+                                  for kind, allowed in role_writes)}
+            if parsed.reads and _may_read(actor, parsed.resource_type):
+                permissions |= {"r", "s"}
+            if permissions:
+                granted.append(AppScope(parsed.context, parsed.resource_type,
+                                        frozenset(permissions)).text())
     return tuple(dict.fromkeys(granted))
+
+
+def _may_read(actor: Actor, resource_type: str) -> bool:
+    if resource_type == "*":
+        return True
+    try:
+        access.require_read(actor, resource_type)
+    except AccessDeniedError:
+        return False
+    return True
 
 
 def launch_patient(session: Session, actor: Actor, request: AuthorizationRequest
                    ) -> str | None:
-    """The patient in context: the EHR launch's, or a patient user's own for
-    `launch/patient`.
+    """The patient in context: the EHR launch's, or for a standalone `launch/patient` a
+    patient user's own or the one a staff user picked.
 
     Raises:
-        AuthorizeError: the launch value is unknown, expired or another user's.
+        AuthorizeError: the launch value is unknown, expired or another user's; the picked
+            patient is unknown or one this user may not see.
     """
     if request.launch:
         context = session.get(LaunchContext, _digest(request.launch))
@@ -217,9 +279,28 @@ def launch_patient(session: Session, actor: Actor, request: AuthorizationRequest
             raise request.refusal("invalid_request", "the launch value is unknown, expired "
                                                      "or was made for another user")
         return context.patient_id
-    if "launch/patient" in request.scopes and actor.is_patient:
+    if "launch/patient" not in request.scopes:
+        return None
+    if actor.is_patient:
         return actor.patient_id
-    return None
+    if request.patient is None:
+        return None
+    compartment = access.compartment(actor)
+    if not _may_read(actor, "Patient") or session.get(Patient, request.patient) is None or \
+            compartment not in (None, request.patient):
+        raise request.refusal("invalid_request", "the chosen patient is unknown or not one "
+                                                 "you may see; pick a patient again")
+    return request.patient
+
+
+def offered(session: Session, actor: Actor, request: AuthorizationRequest
+            ) -> tuple[str, ...]:
+    """The scopes approving would grant this user's app, for the approval page to list.
+
+    Raises:
+        AuthorizeError: a bad launch value or picked patient.
+    """
+    return _granted(actor, request, launch_patient(session, actor, request))
 
 
 def context_patient(session: Session, actor: Actor, request: AuthorizationRequest
@@ -242,7 +323,7 @@ def approve(session: Session, actor: Actor, request: AuthorizationRequest) -> st
     """
     patient_id = launch_patient(session, actor, request)
     scopes = _granted(actor, request, patient_id)
-    if not any(read_scope(s) for s in scopes):
+    if not any(app_scope(s) for s in scopes):
         raise request.refusal("invalid_scope", "none of the requested scopes can be "
                                                f"granted to a {actor.role}")
     code = secrets.token_urlsafe(32)
@@ -324,3 +405,10 @@ def create_launch(session: Session, actor: Actor, patient_id: object) -> str:
 def read_types(scope: str) -> frozenset[str]:
     """The resource types (or `*`) an app token's scope claim lets it read."""
     return frozenset(parsed[1] for s in scope.split() if (parsed := read_scope(s)))
+
+
+def write_permissions(scope: str) -> frozenset[str]:
+    """What an app token's scope claim lets it write: `Type.c`, `*.u`, ... (scopes.py)."""
+    return frozenset(f"{parsed.resource_type}.{p}" for s in scope.split()
+                     if (parsed := app_scope(s)) for p in parsed.permissions
+                     if p in WRITE_PERMISSIONS)

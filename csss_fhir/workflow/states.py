@@ -87,6 +87,32 @@ RULES: dict[Step, StepRule] = {
                                      ScanState.REPORT_READY),
 }
 
+# What each step writes, as a SMART scope names it: (resource type, v2 permission). An app
+# acting for a user takes a step only when its token holds that scope as well as the user's
+# role allowing the step (security/scopes.py). $verify creates the doctor's Observation, so
+# it needs Observation.c (.u changes none); the Task moves with every step and is not named.
+WRITES: dict[Step, tuple[str, str]] = {
+    Step.UPLOAD: ("ImagingStudy", "c"),
+    Step.CLASSIFY: ("Observation", "c"),
+    Step.VERIFY: ("Observation", "c"),
+    Step.PRESCRIBE: ("MedicationRequest", "c"),
+    Step.CHANGE_PRESCRIPTION: ("MedicationRequest", "u"),
+    Step.PHARMACY_REVIEW: ("Task", "u"),
+    Step.APPROVE: ("DiagnosticReport", "c"),
+    Step.AMEND: ("DiagnosticReport", "u"),
+    Step.RETURN_TO_PATIENT: ("Task", "u"),
+    Step.SEND_BACK: ("Task", "u"),
+    Step.PRIORITIZE: ("Task", "u"),
+    Step.APPROVE_AMENDMENT: ("DiagnosticReport", "u"),
+}
+
+
+def writes_of(role: str) -> frozenset[tuple[str, str]]:
+    """The (resource type, permission) pairs the steps of `role` write: what an app acting
+    for a user of this role can ever be granted (never more than the role)."""
+    return frozenset(WRITES[step] for step, rule in RULES.items() if role in rule.roles)
+
+
 # Plain words for patients and staff, used by the UI and e-mails.
 DESCRIPTIONS = {
     ScanState.PENDING_AI: "Received; waiting for the AI analysis",

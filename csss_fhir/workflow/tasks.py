@@ -16,16 +16,18 @@ from sqlalchemy.orm.exc import StaleDataError
 from csss_fhir import limits
 from csss_fhir.errors import InvalidInputError, PreconditionFailedError, ResourceNotFoundError
 from csss_fhir.models import Scan, Task, WorkflowEvent, utcnow
+from csss_fhir.security import scopes
 from csss_fhir.security.actor import Actor
 from csss_fhir.storage import BlobStore
 from csss_fhir.workflow.errors import StepNotAllowedError, WrongStateError
-from csss_fhir.workflow.states import RULES, Step, may_take
+from csss_fhir.workflow.states import RULES, WRITES, Step, may_take
 
 
 def require_step(actor: Actor, step: Step) -> None:
     """Raises StepNotAllowedError when the actor's role (or scopes) may not take `step`."""
     if not may_take(actor.role, actor.scopes, step):
         raise StepNotAllowedError(f"the {actor.role} role may not {step.value} scans")
+    scopes.require_app_permission(actor, *WRITES[step], doing=step.value)
 
 
 def required_note(note: str | None, refusal: str, *, field: str = "note") -> str:

@@ -142,3 +142,33 @@ def test_the_statement_lists_the_new_interactions(client, kind):
     resource = next(r for r in statement(client)["rest"][0]["resource"] if r["type"] == kind)
     codes = {i["code"] for i in resource["interaction"]}
     assert codes == ({"read", "create"} if kind == "Binary" else {"read", "search-type"})
+
+
+def test_definitions_page_with_count_and_carry_meta_like_every_resource(client):
+    # fhirpy sends _count with every search; a read sends ETag and Last-Modified.
+    first = parse_fhir(client.get("/fhir/OperationDefinition?_count=3").data, "Bundle")
+    assert first.total > 3 and len(first.entry) == 3
+    following = next(link.url for link in first.link if link.relation == "next")
+    second = parse_fhir(client.get(following.removeprefix("http://127.0.0.1:5000")).data,
+                        "Bundle")
+    assert {e.resource.id for e in second.entry}.isdisjoint(e.resource.id for e in first.entry)
+    read = client.get(f"/fhir/OperationDefinition/{first.entry[0].resource.id}")
+    meta = parse_fhir(read.data, "OperationDefinition").meta
+    assert read.headers["ETag"] == f'W/"{meta.versionId}"' and read.headers["Last-Modified"]
+
+
+def test_definitions_search_by_id_sort_summary_and_read_conditionally(client):
+    # What the CapabilityStatement declares for every searchable type, these types included.
+    ids = [e.resource.id for e in parse_fhir(client.get(
+        "/fhir/OperationDefinition?_sort=-_id&_count=100").data, "Bundle").entry]
+    assert ids == sorted(ids, reverse=True)
+    by_id = parse_fhir(client.get(f"/fhir/OperationDefinition?_id={ids[0]},{ids[1]}"
+                                  "&_elements=code").data, "Bundle")
+    assert {e.resource.id for e in by_id.entry} == set(ids[:2])
+    assert all(e.resource.parameter is None and e.resource.code for e in by_id.entry)
+    counted = parse_fhir(client.get("/fhir/SearchParameter?_summary=count").data, "Bundle")
+    assert counted.total == len(search.OWN_PARAMETERS) and not counted.entry
+    read = client.get(f"/fhir/OperationDefinition/{ids[0]}")
+    again = client.get(f"/fhir/OperationDefinition/{ids[0]}",
+                       headers={"If-None-Match": read.headers["ETag"]})
+    assert again.status_code == 304

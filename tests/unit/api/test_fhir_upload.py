@@ -174,13 +174,20 @@ def test_binary_refusals(client, as_role, role, content_type, data, status):
     parse_fhir(response.data, "OperationOutcome")
 
 
-def test_a_staged_binary_is_not_readable_and_read_rules_stay(client, as_role):
+def test_a_staged_binary_is_read_at_its_location_by_its_stager_only(client, as_role):
     headers = as_role("admin")
-    posted = client.post("/fhir/Binary", data=xray_png(), headers={
+    image = xray_png()
+    posted = client.post("/fhir/Binary", data=image, headers={
         **headers, "Content-Type": "image/png"})
     binary_id = posted.get_json()["id"]
-    assert client.get(f"/fhir/Binary/{binary_id}", headers=as_role("patient")
-                      ).status_code == 404
+    location = posted.headers["Location"].split("/fhir/", 1)[1]
+    raw = client.get(f"/fhir/{location}", headers=headers)
+    assert raw.status_code == 200 and raw.data == image and raw.mimetype == "image/png"
+    resource = client.get(f"/fhir/{location}",
+                          headers={**headers, "Accept": "application/fhir+json"})
+    assert parse_fhir(resource.data, "Binary").id == binary_id
+    for other in (as_role("patient"), as_role("admin")):
+        assert client.get(f"/fhir/Binary/{binary_id}", headers=other).status_code == 404
 
 
 def test_multipart_upload_still_works(client, as_role):

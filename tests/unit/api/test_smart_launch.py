@@ -227,3 +227,99 @@ def test_only_staff_launch_apps_and_only_for_a_known_patient(client, new_user):
     doctor = factories.login(client, new_user("doctor"))
     unknown = client.post("/auth/launch", json={"patient": "no-such-patient"}, headers=doctor)
     assert unknown.status_code == 400
+
+
+def _launched_token(client, runner, user, scopes: str, registered: str, **extra) -> dict:
+    client_id, _ = _register_app(runner, scopes=registered)
+    _sign_in(client, user)
+    verifier, challenge = _pkce()
+    answer = _approve(client, _authorize_query(client, client_id, challenge, scopes, **extra))
+    token = _redeem(client, client_id, answer["code"][0], verifier)
+    assert token.status_code == 200, token.get_data(as_text=True)
+    return token.get_json()
+
+
+def test_an_app_writes_what_both_its_scope_and_the_role_allow(app, client, runner, new_user):
+    with app.app_context():
+        first, _ = factories.make_scan("AI_ANALYZED")
+        second, _ = factories.make_scan("AI_ANALYZED")
+    doctor = new_user("doctor")
+    # A doctor's role never prescribes: user/MedicationRequest.c is not granted, and the
+    # app did not ask for Patient.c, which the role has.
+    body = _launched_token(client, runner, doctor,
+                           "user/*.rs user/Observation.cu user/MedicationRequest.c",
+                           registered="launch user/*.cruds")
+    assert body["scope"] == "user/*.rs user/Observation.c"
+    headers = {"Authorization": f"Bearer {body['access_token']}"}
+    verified = client.post(f"/fhir/ImagingStudy/{first}/$verify", headers=headers,
+                           json=factories.parameters(note="Agree.", agree=True))
+    assert verified.status_code == 201, verified.get_data(as_text=True)
+    assert parse_fhir(verified.data, "Observation").status == "final"
+    # Creating a Patient: the role may, the app's scope does not (403 naming the scope).
+    refused = client.post("/fhir/Patient", headers=headers,
+                          json={"resourceType": "Patient", "name": [{"family": "Doe"}]})
+    assert refused.status_code == 403
+    outcome = parse_fhir(refused.data, "OperationOutcome")
+    assert "user/Patient.c" in outcome.issue[0].diagnostics
+    # user/Observation.u: $verify creates the doctor's Observation, and no step of a
+    # doctor's updates one, so there is nothing to grant.
+    client_id, _ = _register_app(runner, scopes="user/*.cruds")
+    _, challenge = _pkce()
+    answer = _approve(client, _authorize_query(client, client_id, challenge,
+                                               "user/Observation.u"))
+    assert answer["error"] == ["invalid_scope"]
+    reader = _launched_token(client, runner, doctor, "user/*.rs",
+                             registered="user/*.cruds")
+    blocked = client.post(f"/fhir/ImagingStudy/{second}/$verify",
+                          headers={"Authorization": f"Bearer {reader['access_token']}"},
+                          json=factories.parameters(note="Agree.", agree=True))
+    assert blocked.status_code == 403
+    assert "user/<Type>.c" in parse_fhir(blocked.data, "OperationOutcome").issue[0].diagnostics
+
+
+def test_a_scope_never_gives_more_than_the_role(app, client, runner, new_user):
+    with app.app_context():
+        scan_id, _ = factories.make_scan("DOCTOR_VERIFIED")
+    pharmacist = new_user("pharmacist")
+    body = _launched_token(client, runner, pharmacist, "user/*.cruds",
+                           registered="user/*.cruds")
+    headers = {"Authorization": f"Bearer {body['access_token']}"}
+    # The pharmacist's app may prescribe, but verifying stays the doctor's step.
+    verify = client.post(f"/fhir/ImagingStudy/{scan_id}/$verify", headers=headers,
+                         json=factories.parameters(note="Agree.", agree=True))
+    assert verify.status_code == 403
+    assert "pharmacist role may not verify" in verify.get_data(as_text=True)
+    # And nothing outside /fhir: an app never mints launch values.
+    launch = client.post("/auth/launch", json={"patient": "x"}, headers=headers)
+    assert launch.status_code == 403
+
+
+def test_a_staff_standalone_launch_picks_the_patient_first(app, client, runner, new_user):
+    with app.app_context():
+        scan_id, patient = factories.make_scan("AI_ANALYZED")
+        from csss_fhir.models import Patient, db
+
+        record = db.session.get(Patient, patient.patient_id)
+        family, mrn = record.family_name, record.mrn
+    doctor = new_user("doctor")
+    client_id, _ = _register_app(runner, scopes="launch/patient user/*.rs")
+    _sign_in(client, doctor)
+    verifier, challenge = _pkce()
+    query = _authorize_query(client, client_id, challenge, "launch/patient user/*.rs")
+    picker = client.get(f"/auth/authorize?{query}").get_data(as_text=True)
+    assert "Which patient should" in picker and "Allow" not in picker
+    for text in (family, mrn):
+        if not text:
+            continue
+        results = client.get(f"/auth/authorize?{query}&patient_search={text}"
+                             ).get_data(as_text=True)
+        assert f'name="patient" value="{patient.patient_id}"' in results, text
+    empty = client.get(f"/auth/authorize?{query}&patient_search=Zzyzxq").get_data(as_text=True)
+    assert "No patient you may see" in empty
+    answer = _approve(client, f"{query}&patient={patient.patient_id}")
+    body = _redeem(client, client_id, answer["code"][0], verifier).get_json()
+    assert body["patient"] == patient.patient_id
+    assert body["scope"] == "launch/patient user/*.rs"
+    forged = client.get(f"/auth/authorize?{query}&patient=no-such-patient")
+    assert parse_qs(urlsplit(forged.headers["Location"]).query)["error"] == \
+        ["invalid_request"]

@@ -233,3 +233,65 @@ def test_sort_by_each_parameter_orders_as_the_served_values(app, client, as_role
             page = client.get("/fhir/" + nexts[0].split("/fhir/", 1)[1], headers=reader
                               ).get_json()
         assert served == expected, (sort, served, expected)
+
+
+def test_every_identifier_a_patient_was_sent_with_finds_it(client, as_role):
+    # Found by the CapabilityStatement-driven run: only the MRN column was searched.
+    doctor = as_role("doctor")
+    body = {"resourceType": "Patient", "name": [{"family": "Okafor"}], "identifier": [
+        {"system": "urn:oid:2.16.840.1.113883.2.4.6.3", "value": "999911120"},
+        {"system": "urn:test:mrn", "value": "MRN-ID-2",
+         "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203",
+                              "code": "MR"}]}}]}
+    created = client.post("/fhir/Patient", json=body, headers=doctor).get_json()["id"]
+    for query in ("999911120", "urn:oid:2.16.840.1.113883.2.4.6.3|999911120",
+                  "urn:oid:2.16.840.1.113883.2.4.6.3|", "MRN-ID-2", "urn:test:mrn|MRN-ID-2"):
+        assert found(client, doctor, "Patient", f"identifier={quote(query)}") == {created}, \
+            query
+    assert created not in found(client, doctor, "Patient",
+                                f"identifier:not={quote('urn:oid:2.16.840.1.113883.2.4.6.3|')}")
+    assert not found(client, doctor, "Patient", "identifier=urn:other|999911120")
+
+
+def test_active_is_a_boolean_token_without_a_system(client, as_role):
+    doctor = as_role("doctor")
+    body = {"resourceType": "Patient", "active": False, "name": [{"family": "Inactive"}]}
+    created = client.post("/fhir/Patient", json=body, headers=doctor).get_json()["id"]
+    assert created in found(client, doctor, "Patient", "active=false")
+    assert not found(client, doctor, "Patient", f"active={quote('urn:any|false')}")
+    assert not found(client, doctor, "Patient", f"active={quote('urn:any|no-such-code')}")
+    refused = client.get("/fhir/Patient?active=no-such-code",
+                         headers={**doctor, "Prefer": "handling=strict"})
+    assert refused.status_code == 400 and "true or false" in refused.get_data(as_text=True)
+
+
+def test_a_reference_to_another_type_finds_nothing_and_an_unsortable_sort_is_refused(
+        app, client, as_role):
+    with app.app_context():
+        make_scan("AI_ANALYZED")
+    doctor = as_role("doctor")
+    # R4's Task-focus admits any type: a Patient reference is a question, answered empty.
+    assert not found(client, doctor, "Task", "focus=Patient/no-such-patient")
+    strict = {**doctor, "Prefer": "handling=strict"}
+    assert client.get("/fhir/Task?focus:Patient=x", headers=strict).status_code == 400
+    refused = client.get("/fhir/Provenance?_sort=patient", headers=strict)
+    assert refused.status_code == 400, refused.get_data(as_text=True)
+    assert "scan-patient" in refused.get_json()["issue"][0]["diagnostics"]
+
+
+def test_audit_event_patient_is_the_entity_or_the_agent_as_r4_defines_it(app, client,
+                                                                          as_role, new_user):
+    from tests.factories import login
+
+    patient = new_user("patient")
+    login(client, patient)  # the patient signs in: the agent, no record touched
+    admin = as_role("admin")
+    events = everything(client, admin, "AuditEvent")
+    expected = {e["id"] for e in events
+                if any(a.get("who", {}).get("reference") == f"Patient/{patient.patient_id}"
+                       for a in e["agent"])
+                or any(x.get("what", {}).get("reference") == f"Patient/{patient.patient_id}"
+                       for x in e.get("entity", []))}
+    assert expected
+    assert found(client, admin, "AuditEvent", f"patient=Patient/{patient.patient_id}") == \
+        expected

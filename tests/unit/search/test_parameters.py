@@ -41,11 +41,12 @@ def test_parameter_types_is_what_the_capability_statement_lists():
 
 
 def test_comma_is_or_and_not_negates_a_token():
-    identifier = PARAMETERS["Patient"]["identifier"]
-    assert sql(identifier.where(Patient, "A1,B2")) == "patient.mrn = 'A1' OR patient.mrn = 'B2'"
-    # NULL (no MRN) counts as "not A1": coalesce keeps the patients without one.
-    assert sql(identifier.where(Patient, "A1,B2", "not")) == \
-        "coalesce(patient.mrn = 'A1' OR patient.mrn = 'B2', 0) = 0"
+    email = PARAMETERS["Patient"]["email"]
+    assert sql(email.where(Patient, "A1,B2")) == \
+        "lower(patient.email) = 'a1' OR lower(patient.email) = 'b2'"
+    # NULL (no e-mail) counts as "not A1": coalesce keeps the patients without one.
+    assert sql(email.where(Patient, "A1,B2", "not")) == \
+        "coalesce(lower(patient.email) = 'a1' OR lower(patient.email) = 'b2', 0) = 0"
 
 
 def test_modifiers_are_declared_per_type():
