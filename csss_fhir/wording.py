@@ -33,7 +33,7 @@ STEP_WORDS = {
     "prescribe": "Prescription added",
     "pharmacy-review": "Pharmacy review completed",
     "approve": "Approved and released",
-    "amend": "Report corrected",
+    "amend": "Correction proposed",
     "return-to-patient": "Returned to the patient for a new image",
     "send-back": "Sent back to the doctor",
     "prioritize": "Priority changed",
