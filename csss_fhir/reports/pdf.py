@@ -2,8 +2,9 @@
 
 Every page carries the hospital header, the report number and patient, the AI notice sentence
 word for word, and "Page n of N". People read the patient's MRN and a short report number;
-the full ids (what the hospital's systems look up) are in small print at the end. Text goes through `fonts.chain()`, which embeds one
-TrueType font per script, so Tamil, Chinese and accented Latin names print as letters.
+the full ids (what the hospital's systems look up) are in small print at the end. Text goes
+through `fonts.chain()`, which embeds one TrueType font per script, so Tamil, Chinese and
+accented Latin names print as letters.
 """
 
 from __future__ import annotations
