@@ -33,7 +33,7 @@ STEP_WORDS = {
     "prescribe": "Prescription added",
     "pharmacy-review": "Pharmacy review completed",
     "approve": "Approved and released",
-    "amend": "Report corrected",
+    "amend": "Correction proposed",
     "return-to-patient": "Returned to the patient for a new image",
     "send-back": "Sent back to the doctor",
     "prioritize": "Priority changed",
@@ -53,6 +53,17 @@ AUDIT_WORDS = {
 ACTION_WORDS = {"C": "Create", "R": "Read", "U": "Update", "D": "Delete", "E": "Execute"}
 
 PRIORITY_WORDS = {"routine": "Routine", "urgent": "Urgent"}
+
+# Routes of a medicine (SNOMED CT displays, as the pharmacist's form stores them), as a
+# patient reads them in the report.
+ROUTE_WORDS = {
+    "Oral route": "By mouth",
+    "Intravenous route": "Into a vein",
+    "Intramuscular route": "Into a muscle",
+    "Subcutaneous route": "Under the skin",
+    "Respiratory tract route": "Inhaled",
+    "Topical route": "On the skin",
+}
 
 _TABLES = (STATE_WORDS, FINDING_WORDS, STEP_WORDS, AUDIT_WORDS, ACTION_WORDS, PRIORITY_WORDS)
 
@@ -74,6 +85,14 @@ def readable(code: object) -> str:
     # Lower-case the later words unless they are acronyms (all capitals, e.g. "ARDS").
     tail = [word if word.isupper() else word.lower() for word in words[1:]]
     return " ".join([words[0], *tail])
+
+
+def route_words(route: str | None) -> str | None:
+    """A medicine's route in a patient's words ("Oral route" -> "By mouth"); a route typed
+    in words already (a FHIR client's text) comes back unchanged."""
+    if route is None:
+        return None
+    return ROUTE_WORDS.get(route.strip(), route)
 
 
 def code_for(words: str | None, codes: Iterable[str]) -> str | None:

@@ -77,6 +77,13 @@ class ReportContent:
     hospital_phone: str = ""  # HOSPITAL_PHONE
 
     @property
+    def report_number(self) -> str:
+        """The number a person reads out or types ("6F1C-2E0A"): the report id's first eight
+        hex digits. The full id stays in the PDF's small print for machines."""
+        digits = self.report_id.replace("-", "")[:8].upper()
+        return f"{digits[:4]}-{digits[4:]}"
+
+    @property
     def current_finding(self) -> str:
         """The finding that stands: the latest amendment's correction, else the doctor's."""
         corrected = [a.finding for a in self.amendments if a.finding]

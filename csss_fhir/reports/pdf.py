@@ -1,8 +1,10 @@
 """Render a ReportContent to PDF with reportlab (no HTML engine).
 
-Every page carries the hospital header, the report id and patient, the AI notice sentence
-word for word, and "Page n of N". Text goes through `fonts.chain()`, which embeds one
-TrueType font per script, so Tamil, Chinese and accented Latin names print as letters.
+Every page carries the hospital header, the report number and patient, the AI notice sentence
+word for word, and "Page n of N". People read the patient's MRN and a short report number;
+the full ids (what the hospital's systems look up) are in small print at the end. Text goes
+through `fonts.chain()`, which embeds one TrueType font per script, so Tamil, Chinese and
+accented Latin names print as letters.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from csss_fhir.reports import plain_language
 from csss_fhir.reports.content import AI_NOTICE, ReportContent
 from csss_fhir.reports.fonts import FontChain, chain
 from csss_fhir.reports.times import format_time
-from csss_fhir.wording import readable
+from csss_fhir.wording import readable, route_words
 from ml.infer import NOT_ASSESSABLE
 
 # Images go into the PDF as binary Flate streams, not ASCII85 text: without reportlab's C
@@ -60,6 +62,11 @@ def _words(name: str) -> str:
     return readable(name)
 
 
+def _percent(value: float, decimals: int = 0) -> str:
+    """A fraction as the pages print it ("75 %"), the sign kept with its number."""
+    return f"{value * 100:.{decimals}f}\u00a0%"
+
+
 class _Styles:
     def __init__(self, fonts: FontChain) -> None:
         base = fonts.base
@@ -67,7 +74,6 @@ class _Styles:
         self.body = ParagraphStyle("body", fontName=base.regular, fontSize=9.5, leading=12.5,
                                    textColor=INK)
         self.small = ParagraphStyle("small", parent=self.body, fontSize=8.5, leading=11)
-        self.ident = ParagraphStyle("ident", parent=self.small, fontSize=7.8, leading=11.5)
         self.label = ParagraphStyle("label", parent=self.small, fontName=base.bold,
                                     textColor=MUTED)
         self.cell = ParagraphStyle("cell", parent=self.body, fontSize=9, leading=11.5)
@@ -84,6 +90,8 @@ class _Styles:
                                         textColor=ALERT, borderColor=ALERT, borderWidth=0.8,
                                         borderPadding=(4, 6, 4, 6), spaceBefore=6,
                                         spaceAfter=6)
+        self.fine = ParagraphStyle("fine", parent=self.small, fontSize=7, leading=9,
+                                   textColor=MUTED)
         self.caption = ParagraphStyle("caption", parent=self.small, fontSize=7.5, leading=9,
                                       textColor=MUTED, alignment=1)
 
@@ -180,7 +188,7 @@ def render_pdf(content: ReportContent) -> bytes:
         canvas.setFillColor(MUTED)
         for i, line in enumerate(content.hospital_address.splitlines()[:2]):
             fonts.draw(canvas, MARGIN, top - 5 * mm - i * 3.6 * mm, line.strip(), 8.5)
-        fonts.draw(canvas, WIDTH - MARGIN, top, f"Report {content.report_id}", 8.5,
+        fonts.draw(canvas, WIDTH - MARGIN, top, f"Report no. {content.report_number}", 8.5,
                    align="right")
         version = f"Version {content.version}"
         if content.status in STATUS_WORDS:
@@ -231,26 +239,27 @@ def _story(content: ReportContent, s: _Styles) -> list:
                 parts += [(" Approved by ", False), (amendment.approved_by, True),
                           (".", False)]
             story.append(s.rich(parts, s.body))
+    story.append(Spacer(1, 4 * mm))
+    story.append(s.p(f"Record identifiers, for the hospital's systems: report "
+                     f"{content.report_id}; patient {content.patient_id}.", s.fine))
     return story
 
 
 def _patient_table(content: ReportContent, s: _Styles) -> Table:
     frame_width = WIDTH - 2 * MARGIN
     pairs = [
-        ("Patient", content.patient_name), ("Patient id", content.patient_id),
-        ("MRN", content.patient_mrn or "–"),
+        ("Patient", content.patient_name), ("MRN", content.patient_mrn or "not recorded"),
         ("Birth date", content.birth_date.isoformat() if content.birth_date else "–"),
         ("Sex", (content.sex or "–").capitalize()),
         ("Scan", f"{content.modality}, {_when(content.scan_started, content)}"),
-        ("Report id", content.report_id),
         ("Released", _when(content.approved_at, content)),
+        ("Report no.", content.report_number),
     ]
     rows = []
     for i in range(0, len(pairs), 2):
         row = []
         for label, value in pairs[i:i + 2]:
-            style = s.ident if label.endswith(" id") else s.cell  # a UUID fits one line
-            row += [s.p(label, s.label), s.p(value, style)]
+            row += [s.p(label, s.label), s.p(value, s.cell)]
         rows.append(row)
     value_width = (frame_width - 2 * 23 * mm) / 2
     patient = Table(rows, colWidths=[23 * mm, value_width] * 2, hAlign="LEFT")
@@ -311,10 +320,11 @@ def _pharmacy(content: ReportContent, s: _Styles) -> list:
         header = ["Drug", "Dose", "Route", "Frequency", "Duration", "Notes"]
         rows = [[s.p(h, s.cell_head) for h in header]] + [
             [s.p(value or "–", s.cell) for value in (
-                line.medication, line.dose, line.route, line.frequency, line.duration,
-                line.note)] for line in content.prescriptions
+                line.medication, line.dose, route_words(line.route), line.frequency,
+                line.duration, line.note)] for line in content.prescriptions
         ]
-        widths = [36 * mm, 20 * mm, 18 * mm, 27 * mm, 20 * mm]
+        # Route wide enough for "By mouth" and "Into a vein" on one line.
+        widths = [32 * mm, 21 * mm, 24 * mm, 27 * mm, 21 * mm]
         widths.append(frame_width - sum(widths))
         table = Table(rows, colWidths=widths, hAlign="LEFT", repeatRows=1)
         table.setStyle(_grid(header=True))
@@ -351,7 +361,8 @@ def _ai_proposal(content: ReportContent, s: _Styles) -> list:
         flowables.append(s.rich([
             ("Proposal: ", True), (_words(content.ai_label), False),
             (f" (top class {_words(content.ai_top_class)}, confidence "
-             f"{content.ai_confidence:.1%}; decision threshold {content.threshold:.2f}). ",
+             f"{_percent(content.ai_confidence, 1)}; decision threshold "
+             f"{_percent(content.threshold)}). ",
              False)], s.body))
     flowables.append(s.rich([("Model: ", True), (
         f"{content.model_name}, version {content.model_version}.", False)], s.body))
@@ -366,10 +377,10 @@ def _ai_proposal(content: ReportContent, s: _Styles) -> list:
 def _probabilities(content: ReportContent, s: _Styles) -> Table:
     bar_width = 70 * mm
     rows = [[s.p("Class", s.cell_head), s.p("Probability", s.cell_head),
-             s.p(f"(red line: threshold {content.threshold:.2f})", s.caption)]]
+             s.p(f"(red line: threshold {_percent(content.threshold)})", s.caption)]]
     for name, value in sorted(content.ai_probabilities.items(), key=lambda kv: -kv[1]):
         rows.append([
-            s.p(_words(name), s.cell), s.p(f"{value:.1%}", s.cell),
+            s.p(_words(name), s.cell), s.p(_percent(value, 1), s.cell),
             _ProbabilityBar(value, content.threshold, name == content.ai_top_class, bar_width),
         ])
     table = Table(rows, colWidths=[45 * mm, 25 * mm, bar_width + 6 * mm], hAlign="LEFT")

@@ -27,15 +27,16 @@ def sample_content(*, patient_name: str = TAMIL_NAME, image: bytes | None = None
             "favours an infective process. Recommend clinical correlation and follow-up "
             "radiograph in six weeks. ")
     lines = [
-        PrescriptionLine("Amoxicillin", "500 mg", "oral", "three times a day", "7 days",
+        PrescriptionLine("Amoxicillin", "500 mg", "Oral route", "three times a day", "7 days",
                          "Take with food"),
-        PrescriptionLine("Paracetamol", "1 g", "oral", "every 6 hours as needed", "5 days",
+        PrescriptionLine("Paracetamol", "1 g", "Oral route", "every 6 hours as needed", "5 days",
                          "At most 4 g a day"),
-        PrescriptionLine("Salbutamol inhaler", "2 puffs", "inhaled", "four times a day",
-                         "14 days", f"Explained to the patient's son {CHINESE_NAME}"),
-        PrescriptionLine("Prednisolone", "40 mg", "oral", "once a day", "5 days",
+        PrescriptionLine("Salbutamol inhaler", "2 puffs", "Respiratory tract route",
+                         "four times a day", "14 days",
+                         f"Explained to the patient's son {CHINESE_NAME}"),
+        PrescriptionLine("Prednisolone", "40 mg", "Oral route", "once a day", "5 days",
                          "In the morning"),
-        PrescriptionLine("Omeprazole", "20 mg", "oral", "once a day", "5 days",
+        PrescriptionLine("Omeprazole", "20 mg", "Oral route", "once a day", "5 days",
                          "While on prednisolone"),
     ]
     top = max(PROBABILITIES, key=PROBABILITIES.get)

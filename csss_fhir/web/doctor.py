@@ -1,7 +1,8 @@
 """The doctor's dashboard: the worklist, a scan page (image with zoom and Grad-CAM overlay,
 the AI's probabilities against the threshold), run the AI, verify, return the scan to the
-patient, mark it urgent. In blind-read mode the AI's proposal stays hidden until the doctor
-has written a provisional finding.
+patient, mark it urgent, and propose a correction of a released report (it waits for an
+administrator's approval: workflow/amendments.py). In blind-read mode the AI's proposal
+stays hidden until the doctor has written a provisional finding.
 
 Also the scan image and Grad-CAM routes, which staff pages share: they read through
 security/access.py like /fhir/Binary and /fhir/Observation do.
@@ -20,8 +21,12 @@ from csss_fhir.models import db
 from csss_fhir.reports import scan_images
 from csss_fhir.security import access
 from csss_fhir.web import dashboards, errors, session, worklists
-from csss_fhir.workflow import ingest
-from csss_fhir.workflow.errors import AgreementRequiredError, FindingRequiredError
+from csss_fhir.workflow import amendments, ingest
+from csss_fhir.workflow.errors import (
+    AgreementRequiredError,
+    AmendmentPendingError,
+    FindingRequiredError,
+)
 from csss_fhir.workflow.states import ScanState
 
 if TYPE_CHECKING:
@@ -33,6 +38,7 @@ FILTERS = {
     "all": [ScanState.PENDING_AI, ScanState.AI_ANALYZED],
     "ai": [ScanState.PENDING_AI],
     "verify": [ScanState.AI_ANALYZED],
+    "released": [ScanState.REPORT_READY],
 }
 
 
@@ -44,8 +50,9 @@ def worklist() -> str:
         waiting = "all"
     text = request.args.get("q", "")[:100]
     uncertain = request.args.get("uncertain") == "1"
+    # Released reports are looked up to be corrected, newest first; the others wait in turn.
     rows = worklists.staff_queue(db.session, actor, FILTERS[waiting], text=text,
-                                 uncertain_only=uncertain)
+                                 uncertain_only=uncertain, newest_first=waiting == "released")
     return render_template("web/doctor_worklist.html", rows=rows, waiting=waiting, q=text,
                            uncertain=uncertain, now=worklists.now())
 
@@ -62,6 +69,7 @@ def _scan_page(actor: Actor, study_id: str, *, status: int = 200,
     # Blind read: while the scan waits for verification, the AI's proposal is hidden until
     # the doctor has written a provisional finding (kept in the form, stored at $verify).
     hide_ai = blind_read and scan.task.state == ScanState.AI_ANALYZED and not provisional
+    report = scan.report
     return render_template(
         "web/doctor_scan.html", scan=scan, state=scan.task.state, prediction=prediction,
         classes=classes, error=error, form=request.form, hide_ai=hide_ai,
@@ -69,6 +77,8 @@ def _scan_page(actor: Actor, study_id: str, *, status: int = 200,
         superseded=worklists.superseded_reviews(db.session, actor, study_id),
         returns=worklists.returns(db.session, actor, study_id),
         other_scans=worklists.patient_scans(db.session, actor, scan),
+        report=report,
+        pending=amendments.pending_for(db.session, report.id) if report else None,
         threshold=services().settings.confidence_threshold), status
 
 
@@ -140,6 +150,37 @@ def return_to_patient(study_id: str) -> Response:
                                reason=request.form.get("reason"))
     flash("Scan returned: the patient is asked for a new image.", "success")
     return redirect(url_for("web_doctor.worklist"))
+
+
+@bp.post("/doctor/scans/<study_id>/amend")
+@errors.refusals_in_form(_scan_page, messages={
+    (InvalidInputError, "note"): errors.Beside(
+        "reason", "Give the reason for the correction: what is wrong in the released report "
+                  "and what is right. The administrator reads it before approving."),
+    AmendmentPendingError: "A correction of this report is already waiting for an "
+                           "administrator's approval; it must be approved before you "
+                           "propose another.",
+    FindingRequiredError: errors.Beside(
+        "finding", "“Uncertain” is not a finding: name what the scan shows, or leave the "
+                   "finding empty to keep the current one.")})
+def amend(study_id: str) -> Response:
+    """Propose a correction of the released report ($amend): it waits for an administrator,
+    and nothing reaches the patient until it is approved."""
+    actor = dashboards.signed_in_as("doctor")
+    report = worklists.released_report(db.session, actor, study_id)
+    workflow.amend(db.session, actor, report.id,
+                   note=request.form.get("reason", ""),
+                   finding=_finding_code(actor, study_id, request.form.get("finding", "")),
+                   if_match=_shown_version(request.form.get("version")))
+    flash("Correction waiting for an administrator's approval: the patient's report "
+          "changes only once it is approved.", "success")
+    return redirect(url_for("web_doctor.scan_page", study_id=study_id))
+
+
+def _shown_version(version: str | None) -> str | None:
+    """The report version the page showed, as If-Match: a report corrected meanwhile is
+    refused (412) rather than corrected twice without the doctor seeing the first."""
+    return f'W/"{version}"' if version and version.isdigit() else None
 
 
 @bp.post("/doctor/scans/<study_id>/priority")

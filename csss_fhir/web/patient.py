@@ -70,9 +70,14 @@ UPLOAD_MESSAGES: dict[errors.RefusalKey, str | errors.Beside] = {
         "file", "This file cannot be added to your scans: it is a study the hospital has "
                 "already, or it belongs to another patient. Check that it is your own scan; "
                 "call the hospital if you are unsure."),
+    # The API says the type is "judged from its content, not its name"; a patient is told
+    # what to send instead.
+    UnsupportedMediaError: errors.Beside(
+        "file", "We could not open this file as an X-ray image. Send your chest X-ray as a "
+                "JPEG or PNG picture, or as the DICOM file the hospital or clinic gave you. "
+                "Renaming a file (for example to “.png”) does not change what is inside it."),
     **{kind: errors.Beside("file") for kind in (
-        InvalidInputError, PayloadTooLargeError, UnsupportedMediaError,
-        UnprocessableContentError)},
+        InvalidInputError, PayloadTooLargeError, UnprocessableContentError)},
 }
 
 

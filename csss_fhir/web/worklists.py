@@ -16,6 +16,7 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from csss_fhir import search
+from csss_fhir.errors import ResourceNotFoundError
 from csss_fhir.models import (
     AiPrediction,
     AuditRecord,
@@ -183,6 +184,18 @@ def now() -> datetime:
 def report(session: Session, actor: Actor, report_id: str) -> Report:
     access.require_read(actor, "DiagnosticReport")
     return search.find(session, "DiagnosticReport", report_id, access.compartment(actor))
+
+
+def released_report(session: Session, actor: Actor, study_id: str) -> Report:
+    """The released report of a scan the actor may read.
+
+    Raises:
+        AccessDeniedError; ResourceNotFoundError: no such scan, or it has no report yet.
+    """
+    found = scan(session, actor, study_id)
+    if found.report is None:
+        raise ResourceNotFoundError(f"ImagingStudy/{study_id} has no released report")
+    return report(session, actor, found.report.id)
 
 
 def outbox_backlog(session: Session) -> dict[str, int]:

@@ -15,8 +15,7 @@ from datetime import date
 import pytest
 from playwright.sync_api import expect
 
-from csss_fhir import workflow
-from csss_fhir.models import Scan, User, db
+from csss_fhir.models import Scan, db
 from tests import factories
 from tests.browser.conftest import sign_in
 
@@ -243,9 +242,25 @@ def test_every_role_reads_words_and_sees_errors_beside_fields(chromium, site_fac
     expect(admin.locator(".flash-success")).to_contain_text("released")
     with site.app.app_context():
         report_id = db.session.get(Scan, chest).report.id
-        author = db.session.get(User, people["doctor"].id)
-        workflow.amend(db.session, factories.actor_for(author), report_id,
-                       note="The effusion on the left was missed.", finding="Viral_Pneumonia")
+
+    # Doctor: the released report is corrected through the form; a reason is required, and
+    # the correction waits for the administrator.
+    doctor.goto(site("/doctor?waiting=released"))
+    doctor.click(f"tr[data-scan-id='{chest}'] a")
+    doctor.click("#amend-title")
+    doctor.fill("#finding", "Viral pneumonia")
+    doctor.click("#propose-amendment")
+    error_beside(doctor, "reason")
+    expect(doctor.locator("#finding")).to_have_value("Viral pneumonia")
+    walk.look(doctor, "doctor-amend-refused")
+    doctor.fill("#reason", "The effusion on the left was missed.")
+    doctor.click("#propose-amendment")
+    expect(doctor.locator(".flash-success")).to_contain_text(
+        "Correction waiting for an administrator's approval")
+    expect(doctor.locator("#pending-amendment")).to_contain_text("Viral pneumonia")
+    expect(doctor.locator("#report-finding")).to_have_text("Bacterial pneumonia")
+    walk.look(doctor, "doctor-amendment-pending")
+
     admin.goto(site(f"/admin/reports/{report_id}"))
     expect(admin.locator("#pending-amendment")).to_contain_text("Finding now: Bacterial pneumonia")
     expect(admin.locator("#pending-amendment")).to_contain_text("Viral pneumonia")

@@ -121,6 +121,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("/doctor/scans/<study_id>/blind-read", "POST"): page("doctor"),
     ("/doctor/scans/<study_id>/priority", "POST"): page("doctor"),
     ("/doctor/scans/<study_id>/return", "POST"): page("doctor"),
+    ("/doctor/scans/<study_id>/amend", "POST"): page("doctor"),
     ("/scans/<study_id>/image", "GET"): page(*STAFF),
     ("/scans/<study_id>/gradcam", "GET"): page(*STAFF),
     ("/pharmacist", "GET"): page("pharmacist"),

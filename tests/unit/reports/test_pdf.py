@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import shutil
+import subprocess
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -10,9 +12,10 @@ import pytest
 from pypdf import PdfReader
 
 from csss_fhir.reports import fonts
-from csss_fhir.reports.content import AI_NOTICE, Amendment
+from csss_fhir.reports.content import AI_NOTICE, Amendment, PrescriptionLine
 from csss_fhir.reports.pdf import render_pdf
 from csss_fhir.reports.sample import CHINESE_NAME, LATIN_NAME, TAMIL_NAME, sample_content
+from csss_fhir.wording import route_words
 from tests.factories import xray_png
 
 
@@ -91,11 +94,13 @@ def test_latin_text_is_set_in_embedded_dejavu_sans(two_pages):
 
 def test_every_class_probability_threshold_and_model_are_printed(two_pages):
     text = " ".join(page_texts(two_pages))
-    for label, value in (("Lung opacity", "47.2%"), ("Normal", "31.8%"),
-                         ("Viral pneumonia", "5.9%"), ("NIH MERGED", "5.8%"),
-                         ("Sick", "5.2%"), ("COVID-19", "4.1%")):
+    for label, value in (("Lung opacity", "47.2 %"), ("Normal", "31.8 %"),
+                         ("Viral pneumonia", "5.9 %"), ("NIH MERGED", "5.8 %"),
+                         ("Sick", "5.2 %"), ("COVID-19", "4.1 %")):
         assert f"{label} {value}" in text
-    assert "decision threshold 0.75" in text
+    # The threshold as the pages print it, never as a fraction.
+    assert "decision threshold 75 %" in text and "threshold 75 %" in text
+    assert "0.75" not in text
     assert "csss-mobilenetv2-demo, version 1.0.0" in text
     assert "Uncertain — reviewed by physician" in text
 
@@ -103,8 +108,9 @@ def test_every_class_probability_threshold_and_model_are_printed(two_pages):
 def test_prescriptions_are_a_table_with_the_pharmacist_and_approval(two_pages):
     text = " ".join(page_texts(two_pages))
     assert "Drug Dose Route Frequency Duration Notes" in text
-    assert "Amoxicillin 500 mg oral three times a day 7 days Take with food" in text
-    assert "Salbutamol inhaler 2 puffs inhaled" in text
+    assert "Amoxicillin 500 mg By mouth three times a day 7 days Take with food" in text
+    assert "Salbutamol inhaler 2 puffs Inhaled" in text
+    assert "Oral route" not in text
     # Times in the hospital's zone (the sample's: Asia/Kolkata, UTC+05:30).
     assert "Pharmacy review by" in text and "14 Mar 2025, 15:12 IST" in text
     assert "Approved for release by Ana-María Gonçalves, 14 Mar 2025, 16:12 IST." in text
@@ -175,3 +181,61 @@ def test_a_not_assessable_proposal_is_explained_without_a_disease_or_probabiliti
 
 def test_no_internal_class_codes_are_printed(two_pages):
     assert "_" not in " ".join(page_texts(two_pages)).replace(flat(AI_NOTICE), "")
+
+
+def layout_text(pdf: bytes, tmp_path) -> list[str]:
+    """The PDF's lines as `pdftotext -layout` sets them: a cell that wraps shows as a
+    second line."""
+    path = tmp_path / "report.pdf"
+    path.write_bytes(pdf)
+    return subprocess.run(["pdftotext", "-layout", str(path), "-"], check=True,
+                          capture_output=True, text=True).stdout.splitlines()
+
+
+needs_pdftotext = pytest.mark.skipif(shutil.which("pdftotext") is None,
+                                     reason="needs pdftotext (poppler-utils)")
+
+
+@needs_pdftotext
+def test_people_read_the_mrn_and_a_short_report_number_not_uuids(two_pages, tmp_path):
+    lines = layout_text(two_pages, tmp_path)
+    content = sample_content()
+    header = [line for line in lines if "Report no. 6F1C-2E0A" in flat(line)]
+    assert len(header) == 3  # the header of both pages and the patient table
+    assert any("MRN" in line and "MRN-20250314-007" in line for line in lines)
+    assert not any("Patient id" in line or "Report id" in line for line in lines)
+    # The full ids only in the small print at the end, for the hospital's systems.
+    text = flat(" ".join(lines))
+    assert text.count(content.report_id) == 1 and text.count(content.patient_id) == 1
+    assert (f"Record identifiers, for the hospital's systems: report {content.report_id}; "
+            f"patient") in text
+
+
+def test_a_patient_without_an_mrn_is_told_so():
+    pdf = render_pdf(replace(sample_content(long_notes=False), patient_mrn=None))
+    assert "MRN not recorded" in " ".join(page_texts(pdf))
+
+
+@needs_pdftotext
+def test_each_prescription_row_and_header_fits_one_line(tmp_path):
+    lines = [PrescriptionLine(drug, dose, route, "3 times a day", "14 days", None)
+             for drug, dose, route in (("Amoxicillin", "500 mg", "Oral route"),
+                                       ("Ceftriaxone", "2 g", "Intravenous route"),
+                                       ("Salbutamol", "100 mcg", "Respiratory tract route"))]
+    pdf = render_pdf(replace(sample_content(long_notes=False), prescriptions=lines))
+    text = layout_text(pdf, tmp_path)
+    table = text[text.index(next(line for line in text if line.split()[:1] == ["Drug"])):]
+    assert table[0].split() == ["Drug", "Dose", "Route", "Frequency", "Duration", "Notes"]
+    for row, expected in zip(table[1:4], ("Amoxicillin 500 mg By mouth 3 times a day 14 days",
+                                          "Ceftriaxone 2 g Into a vein 3 times a day 14 days",
+                                          "Salbutamol 100 mcg Inhaled 3 times a day 14 days"),
+                             strict=True):
+        # Spaces aside: pdftotext sets "2 g" as "2g" (a narrow space).
+        assert "".join(row.split()).startswith("".join(expected.split())), row
+
+
+def test_routes_are_in_a_patients_words():
+    assert route_words("Oral route") == "By mouth"
+    assert route_words("Respiratory tract route") == "Inhaled"
+    assert route_words("by mouth after food") == "by mouth after food"
+    assert route_words(None) is None

@@ -201,6 +201,9 @@ def test_a_file_that_is_no_image_is_refused_beside_the_file(signed_in):
     html = response.get_data(as_text=True)
     field_marked(html, "file")
     assert 'value="From St. Mary&#39;s"' in html
+    # In a patient's words, not the API's ("judged from its content, not its name").
+    assert "We could not open this file as an X-ray image." in error_beside(html, "file")
+    assert "judged from" not in html
 
 
 def test_a_refusal_about_no_field_stays_in_the_summary(app, signed_in):
