@@ -14,7 +14,7 @@ from fhir.resources.R4B.bundle import Bundle
 from flask import Blueprint, Response, current_app, request
 
 from adapters.fhir.binary import from_fhir_binary, to_fhir_staged_binary, upload_content_type
-from adapters.fhir.bundle import SearchEntry, searchset
+from adapters.fhir.bundle import SearchEntry, searchset_json
 from adapters.fhir.capability import Operation, capability_statement, search_parameter_url
 from adapters.fhir.medication_request import from_fhir_medication_request
 from adapters.fhir.narrative import with_narrative
@@ -32,6 +32,7 @@ from csss_fhir.api.responses import (
     conditional,
     fhir_response,
     json_body,
+    json_response,
     prefer_return,
     raw_fhir_response,
 )
@@ -123,8 +124,17 @@ def read(resource_type: str, resource_id: str) -> Response:
     _known_type(resource_type)
     access.require_read(actor, resource_type)
     row = search.find(db.session, resource_type, resource_id, access.compartment(actor))
-    resource = resources.SERVED[resource_type].render(row)
-    return conditional(fhir_response(_shaped_read(resource)))
+    served = resources.SERVED[resource_type]
+    if served.from_row_alone and not _shaping_asked():
+        body = history.current_bodies(db.session, resource_type, [row]).get(row.id)
+        if body is not None:
+            return conditional(raw_fhir_response(body, version_id=row.version_id,
+                                                 last_modified=row.updated_at))
+    return conditional(fhir_response(_shaped_read(served.render(row))))
+
+
+def _shaping_asked() -> bool:
+    return "_summary" in request.args or "_elements" in request.args
 
 
 def _shaped_read(resource: object) -> object:
@@ -210,11 +220,15 @@ def _search(resource_type: str, params: list[tuple[str, str]]) -> Response:
         strict=strict, may_read=lambda kind: _may_read(actor, kind)))
     # Rendered as the searched type: a User row is a Practitioner or a PractitionerRole.
     served = resources.SERVED[resource_type]
+    shaped = result.summary not in (None, "false") or bool(result.elements)
+    stored = history.current_bodies(db.session, resource_type, result.rows) \
+        if served.from_row_alone and not shaped else {}
 
     def render(row: object, to_fhir: Callable[[object], object]) -> object:
         return shape(to_fhir(row), summary=result.summary, elements=result.elements)
 
-    entries = [SearchEntry(render(row, served.render)) for row in result.rows]
+    entries = [SearchEntry(json.loads(stored[row.id]) if row.id in stored
+                           else render(row, served.render)) for row in result.rows]
     entries += [SearchEntry(render(row, resources.render), mode="include")
                 for row in result.included]
     if result.ignored:
@@ -243,9 +257,9 @@ def _search(resource_type: str, params: list[tuple[str, str]]) -> Response:
             links["next"] = page(("_offset", str(result.offset + result.count)))
         if result.offset > 0:
             links["previous"] = page(("_offset", str(max(0, result.offset - result.count))))
-    return fhir_response(searchset(entries=entries,
-                                   total=result.total if result.with_total else None,
-                                   base_url=base_url(), links=links))
+    return json_response(searchset_json(entries=entries,
+                                        total=result.total if result.with_total else None,
+                                        base_url=base_url(), links=links))
 
 
 VALIDATORS = {"Patient": from_fhir_patient, "MedicationRequest": from_fhir_medication_request}

@@ -94,6 +94,12 @@ def fhir_response(resource: Any, status: int = 200, *, location: bool = False) -
     return response
 
 
+def json_response(data: dict[str, Any], status: int = 200) -> Response:
+    """Serialise FHIR JSON data (a resource or Bundle already in its JSON form) as it is."""
+    return Response(json.dumps(data, ensure_ascii=False, separators=(",", ":")),
+                    status=status, content_type=FHIR_JSON)
+
+
 def raw_fhir_response(body: bytes, *, version_id: int, last_modified: Any) -> Response:
     response = Response(body, content_type=FHIR_JSON)
     response.headers["ETag"] = f'W/"{version_id}"'
