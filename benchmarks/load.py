@@ -258,12 +258,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10, help="per case (max 60)")
     parser.add_argument("--connections", type=int, default=8, help="wrk connections (max 64)")
     parser.add_argument("--workers", default="1,4", help="gunicorn worker counts")
+    parser.add_argument("--databases", default="sqlite,postgresql",
+                        help="which databases (postgresql needs scripts/with-postgres.sh)")
     args = parser.parse_args()
     seconds, connections = min(args.seconds, 60), min(args.connections, 64)
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
-    kinds = ["sqlite"] + (["postgresql"] if os.environ.get("CSSS_TEST_DATABASE_URL") else [])
-    if len(kinds) == 1:
+    kinds = [kind for kind in ("sqlite", "postgresql") if kind in args.databases.split(",")]
+    if "postgresql" in kinds and not os.environ.get("CSSS_TEST_DATABASE_URL"):
+        kinds.remove("postgresql")
         print("PostgreSQL skipped: run under scripts/with-postgres.sh", file=sys.stderr)
 
     print(f"wrk 1 thread, {connections} connections, {seconds} s per case; "
