@@ -123,13 +123,15 @@ def read(resource_type: str, resource_id: str) -> Response:
         return _binary(actor, resource_id)
     _known_type(resource_type)
     access.require_read(actor, resource_type)
-    row = search.find(db.session, resource_type, resource_id, access.compartment(actor))
     served = resources.SERVED[resource_type]
     if served.from_row_alone and not _shaping_asked():
-        body = history.current_bodies(db.session, resource_type, [row]).get(row.id)
+        row, body = search.find_with_stored(db.session, resource_type, resource_id,
+                                            access.compartment(actor))
         if body is not None:
             return conditional(raw_fhir_response(body, version_id=row.version_id,
                                                  last_modified=row.updated_at))
+    else:
+        row = search.find(db.session, resource_type, resource_id, access.compartment(actor))
     return conditional(fhir_response(_shaped_read(served.render(row))))
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from adapters.fhir.shaping import SUMMARIES
 from csss_fhir.errors import InvalidInputError, ResourceNotFoundError
+from csss_fhir.models import ResourceVersion
 from csss_fhir.resources import SERVED
 from csss_fhir.search import includes
 from csss_fhir.search.parameters import PARAMETERS
@@ -388,3 +389,26 @@ def find(session: Session, resource_type: str, resource_id: str, compartment: st
         if row is not None and viewer.sees(row, resource_type):
             return row
     raise ResourceNotFoundError(f"{resource_type}/{resource_id} does not exist")
+
+
+def find_with_stored(session: Session, resource_type: str, resource_id: str,
+                     compartment: str | None) -> tuple[Any, bytes | None]:
+    """As `find`, with the JSON history.record stored for the row's current version (None
+    when that version was not stored), read by the same query: one round trip per read.
+
+    Raises:
+        ResourceNotFoundError: unknown type or id, or outside the caller's compartment.
+    """
+    served = SERVED.get(resource_type)
+    if served is None or len(served.models) != 1:
+        return find(session, resource_type, resource_id, compartment), None
+    model = served.models[0]
+    found = session.execute(
+        select(model, ResourceVersion.body).outerjoin(ResourceVersion, and_(
+            ResourceVersion.resource_type == resource_type,
+            ResourceVersion.resource_id == model.id,
+            ResourceVersion.version_id == model.version_id)).where(model.id == resource_id)
+    ).first()
+    if found is None or not Viewer(compartment).sees(found[0], resource_type):
+        raise ResourceNotFoundError(f"{resource_type}/{resource_id} does not exist")
+    return found[0], found[1]
