@@ -287,14 +287,20 @@ def _matches(session: Session, plan: _Plan, viewer: Viewer) -> tuple[list[Any], 
     total = 0
     for model in SERVED[plan.resource_type].models:
         query = select(model).where(*_conditions(session, plan, viewer, model))
-        total += session.scalar(select(func.count()).select_from(query.subquery()))
+        counted = select(func.count()).select_from(query.subquery())
         if plan.summary_count:
+            total += session.scalar(counted)
             continue
-        if cursor:
-            query = query.where(_keyset(model, cursor, descending))
+        paged = query.where(_keyset(model, cursor, descending)) if cursor else query
         order = (model.updated_at.desc(), model.id.desc()) if descending else \
             (model.updated_at.asc(), model.id.asc())
-        rows.extend(session.scalars(query.order_by(*order).limit(skip + plan.count + 1)))
+        limit = skip + plan.count + 1
+        found = list(session.scalars(paged.order_by(*order).limit(limit)))
+        # Fewer rows than the limit from the whole match (no cursor cut it) are all the
+        # matches: their number is the total, and the count query is not needed.
+        total += len(found) if cursor is None and len(found) < limit else \
+            session.scalar(counted)
+        rows.extend(found)
     # Observation spans two tables: merge their pages, then cut the requested one.
     rows.sort(key=lambda r: (r.updated_at, r.id), reverse=descending)
     page = rows[skip:skip + plan.count]

@@ -57,6 +57,21 @@ def test_a_search_sends_as_many_queries_for_20_entries_as_for_2(app, client, as_
     assert twenty.count("INSERT") == 1  # one audit row: one patient
 
 
+def test_a_search_counts_its_matches_only_when_the_page_cannot_hold_them(app, client,
+                                                                         as_role):
+    headers = as_role("doctor")
+    patient_id = _patient_with_scans(app, 7)
+    totals, statements = {}, {}
+    for count in (5, 20):
+        with counted_statements(app) as sent:
+            response = client.get(f"/fhir/ImagingStudy?patient={patient_id}&_count={count}",
+                                  headers=headers)
+        totals[count] = parse_fhir(response.data, "Bundle").total
+        statements[count] = len(sent)
+    assert totals == {5: 7, 20: 7}
+    assert statements[5] == statements[20] + 1  # the count query
+
+
 def test_a_read_sends_three_queries(app, client, as_role):
     """The caller (with the deny-list), the row with its stored JSON, the audit row."""
     headers = as_role("doctor")
