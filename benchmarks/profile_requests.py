@@ -1,22 +1,26 @@
-"""Where a FHIR read and a 20-entry search spend their time: pyinstrument, in-process.
+"""Where a FHIR read, a 20-entry search and an upload spend their time: pyinstrument,
+in-process.
 
-    .venv/bin/python benchmarks/profile_reads.py                       # SQLite
-    bash scripts/with-postgres.sh .venv/bin/python benchmarks/profile_reads.py  # PostgreSQL
+    .venv/bin/python benchmarks/profile_requests.py                       # SQLite
+    bash scripts/with-postgres.sh .venv/bin/python benchmarks/profile_requests.py  # PostgreSQL
 
 Seeds the data benchmarks/load.py serves (a patient with 20 scans, a doctor), then runs
-`--requests` reads of `GET /fhir/Patient/<id>` and as many `GET /fhir/ImagingStudy?patient=`
-through the Flask test client with pyinstrument on, and prints the profile of each (the
-frames above `--min-percent` of the time), the milliseconds per request and the SQL
-statements per request. Needs pyinstrument (a dev tool: pip install pyinstrument).
+`--requests` of each case through the Flask test client with pyinstrument on: reads of
+`GET /fhir/Patient/<id>`, `GET /fhir/ImagingStudy?patient=` and `$upload` of a PNG (the AI
+runs on the app's job thread, which is not profiled). Prints the profile of each (frames
+above `--min-percent` of the time), milliseconds and SQL statements per request. Needs
+pyinstrument (a dev tool: pip install pyinstrument).
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +38,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300, help="per case")
     parser.add_argument("--min-percent", type=float, default=2.0,
                         help="hide frames under this share of the time")
+    parser.add_argument("--cases", default="read,search,upload")
     args = parser.parse_args()
     from load import Database, seed
 
@@ -46,26 +51,39 @@ def main() -> None:
         try:
             settings = factories.settings_for(Path(tmp) / "instance", database.url)
             data = seed(settings)
-            app = create_app(settings)
+            app = create_app(replace(settings, jobs_mode="thread"))
             client = app.test_client()
             headers = factories.auth_headers(client, app, *data["doctor"], "doctor")
             headers["Accept"] = "application/fhir+json"
+            uploader = factories.auth_headers(client, app, *data["patient"], "patient")
+            uploader["Accept"] = "application/fhir+json"
+            image = factories.xray_png(seed=99)
             statements = []
             with app.app_context():
                 event.listen(db.engine, "before_cursor_execute",
                              lambda *a, **k: statements.append(1))
             cases = {"read": f"/fhir/Patient/{data['patient_id']}",
-                     "search": f"/fhir/ImagingStudy?patient={data['patient_id']}"}
+                     "search": f"/fhir/ImagingStudy?patient={data['patient_id']}",
+                     "upload": "/fhir/ImagingStudy/$upload"}
+
+            def send(name: str, path: str):
+                if name != "upload":
+                    return client.get(path, headers=headers)
+                return client.post(path, headers=uploader, data={
+                    "file": (io.BytesIO(image), "scan.png", "image/png")})
+
             for name, path in cases.items():
+                if name not in args.cases.split(","):
+                    continue
                 for _ in range(20):  # warm up: pools, caches, lazy imports
-                    assert client.get(path, headers=headers).status_code == 200
+                    assert send(name, path).status_code in (200, 201)
                 statements.clear()
                 profiler = Profiler(interval=0.0005)
                 started = time.perf_counter()
                 profiler.start()
                 for _ in range(args.requests):
-                    response = client.get(path, headers=headers)
-                    assert response.status_code == 200, response.status_code
+                    response = send(name, path)
+                    assert response.status_code in (200, 201), response.status_code
                 profiler.stop()
                 elapsed = time.perf_counter() - started
                 print(f"=== {kind} {name}: {elapsed / args.requests * 1000:.2f} ms/request "
