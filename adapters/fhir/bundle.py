@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from fhir.resources.R4B.bundle import Bundle
 
 from adapters.fhir.common import instant
@@ -28,7 +28,7 @@ def searchset(*, entries: list[SearchEntry], total: int | None, base_url: str,
 
 def searchset_json(*, entries: list[SearchEntry], total: int | None, base_url: str,
                    links: dict[str, str]) -> dict[str, Any]:
-    """The same Bundle as JSON data, for `json.dumps`, without building the model.
+    """The same Bundle as JSON data, to serialise as it is, without building the model.
 
     An entry's resource may be JSON already (a version stored when its row was written,
     validated then): a 20-entry search spent most of its time validating and dumping models
@@ -37,7 +37,7 @@ def searchset_json(*, entries: list[SearchEntry], total: int | None, base_url: s
     data = _searchset(entries, total, base_url, links)
     for item in data.get("entry") or ():
         if not isinstance(item["resource"], dict):
-            item["resource"] = json.loads(item["resource"].model_dump_json())
+            item["resource"] = orjson.loads(item["resource"].model_dump_json())
     return data
 
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode
 
+import orjson
 from fhir.resources.R4B.binary import Binary
 from fhir.resources.R4B.bundle import Bundle
 from flask import Blueprint, Response, current_app, request
@@ -229,7 +230,7 @@ def _search(resource_type: str, params: list[tuple[str, str]]) -> Response:
     def render(row: object, to_fhir: Callable[[object], object]) -> object:
         return shape(to_fhir(row), summary=result.summary, elements=result.elements)
 
-    entries = [SearchEntry(json.loads(stored[row.id]) if row.id in stored
+    entries = [SearchEntry(orjson.loads(stored[row.id]) if row.id in stored
                            else render(row, served.render)) for row in result.rows]
     entries += [SearchEntry(render(row, resources.render), mode="include")
                 for row in result.included]

@@ -8,13 +8,13 @@ references and codes only: never passwords, codes, tokens or names.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlencode
 
+import orjson
 from flask import Flask, Response, g, has_request_context, request
 from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import insert, select
@@ -234,8 +234,8 @@ def _patients_in(response: Response) -> dict[str | None, list[str]]:
     if response.mimetype not in ("application/fhir+json", "application/json"):
         return {}
     try:
-        data = json.loads(response.get_data())
-    except ValueError:
+        data = orjson.loads(response.get_data())
+    except ValueError:  # orjson.JSONDecodeError is one
         return {}
     if not isinstance(data, dict):
         return {}
