@@ -94,10 +94,7 @@ def main() -> None:
                                            processor_options={
                                                "filter_threshold": args.min_percent / 100}))
         finally:
-            from sqlalchemy.orm import close_all_sessions
-
-            close_all_sessions()
-            database.drop()
+            database.drop()  # WITH (FORCE): the job thread may still hold a connection
 
 
 if __name__ == "__main__":
