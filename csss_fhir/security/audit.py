@@ -149,7 +149,7 @@ def audit_fhir_request(response: Response) -> Response:
         return response  # refused before anyone was identified (406, 415, ...)
     outcome = SUCCESS if status < 400 else MINOR_FAILURE if status < 500 else SERIOUS_FAILURE
     try:
-        if not _reads_only(db.session, status):
+        if not _nothing_to_roll_back(db.session, status):
             # The route committed its own work; whatever is left belongs to a refused
             # request.
             db.session.rollback()
@@ -168,19 +168,20 @@ def audit_fhir_request(response: Response) -> Response:
     return response
 
 
-def _reads_only(session: Session, status: int) -> bool:
-    """Whether the audit rows may join the request's own transaction: a successful read that
-    changed nothing (no pending or flushed writes) has nothing to roll back, and writing its
-    audit in the same transaction saves the rollback and a second BEGIN (and the pool's
-    pre-ping of a second checkout) on every read.
+def _nothing_to_roll_back(session: Session, status: int) -> bool:
+    """Whether the audit rows may join the request's open transaction: after a success
+    whose route committed its work (or, a read, had none) and that holds no change since
+    (none pending, none flushed), there is nothing to roll back, and writing the audit in
+    the same transaction saves a rollback and a second BEGIN (and the pool's pre-ping of a
+    second checkout) on every request.
 
     Not on SQLite: there a read transaction that then writes fails at once with "database is
     locked" if another connection committed since it began (WAL snapshots), which with
     several workers auditing every read is nearly always; ending the read first avoids it.
     """
-    return (status < 400 and request.method in ("GET", "HEAD")
-            and not session.info.get(_WROTE) and not session.new and not session.dirty
-            and not session.deleted and session.get_bind().dialect.name != "sqlite")
+    return (status < 400 and not session.info.get(_WROTE) and not session.new
+            and not session.dirty and not session.deleted
+            and session.get_bind().dialect.name != "sqlite")
 
 
 _WROTE = "csss_audit_wrote"  # Session.info key: this transaction flushed a change

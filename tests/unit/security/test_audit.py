@@ -162,9 +162,11 @@ def test_recent_records_filter_by_agent_patient_type_and_time(app):
             audit.recent_records(db.session, as_doctor)
 
 
-def test_a_read_that_left_a_change_unsaved_is_audited_without_saving_it(app, client, as_role):
-    """A successful read's audit joins the request's transaction (PostgreSQL) only when
-    the route changed nothing: a change flushed but not committed is still rolled back."""
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_a_request_that_left_a_change_unsaved_is_audited_without_saving_it(
+        app, client, as_role, method):
+    """A successful request's audit joins its open transaction (PostgreSQL) only when that
+    holds no change: a change flushed but not committed is still rolled back."""
     from flask import jsonify
 
     from csss_fhir.security.authentication import current_actor
@@ -176,19 +178,19 @@ def test_a_read_that_left_a_change_unsaved_is_audited_without_saving_it(app, cli
         db.session.flush()
         return jsonify({"resourceType": "Patient", "id": actor.user_id})
 
-    app.add_url_rule("/fhir/Leaky/read", "fhir.leaky_read", leaky_read)
+    app.add_url_rule("/fhir/Leaky/read", "fhir.leaky_read", leaky_read, methods=[method])
     headers = as_role("doctor")
-    assert client.get("/fhir/Leaky/read", headers=headers).status_code == 200
+    assert client.open("/fhir/Leaky/read", method=method, headers=headers).status_code == 200
     with app.app_context():
         assert db.session.query(AuditRecord).filter_by(type_code="leak").count() == 0
         audited = db.session.query(AuditRecord).filter_by(
-            description="GET /fhir/Leaky/read").all()
-        assert len(audited) == 1 and audited[0].action == "R"
+            description=f"{method} /fhir/Leaky/read").all()
+        assert len(audited) == 1
 
 
 def test_a_read_is_audited_with_one_insert_in_its_own_transaction(app, client, as_role):
     """One INSERT per read; on PostgreSQL in the read's own transaction (no rollback and
-    second BEGIN in between). SQLite ends the read first (see audit._reads_only)."""
+    second BEGIN in between). SQLite ends the read first (audit._nothing_to_roll_back)."""
     from sqlalchemy import event
 
     headers = as_role("doctor")
