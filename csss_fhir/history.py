@@ -38,20 +38,6 @@ def record(session: Session, *rows: Any) -> None:
             ))
 
 
-def current_bodies(session: Session, resource_type: str, rows: list[Any]) -> dict[str, bytes]:
-    """{row id: the JSON stored for the row's current version}, in one query; a row whose
-    current version was not stored (written without `record`) is left out."""
-    if not rows or resource_type in WRITE_ONCE:
-        return {}
-    current = {(row.id, row.version_id) for row in rows}
-    found = session.execute(select(
-        ResourceVersion.resource_id, ResourceVersion.version_id, ResourceVersion.body
-    ).where(ResourceVersion.resource_type == resource_type,
-            ResourceVersion.resource_id.in_({row_id for row_id, _ in current})))
-    return {row_id: body for row_id, version_id, body in found
-            if (row_id, version_id) in current}
-
-
 def _write_once(session: Session, resource_type: str, resource_id: str
                 ) -> ResourceVersion | None:
     for model in resources.SERVED[resource_type].models:

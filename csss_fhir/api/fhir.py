@@ -223,9 +223,7 @@ def _search(resource_type: str, params: list[tuple[str, str]]) -> Response:
         strict=strict, may_read=lambda kind: _may_read(actor, kind)))
     # Rendered as the searched type: a User row is a Practitioner or a PractitionerRole.
     served = resources.SERVED[resource_type]
-    shaped = result.summary not in (None, "false") or bool(result.elements)
-    stored = history.current_bodies(db.session, resource_type, result.rows) \
-        if served.from_row_alone and not shaped else {}
+    stored = result.stored
 
     def render(row: object, to_fhir: Callable[[object], object]) -> object:
         return shape(to_fhir(row), summary=result.summary, elements=result.elements)
