@@ -18,6 +18,11 @@ runs wrk (1 thread, --connections, --seconds each; all traffic to 127.0.0.1) on:
 
 It prints requests/s, each case as a fraction of the ceiling, p50/p95/p99 latency and p99/p50
 per case and the 1-minute load average of the machine, and fails if any response was not 2xx.
+"cpu ms" is the CPU time the server used per request (gunicorn's processes and, on
+PostgreSQL, the database's backends), and "by cpu" the ceiling's CPU per request over the
+case's: the fraction of the ceiling the case would reach where CPU is what runs out. On a
+machine shared with other work, requests/s follow the load of the moment; CPU per request
+much less so.
 """
 
 from __future__ import annotations
@@ -208,13 +213,16 @@ def ceiling(settings, workdir: Path, workers: int, doc_id: str, body: str, secon
     """Store `body` (the Patient JSON the service serves) in benchmarks/ceiling.py's table,
     serve it with bare Flask + SQLAlchemy under the same gunicorn settings, measure, stop."""
     import ceiling as bare
+    from sqlalchemy.engine import make_url
 
     bare.store(settings.database_url, doc_id, body)
     process, bare_url = start_gunicorn(settings, workdir, workers, "ceiling:create_app()",
                                        {"GUNICORN_PRELOAD_MODEL": "0"})
     try:
-        return wrk(f"{bare_url}/doc/{doc_id}", LUA_GET, {"BENCH_TOKEN": "-"},
-                   seconds, connections, workdir)
+        return measured(process, make_url(settings.database_url).database
+                        if not settings.database_url.startswith("sqlite") else None,
+                        f"{bare_url}/doc/{doc_id}", LUA_GET, {"BENCH_TOKEN": "-"},
+                        seconds, connections, workdir)
     finally:
         stop_gunicorn(process)
 
@@ -241,6 +249,47 @@ def wait_for_ai(settings, limit: float = 300) -> float | None:
         engine.dispose()
 
 
+def _ticks(pid: int | str, *, children: bool = False) -> int:
+    """CPU clock ticks a process used (user + system), with its reaped children's."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0  # gone meanwhile
+    return sum(int(f) for f in fields[11:15 if children else 13])
+
+
+def server_cpu(server_pid: int, database: str | None) -> float:
+    """CPU seconds used so far by the gunicorn tree and, on PostgreSQL, the backends of
+    `database` (and those that exited, through their postmaster): what a request costs
+    whatever else the machine runs, unlike requests/s on a shared machine."""
+    ticks = _ticks(server_pid, children=True)
+    children = Path(f"/proc/{server_pid}/task/{server_pid}/children")
+    for child in (children.read_text().split() if children.exists() else []):
+        ticks += _ticks(child)
+    postmasters = set()
+    for proc in Path("/proc").iterdir() if database else ():
+        try:
+            command = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if command.startswith(b"postgres: ") and f" {database} ".encode() in command:
+            ticks += _ticks(proc.name)
+            stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            postmasters.add(stat[1])
+    ticks += sum(_ticks(pid, children=True) - _ticks(pid) for pid in postmasters)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def measured(process: subprocess.Popen, database: str | None, url: str, script: str,
+             env: dict, seconds: int, connections: int, workdir: Path) -> dict:
+    """wrk's figures, with the server's CPU milliseconds per request."""
+    before = server_cpu(process.pid, database)
+    figures = wrk(url, script, env, seconds, connections, workdir)
+    figures["cpu_ms"] = (server_cpu(process.pid, database) - before) * 1000 / max(
+        1, figures["requests"])
+    return figures
+
+
 def wrk(url: str, script: str, env: dict, seconds: int, connections: int,
         workdir: Path) -> dict:
     path = workdir / "bench.lua"
@@ -258,18 +307,21 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10, help="per case (max 60)")
     parser.add_argument("--connections", type=int, default=8, help="wrk connections (max 64)")
     parser.add_argument("--workers", default="1,4", help="gunicorn worker counts")
+    parser.add_argument("--databases", default="sqlite,postgresql",
+                        help="which databases (postgresql needs scripts/with-postgres.sh)")
     args = parser.parse_args()
     seconds, connections = min(args.seconds, 60), min(args.connections, 64)
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
-    kinds = ["sqlite"] + (["postgresql"] if os.environ.get("CSSS_TEST_DATABASE_URL") else [])
-    if len(kinds) == 1:
+    kinds = [kind for kind in ("sqlite", "postgresql") if kind in args.databases.split(",")]
+    if "postgresql" in kinds and not os.environ.get("CSSS_TEST_DATABASE_URL"):
+        kinds.remove("postgresql")
         print("PostgreSQL skipped: run under scripts/with-postgres.sh", file=sys.stderr)
 
     print(f"wrk 1 thread, {connections} connections, {seconds} s per case; "
           f"{os.cpu_count()} CPUs; load average (1 min) at the start: {os.getloadavg()[0]:.2f}")
     print(f"{'database':<11}{'workers':>8}  {'case':<9}{'req/s':>8}{'ceiling':>9}{'p50 ms':>9}"
-          f"{'p95 ms':>9}{'p99 ms':>9}{'p99/p50':>9}  note")
+          f"{'p95 ms':>9}{'p99 ms':>9}{'p99/p50':>9}{'cpu ms':>8}{'by cpu':>8}  note")
     failures = 0
     for kind in kinds:
         for workers in [int(w) for w in args.workers.split(",")]:
@@ -296,6 +348,7 @@ def main() -> None:
                                                    connections))]
                     process, url = start_gunicorn(settings, workdir, workers)
                     top = results[0][1]["requests"] / results[0][1]["seconds"]
+                    top_cpu = results[0][1]["cpu_ms"]
                     cases = (
                         ("read", f"{url}/fhir/Patient/{data['patient_id']}", LUA_GET,
                          {"BENCH_TOKEN": doctor}),
@@ -305,8 +358,9 @@ def main() -> None:
                          {"BENCH_TOKEN": patient, "BENCH_IMAGE": str(image)}),
                     )
                     for name, target, script, env in cases:
-                        results.append((name, wrk(target, script, env, seconds, connections,
-                                                  workdir)))
+                        results.append((name, measured(process, database.name, target,
+                                                       script, env, seconds, connections,
+                                                       workdir)))
                         if name == "upload":
                             results[-1][1]["ai_done"] = wait_for_ai(settings)
                     for name, figures in results:
@@ -328,7 +382,8 @@ def main() -> None:
                         ratio = figures["p99"] / figures["p50"] if figures["p50"] else 0.0
                         print(f"{kind:<11}{workers:>8}  {name:<9}{rps:>8.1f}{rps / top:>9.0%}"
                               f"{figures['p50']:>9.1f}{figures['p95']:>9.1f}"
-                              f"{figures['p99']:>9.1f}{ratio:>9.1f}  {note}".rstrip(),
+                              f"{figures['p99']:>9.1f}{ratio:>9.1f}{figures['cpu_ms']:>8.2f}"
+                              f"{top_cpu / figures['cpu_ms']:>8.0%}  {note}".rstrip(),
                               flush=True)
                 finally:
                     if process is not None:

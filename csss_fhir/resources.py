@@ -127,6 +127,13 @@ class ServedType:
     models: tuple[type, ...]  # tables whose rows are this type (Observation has two)
     to_fhir: Callable[[Any], Any]
     patient_column: str | None  # column that links a row to its Patient, None: not linked
+    # Its rendering reads the row alone, so the JSON that history.record stored for the
+    # row's current version is what rendering it now gives: reads and searches serve that
+    # (as vread does) instead of validating and dumping the same model again. A type whose
+    # rendering reads other rows (a Task names its report) must render: those rows change
+    # without giving it a new version. (An ImagingStudy's WADO-RS address takes BASE_URL as
+    # it was when the version was stored, as its vread always has.)
+    from_row_alone: bool = False
 
     def render(self, row: Any) -> Any:
         """The row as this FHIR type, with its generated narrative (dom-6)."""
@@ -135,10 +142,11 @@ class ServedType:
 
 SERVED: dict[str, ServedType] = {
     t.name: t for t in (
-        ServedType("Patient", (Patient,), to_fhir_patient, "id"),
+        ServedType("Patient", (Patient,), to_fhir_patient, "id", from_row_alone=True),
         ServedType("Practitioner", (User,), to_fhir_practitioner, None),
         ServedType("PractitionerRole", (User,), to_fhir_practitioner_role, None),
-        ServedType("ImagingStudy", (Scan,), _imaging_study, "patient_id"),
+        ServedType("ImagingStudy", (Scan,), _imaging_study, "patient_id",
+                   from_row_alone=True),
         ServedType("Task", (Task,), _task, "patient_id"),
         ServedType("Observation", (AiPrediction, DoctorReview), _observation, "patient_id"),
         ServedType("MedicationRequest", (Prescription,), to_fhir_medication_request,

@@ -9,12 +9,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode
 
+import orjson
 from fhir.resources.R4B.binary import Binary
 from fhir.resources.R4B.bundle import Bundle
 from flask import Blueprint, Response, current_app, request
 
 from adapters.fhir.binary import from_fhir_binary, to_fhir_staged_binary, upload_content_type
-from adapters.fhir.bundle import SearchEntry, searchset
+from adapters.fhir.bundle import SearchEntry, searchset_json
 from adapters.fhir.capability import Operation, capability_statement, search_parameter_url
 from adapters.fhir.medication_request import from_fhir_medication_request
 from adapters.fhir.narrative import with_narrative
@@ -32,6 +33,7 @@ from csss_fhir.api.responses import (
     conditional,
     fhir_response,
     json_body,
+    json_response,
     prefer_return,
     raw_fhir_response,
 )
@@ -122,9 +124,20 @@ def read(resource_type: str, resource_id: str) -> Response:
         return _binary(actor, resource_id)
     _known_type(resource_type)
     access.require_read(actor, resource_type)
-    row = search.find(db.session, resource_type, resource_id, access.compartment(actor))
-    resource = resources.SERVED[resource_type].render(row)
-    return conditional(fhir_response(_shaped_read(resource)))
+    served = resources.SERVED[resource_type]
+    if served.from_row_alone and not _shaping_asked():
+        row, body = search.find_with_stored(db.session, resource_type, resource_id,
+                                            access.compartment(actor))
+        if body is not None:
+            return conditional(raw_fhir_response(body, version_id=row.version_id,
+                                                 last_modified=row.updated_at))
+    else:
+        row = search.find(db.session, resource_type, resource_id, access.compartment(actor))
+    return conditional(fhir_response(_shaped_read(served.render(row))))
+
+
+def _shaping_asked() -> bool:
+    return "_summary" in request.args or "_elements" in request.args
 
 
 def _shaped_read(resource: object) -> object:
@@ -210,11 +223,13 @@ def _search(resource_type: str, params: list[tuple[str, str]]) -> Response:
         strict=strict, may_read=lambda kind: _may_read(actor, kind)))
     # Rendered as the searched type: a User row is a Practitioner or a PractitionerRole.
     served = resources.SERVED[resource_type]
+    stored = result.stored
 
     def render(row: object, to_fhir: Callable[[object], object]) -> object:
         return shape(to_fhir(row), summary=result.summary, elements=result.elements)
 
-    entries = [SearchEntry(render(row, served.render)) for row in result.rows]
+    entries = [SearchEntry(orjson.loads(stored[row.id]) if row.id in stored
+                           else render(row, served.render)) for row in result.rows]
     entries += [SearchEntry(render(row, resources.render), mode="include")
                 for row in result.included]
     if result.ignored:
@@ -243,9 +258,9 @@ def _search(resource_type: str, params: list[tuple[str, str]]) -> Response:
             links["next"] = page(("_offset", str(result.offset + result.count)))
         if result.offset > 0:
             links["previous"] = page(("_offset", str(max(0, result.offset - result.count))))
-    return fhir_response(searchset(entries=entries,
-                                   total=result.total if result.with_total else None,
-                                   base_url=base_url(), links=links))
+    return json_response(searchset_json(entries=entries,
+                                        total=result.total if result.with_total else None,
+                                        base_url=base_url(), links=links))
 
 
 VALIDATORS = {"Patient": from_fhir_patient, "MedicationRequest": from_fhir_medication_request}

@@ -26,10 +26,11 @@ from csss_fhir.search.query import (
     SearchRequest,
     SearchResult,
     find,
+    find_with_stored,
     search,
 )
 from csss_fhir.search.visibility import Viewer
 
 __all__ = ["DEFAULT_COUNT", "INCLUDES", "MAX_COUNT", "OWN_PARAMETERS", "PARAMETERS", "Param",
-           "REVINCLUDES", "SearchRequest", "SearchResult", "Viewer", "find", "parameter_types",
-           "search", "standard_definition"]
+           "REVINCLUDES", "SearchRequest", "SearchResult", "Viewer", "find", "find_with_stored",
+           "parameter_types", "search", "standard_definition"]

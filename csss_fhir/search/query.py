@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from adapters.fhir.shaping import SUMMARIES
 from csss_fhir.errors import InvalidInputError, ResourceNotFoundError
+from csss_fhir.models import ResourceVersion
 from csss_fhir.resources import SERVED
 from csss_fhir.search import includes
 from csss_fhir.search.parameters import PARAMETERS
@@ -60,6 +61,10 @@ class SearchResult:
     next_cursor: str | None = None
     previous_cursor: str | None = None
     paged_by_cursor: bool = False
+    # {row id: the JSON history.record stored for the row's current version}, read with the
+    # page for types rendered from their row alone when no _summary/_elements cuts them; a
+    # row missing here is rendered.
+    stored: dict[str, bytes] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -274,9 +279,18 @@ def _keyset(model: type, cursor: Cursor, descending: bool) -> ColumnElement[bool
                and_(model.updated_at == cursor.updated_at, model.id > cursor.row_id))
 
 
-def _matches(session: Session, plan: _Plan, viewer: Viewer) -> tuple[list[Any], int, bool]:
+def _with_stored(plan: _Plan) -> bool:
+    """Whether the page's rows come with their stored JSON (see SearchResult.stored)."""
+    served = SERVED[plan.resource_type]
+    return (served.from_row_alone and len(served.models) == 1 and not plan.elements
+            and plan.summary in (None, "false"))
+
+
+def _matches(session: Session, plan: _Plan, viewer: Viewer, stored: dict[str, bytes]
+             ) -> tuple[list[Any], int, bool]:
     """(the page of rows, the total, whether more rows lie beyond the page in the direction
-    read), over every table served as the searched type."""
+    read), over every table served as the searched type; adds the rows' stored JSON to
+    `stored` when `_with_stored`, by the page's own query."""
     if plan.sort_keys:
         return _sorted_matches(session, plan, viewer)
     cursor = plan.cursor
@@ -287,14 +301,28 @@ def _matches(session: Session, plan: _Plan, viewer: Viewer) -> tuple[list[Any], 
     total = 0
     for model in SERVED[plan.resource_type].models:
         query = select(model).where(*_conditions(session, plan, viewer, model))
-        total += session.scalar(select(func.count()).select_from(query.subquery()))
+        counted = select(func.count()).select_from(query.subquery())
         if plan.summary_count:
+            total += session.scalar(counted)
             continue
-        if cursor:
-            query = query.where(_keyset(model, cursor, descending))
+        paged = query.where(_keyset(model, cursor, descending)) if cursor else query
         order = (model.updated_at.desc(), model.id.desc()) if descending else \
             (model.updated_at.asc(), model.id.asc())
-        rows.extend(session.scalars(query.order_by(*order).limit(skip + plan.count + 1)))
+        limit = skip + plan.count + 1
+        if _with_stored(plan):
+            found = []
+            for row, body in session.execute(_joined_stored(paged, plan.resource_type, model)
+                                             .order_by(*order).limit(limit)):
+                found.append(row)
+                if body is not None:
+                    stored[row.id] = body
+        else:
+            found = list(session.scalars(paged.order_by(*order).limit(limit)))
+        # Fewer rows than the limit from the whole match (no cursor cut it) are all the
+        # matches: their number is the total, and the count query is not needed.
+        total += len(found) if cursor is None and len(found) < limit else \
+            session.scalar(counted)
+        rows.extend(found)
     # Observation spans two tables: merge their pages, then cut the requested one.
     rows.sort(key=lambda r: (r.updated_at, r.id), reverse=descending)
     page = rows[skip:skip + plan.count]
@@ -302,6 +330,14 @@ def _matches(session: Session, plan: _Plan, viewer: Viewer) -> tuple[list[Any], 
     if cursor and cursor.before:
         page.reverse()
     return page, total, more
+
+
+def _joined_stored(query: Select, resource_type: str, model: type) -> Select:
+    """`query` with the JSON stored for each row's current version (NULL: not stored)."""
+    return query.add_columns(ResourceVersion.body).outerjoin(ResourceVersion, and_(
+        ResourceVersion.resource_type == resource_type,
+        ResourceVersion.resource_id == model.id,
+        ResourceVersion.version_id == model.version_id))
 
 
 def _sorted_matches(session: Session, plan: _Plan, viewer: Viewer
@@ -340,14 +376,15 @@ def search(session: Session, request: SearchRequest) -> SearchResult:
     """Run a FHIR search; unknown parameters are ignored (strict: refused)."""
     plan = plan_search(request)
     viewer = request.viewer
-    rows, total, more = _matches(session, plan, viewer)
+    stored: dict[str, bytes] = {}
+    rows, total, more = _matches(session, plan, viewer, stored)
     found = [row for kind, value in plan.includes
              for row in includes.find_included(session, kind, value, rows)]
     result = SearchResult(rows=rows, total=total, count=plan.count, offset=plan.offset,
                           included=includes.visible_unique(viewer, found, rows),
                           ignored=plan.ignored, summary_count=plan.summary_count,
                           summary=plan.summary, elements=plan.elements,
-                          with_total=plan.with_total)
+                          with_total=plan.with_total, stored=stored)
     if not plan.sort_keys:
         _link_cursors(result, plan.cursor, more)
     return result
@@ -389,3 +426,26 @@ def find(session: Session, resource_type: str, resource_id: str, compartment: st
         if row is not None and viewer.sees(row, resource_type):
             return row
     raise ResourceNotFoundError(f"{resource_type}/{resource_id} does not exist")
+
+
+def find_with_stored(session: Session, resource_type: str, resource_id: str,
+                     compartment: str | None) -> tuple[Any, bytes | None]:
+    """As `find`, with the JSON history.record stored for the row's current version (None
+    when that version was not stored), read by the same query: one round trip per read.
+
+    Raises:
+        ResourceNotFoundError: unknown type or id, or outside the caller's compartment.
+    """
+    served = SERVED.get(resource_type)
+    if served is None or len(served.models) != 1:
+        return find(session, resource_type, resource_id, compartment), None
+    model = served.models[0]
+    found = session.execute(
+        select(model, ResourceVersion.body).outerjoin(ResourceVersion, and_(
+            ResourceVersion.resource_type == resource_type,
+            ResourceVersion.resource_id == model.id,
+            ResourceVersion.version_id == model.version_id)).where(model.id == resource_id)
+    ).first()
+    if found is None or not Viewer(compartment).sees(found[0], resource_type):
+        raise ResourceNotFoundError(f"{resource_type}/{resource_id} does not exist")
+    return found[0], found[1]

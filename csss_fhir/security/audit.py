@@ -8,17 +8,18 @@ references and codes only: never passwords, codes, tokens or names.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlencode
 
+import orjson
 from flask import Flask, Response, g, has_request_context, request
-from sqlalchemy import select
+from sqlalchemy import event as sqlalchemy_event
+from sqlalchemy import insert, select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from csss_fhir import history
 from csss_fhir.models import AuditRecord, Blob, Report, Scan, User, WorkflowEvent, db
@@ -59,31 +60,52 @@ def user_reference(user: User) -> str:
     return f"Practitioner/{user.id}"
 
 
-def record(session: Session, event: Event, *, actor: Actor | None = None,
-           user: User | None = None, entities_by_patient: dict[str | None, list[str]] | None
-           = None, query: str | None = None, address: str | None = None
-           ) -> list[AuditRecord]:
-    """Add the audit rows for one event (one per patient); the caller commits. `address`:
+def _columns(event: Event, actor: Actor | None, user: User | None,
+             entities_by_patient: dict[str | None, list[str]] | None, query: str | None,
+             address: str | None = None) -> list[dict[str, object]]:
+    """The column values of the audit rows for one event, one row per patient. `address`:
     the agent's network address when it is not the request's client (a job's)."""
     reference = actor.reference if actor else (user_reference(user) if user else None)
     role = actor.role if actor else (user.role if user else None)
     if address is None and has_request_context():
         address = request.remote_addr
     buckets = entities_by_patient or {None: []}
-    rows = [
-        AuditRecord(
-            type_code=event.type_code, subtype_code=event.subtype_code, action=event.action,
-            outcome=event.outcome, agent_reference=reference,
-            agent_client_id=actor.client_id if actor else None, agent_role=role,
-            source_address=(address or "")[:64] or None, patient_id=patient_id,
-            entities=sorted(set(entities))[:200], query=query[:MAX_QUERY] if query else None,
-            description=(event.description or "")[:200] or None,
-        )
+    return [
+        {"type_code": event.type_code, "subtype_code": event.subtype_code,
+         "action": event.action, "outcome": event.outcome, "agent_reference": reference,
+         "agent_client_id": actor.client_id if actor else None, "agent_role": role,
+         "source_address": (address or "")[:64] or None, "patient_id": patient_id,
+         "entities": sorted(set(entities))[:200],
+         "query": query[:MAX_QUERY] if query else None,
+         "description": (event.description or "")[:200] or None}
         for patient_id, entities in buckets.items()
     ]
+
+
+def record(session: Session, event: Event, *, actor: Actor | None = None,
+           user: User | None = None, entities_by_patient: dict[str | None, list[str]] | None
+           = None, query: str | None = None, address: str | None = None
+           ) -> list[AuditRecord]:
+    """Add the audit rows for one event (one per patient); the caller commits. `address`:
+    the agent's network address when it is not the request's client (a job's)."""
+    rows = [AuditRecord(**values)
+            for values in _columns(event, actor, user, entities_by_patient, query, address)]
     session.add_all(rows)
     history.record(session, *rows)
     return rows
+
+
+def write(session: Session, event: Event, *, actor: Actor | None = None,
+          entities_by_patient: dict[str | None, list[str]] | None = None,
+          query: str | None = None) -> None:
+    """Insert the audit rows for one event with one Core INSERT; the caller commits.
+
+    What `record` does, less the ORM: no entities, no flush, no identity map. The hook that
+    audits every FHIR request uses it: the rows are never read back in the request, and an
+    AuditEvent has one version, the row itself (history.WRITE_ONCE), so nothing else is kept.
+    """
+    session.execute(insert(AuditRecord.__table__),
+                    _columns(event, actor, None, entities_by_patient, query))
 
 
 def recent_records(session: Session, actor: Actor, *, agent: str = "", patient: str = "",
@@ -131,10 +153,12 @@ def audit_fhir_request(response: Response) -> Response:
         return response  # refused before anyone was identified (406, 415, ...)
     outcome = SUCCESS if status < 400 else MINOR_FAILURE if status < 500 else SERIOUS_FAILURE
     try:
-        # The route committed its own work; whatever is left belongs to a refused request.
-        db.session.rollback()
+        if not _nothing_to_roll_back(db.session, status):
+            # The route committed its own work; whatever is left belongs to a refused
+            # request.
+            db.session.rollback()
         event, buckets, query = _describe(response, actor, outcome)
-        record(db.session, event, actor=actor, entities_by_patient=buckets, query=query)
+        write(db.session, event, actor=actor, entities_by_patient=buckets, query=query)
         db.session.commit()
     except SQLAlchemyError:
         db.session.rollback()
@@ -146,6 +170,36 @@ def audit_fhir_request(response: Response) -> Response:
             return outcome_response(503, "transient",
                                     "the audit trail is unavailable; try again shortly")
     return response
+
+
+def _nothing_to_roll_back(session: Session, status: int) -> bool:
+    """Whether the audit rows may join the request's open transaction: after a success
+    whose route committed its work (or, a read, had none) and that holds no change since
+    (none pending, none flushed), there is nothing to roll back, and writing the audit in
+    the same transaction saves a rollback and a second BEGIN (and the pool's pre-ping of a
+    second checkout) on every request.
+
+    Not on SQLite: there a read transaction that then writes fails at once with "database is
+    locked" if another connection committed since it began (WAL snapshots), which with
+    several workers auditing every read is nearly always; ending the read first avoids it.
+    """
+    return (status < 400 and not session.info.get(_WROTE) and not session.new
+            and not session.dirty and not session.deleted
+            and session.get_bind().dialect.name != "sqlite")
+
+
+_WROTE = "csss_audit_wrote"  # Session.info key: this transaction flushed a change
+
+
+@sqlalchemy_event.listens_for(Session, "after_flush")
+def _note_flush(session: Session, flush_context: object) -> None:
+    session.info[_WROTE] = True
+
+
+@sqlalchemy_event.listens_for(Session, "after_transaction_end")
+def _forget_flush(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # the outermost transaction ended: committed or not
+        session.info.pop(_WROTE, None)
 
 
 def _describe(response: Response, actor: Actor | None, outcome: str
@@ -185,8 +239,8 @@ def _patients_in(response: Response) -> dict[str | None, list[str]]:
     if response.mimetype not in ("application/fhir+json", "application/json"):
         return {}
     try:
-        data = json.loads(response.get_data())
-    except ValueError:
+        data = orjson.loads(response.get_data())
+    except ValueError:  # orjson.JSONDecodeError is one
         return {}
     if not isinstance(data, dict):
         return {}

@@ -160,3 +160,58 @@ def test_recent_records_filter_by_agent_patient_type_and_time(app):
         assert "p-1" not in patients(since=since) and "p-2" in patients(since=since)
         with pytest.raises(AccessDeniedError):
             audit.recent_records(db.session, as_doctor)
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_a_request_that_left_a_change_unsaved_is_audited_without_saving_it(
+        app, client, as_role, method):
+    """A successful request's audit joins its open transaction (PostgreSQL) only when that
+    holds no change: a change flushed but not committed is still rolled back."""
+    from flask import jsonify
+
+    from csss_fhir.security.authentication import current_actor
+
+    def leaky_read():
+        actor = current_actor()
+        db.session.get(AuditRecord, "x")  # a query first: the change must be flushed
+        db.session.add(AuditRecord(type_code="leak", action="R", outcome="0", entities=[]))
+        db.session.flush()
+        return jsonify({"resourceType": "Patient", "id": actor.user_id})
+
+    app.add_url_rule("/fhir/Leaky/read", "fhir.leaky_read", leaky_read, methods=[method])
+    headers = as_role("doctor")
+    assert client.open("/fhir/Leaky/read", method=method, headers=headers).status_code == 200
+    with app.app_context():
+        assert db.session.query(AuditRecord).filter_by(type_code="leak").count() == 0
+        audited = db.session.query(AuditRecord).filter_by(
+            description=f"{method} /fhir/Leaky/read").all()
+        assert len(audited) == 1
+
+
+def test_a_read_is_audited_with_one_insert_in_its_own_transaction(app, client, as_role):
+    """One INSERT per read; on PostgreSQL in the read's own transaction (no rollback and
+    second BEGIN in between). SQLite ends the read first (audit._nothing_to_roll_back)."""
+    from sqlalchemy import event
+
+    headers = as_role("doctor")
+    with app.app_context():
+        scan_id, _ = make_scan("PENDING_AI")
+        engine = db.engine
+    statements: list[str] = []
+    rollbacks: list[bool] = []
+
+    def on_statement(connection, cursor, statement, *args) -> None:
+        statements.append(statement.split()[0].upper())
+
+    def on_rollback(connection) -> None:
+        rollbacks.append(True)
+
+    event.listen(engine, "before_cursor_execute", on_statement)
+    event.listen(engine, "rollback", on_rollback)
+    try:
+        assert client.get(f"/fhir/ImagingStudy/{scan_id}", headers=headers).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", on_statement)
+        event.remove(engine, "rollback", on_rollback)
+    assert statements.count("INSERT") == 1 and statements[-1] == "INSERT"
+    assert len(rollbacks) == (1 if engine.dialect.name == "sqlite" else 0)
