@@ -377,7 +377,7 @@ def _create_request(resource_type: str, samples: dict[str, list[dict]], entry: d
 
         topic = next(e["valueCanonical"] for e in entry.get("extension", [])
                      if e["url"].endswith("subscriptiontopic-canonical"))
-        return "system", subscription("https://ehr.example/hook", topic), \
+        return "system", subscription("http://127.0.0.1:9/hook", topic), \
             "application/fhir+json"
     return None
 
