@@ -64,7 +64,7 @@ def search_parameters() -> dict[str, Any]:
         resource = search_parameter(
             base_url=base_url(), resource_type=resource_type, code=code, kind=param.type,
             expression=own.expression, description=own.description,
-            modifiers=param.modifiers)
+            modifiers=param.all_modifiers)
         found[resource.id] = _versioned(with_narrative(resource))
     return found
 

@@ -77,7 +77,8 @@ def metadata() -> Response:
         updatable=UPDATABLE,
         software_version=_version(), includes=search.INCLUDES,
         revincludes=search.REVINCLUDES, operations=served_operations(),
-        definitions=search_definitions(), cors=bool(services().settings.cors_origins),
+        definitions=search_definitions(), modifiers=search.parameter_modifiers(),
+        cors=bool(services().settings.cors_origins),
         subscription_topics=topics.canonicals(base_url()))))
 
 
