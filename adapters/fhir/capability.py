@@ -150,12 +150,18 @@ def capability_statement(*, base_url: str, searchable: dict[str, Any],
     # Binary: read stored files; create stages a file for $upload (POST /fhir/Binary).
     resources.append({"type": BINARY, "interaction": [{"code": "read"}, {"code": "create"}]})
     resources += [{"type": kind, "interaction": [{"code": "read"}, {"code": "search-type"}],
-                   "searchParam": [{"name": name, "type": param_type, "definition": url}
+                   "searchParam": [{"name": name, "type": param_type, "definition": url,
+                                    "documentation": "modifiers: :missing"}
                                    for name, param_type, url in _CONFORMANCE_PARAMETERS]}
                   for kind in CONFORMANCE_TYPES]
     if subscription_topics:
         resources.append({
-            "type": SUBSCRIPTION, "interaction": [{"code": "create"}, {"code": "read"}],
+            "type": SUBSCRIPTION,
+            "interaction": [{"code": "create"}, {"code": "read"}, {"code": "vread"},
+                            {"code": "history-instance"}],
+            # Each status change (requested -> active -> error) is a version.
+            "versioning": "versioned", "readHistory": True,
+            "conditionalRead": "full-support",
             "supportedProfile": ["http://hl7.org/fhir/uv/subscriptions-backport/"
                                  "StructureDefinition/backport-subscription"],
             "extension": [{"url": TOPIC_CANONICAL, "valueCanonical": topic}
