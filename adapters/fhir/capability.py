@@ -78,9 +78,11 @@ def _operation_entries(base_url: str, operations: Iterable[Operation]
 def _resource_entry(resource_type: str, params: Any, *, creatable: bool, updatable: bool,
                     includes: tuple[str, ...], revincludes: tuple[str, ...],
                     operations: list[dict[str, str]],
-                    definitions: dict[str, str]) -> dict[str, Any]:
+                    definitions: dict[str, str],
+                    modifiers: dict[str, list[str]]) -> dict[str, Any]:
     """One rest.resource entry; `params` is {name: FHIR search type} or names of tokens;
-    `definitions` {name: canonical URL of its SearchParameter}."""
+    `definitions` {name: canonical URL of its SearchParameter}; `modifiers` {name: the
+    modifiers it takes}, stated in its documentation (R4's own SearchParameters list none)."""
     types = params if isinstance(params, dict) else {p: "token" for p in params}
     interactions = [{"code": "read"}, {"code": "vread"}, {"code": "search-type"},
                     {"code": "history-instance"}]
@@ -95,7 +97,9 @@ def _resource_entry(resource_type: str, params: Any, *, creatable: bool, updatab
         "readHistory": True,
         # If-None-Match / If-Modified-Since give 304 on read and vread.
         "conditionalRead": "full-support",
-        "searchParam": [{"name": name, "type": kind, "definition": definitions.get(name)}
+        "searchParam": [{"name": name, "type": kind, "definition": definitions.get(name),
+                         **({"documentation": "modifiers: " + ", ".join(
+                             f":{m}" for m in modifiers[name])} if modifiers.get(name) else {})}
                         for name, kind in types.items()],
     }
     if creatable:
@@ -113,12 +117,14 @@ def capability_statement(*, base_url: str, searchable: dict[str, Any],
                          revincludes: dict[str, tuple[str, ...]] | None = None,
                          operations: Iterable[Operation] = (),
                          definitions: dict[str, dict[str, str]] | None = None,
+                         modifiers: dict[str, dict[str, list[str]]] | None = None,
                          cors: bool = False,
                          subscription_topics: tuple[str, ...] = ()) -> CapabilityStatement:
     """`searchable` maps each type to {parameter: FHIR search type} (search.parameter_types),
     so the statement lists exactly what search.PARAMETERS implements; `operations` are the
     `$operation` routes the server registered; `definitions` {type: {parameter: canonical
-    URL}}; `cors` whether CORS headers are sent (CORS_ORIGINS is set); `subscription_topics`
+    URL}}; `modifiers` {type: {parameter: modifiers}} (search.parameter_modifiers); `cors`
+    whether CORS headers are sent (CORS_ORIGINS is set); `subscription_topics`
     the topic canonicals a Subscription may name (Backport IG: listed on the Subscription
     resource entry).
 
@@ -137,18 +143,25 @@ def capability_statement(*, base_url: str, searchable: dict[str, Any],
                         includes=(includes or {}).get(resource_type, ()),
                         revincludes=(revincludes or {}).get(resource_type, ()),
                         operations=by_type.get(resource_type, []),
-                        definitions=(definitions or {}).get(resource_type, {}))
+                        definitions=(definitions or {}).get(resource_type, {}),
+                        modifiers=(modifiers or {}).get(resource_type, {}))
         for resource_type, params in sorted(searchable.items())
     ]
     # Binary: read stored files; create stages a file for $upload (POST /fhir/Binary).
     resources.append({"type": BINARY, "interaction": [{"code": "read"}, {"code": "create"}]})
     resources += [{"type": kind, "interaction": [{"code": "read"}, {"code": "search-type"}],
-                   "searchParam": [{"name": name, "type": param_type, "definition": url}
+                   "searchParam": [{"name": name, "type": param_type, "definition": url,
+                                    "documentation": "modifiers: :missing"}
                                    for name, param_type, url in _CONFORMANCE_PARAMETERS]}
                   for kind in CONFORMANCE_TYPES]
     if subscription_topics:
         resources.append({
-            "type": SUBSCRIPTION, "interaction": [{"code": "create"}, {"code": "read"}],
+            "type": SUBSCRIPTION,
+            "interaction": [{"code": "create"}, {"code": "read"}, {"code": "vread"},
+                            {"code": "history-instance"}],
+            # Each status change (requested -> active -> error) is a version.
+            "versioning": "versioned", "readHistory": True,
+            "conditionalRead": "full-support",
             "supportedProfile": ["http://hl7.org/fhir/uv/subscriptions-backport/"
                                  "StructureDefinition/backport-subscription"],
             "extension": [{"url": TOPIC_CANONICAL, "valueCanonical": topic}

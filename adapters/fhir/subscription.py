@@ -61,6 +61,7 @@ class SubscriptionValues:
     filters: tuple[str, ...]
     reason: str
     error: str | None
+    version_id: int
     last_updated: datetime
 
 
@@ -140,7 +141,7 @@ def to_fhir_subscription(values: SubscriptionValues) -> Subscription:
                                  "valueUnsignedInt": values.heartbeat_seconds}]
     resource: dict[str, Any] = {
         "resourceType": "Subscription", "id": values.id,
-        "meta": {"profile": [SUBSCRIPTION_PROFILE],
+        "meta": {"versionId": str(values.version_id), "profile": [SUBSCRIPTION_PROFILE],
                  "lastUpdated": instant(values.last_updated)},
         "status": values.status, "reason": values.reason, "criteria": values.topic,
         "channel": channel,

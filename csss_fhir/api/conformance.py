@@ -32,10 +32,13 @@ from csss_fhir.api.fhir import served_operations
 from csss_fhir.api.responses import base_url, check_acceptable, conditional, fhir_response
 from csss_fhir.errors import InvalidInputError, ResourceNotFoundError
 from csss_fhir.search.query import whole_number
+from csss_fhir.search.values import missing_flag
 
 bp = Blueprint("fhir_conformance", __name__, url_prefix="/fhir")
 
 SEARCHABLE_BY = ("_id", "url", "name")
+# `:missing` on each: every one has an id, a url and a name, so `true` finds none.
+MISSING = tuple(f"{name}:missing" for name in SEARCHABLE_BY)
 # The result parameters the CapabilityStatement declares for every searchable type (fhirpy
 # sends `_count` with every search).
 RESULT_PARAMETERS = ("_count", "_offset", "_format", "_sort", "_summary", "_elements")
@@ -64,7 +67,7 @@ def search_parameters() -> dict[str, Any]:
         resource = search_parameter(
             base_url=base_url(), resource_type=resource_type, code=code, kind=param.type,
             expression=own.expression, description=own.description,
-            modifiers=param.modifiers)
+            modifiers=param.all_modifiers)
         found[resource.id] = _versioned(with_narrative(resource))
     return found
 
@@ -130,9 +133,9 @@ def _sorted(matches: list[Any]) -> list[Any]:
 
 def _search(kind: str, served: Callable[[], dict[str, Any]]) -> Response:
     """Match `_id` and `url` (exact) and `name` (starts with, case-insensitive, as FHIR
-    strings do); sort, page and cut as every search does."""
+    strings do), each also `:missing`; sort, page and cut as every search does."""
     unknown = sorted({name for name in request.args if name not in SEARCHABLE_BY
-                      and name not in RESULT_PARAMETERS})
+                      and name not in RESULT_PARAMETERS and name not in MISSING})
     if unknown:
         raise InvalidInputError(f"{kind} is searched by {', '.join(SEARCHABLE_BY)}, not "
                                 f"{', '.join(unknown)}")
@@ -143,6 +146,10 @@ def _search(kind: str, served: Callable[[], dict[str, Any]]) -> Response:
         matches = [r for r in matches if r.url == url]
     for name in request.args.getlist("name"):
         matches = [r for r in matches if r.name.lower().startswith(name.lower())]
+    for parameter in MISSING:
+        for flag in request.args.getlist(parameter):
+            if missing_flag(parameter.partition(":")[0], flag):
+                matches = []
     matches = _sorted(matches)
     count = whole_number("_count", request.args.get("_count", str(search.DEFAULT_COUNT)),
                          minimum=0, maximum=search.MAX_COUNT)

@@ -45,7 +45,7 @@ from csss_fhir.errors import (
     UnsupportedMediaError,
 )
 from csss_fhir.extensions import services
-from csss_fhir.models import Blob, db
+from csss_fhir.models import Blob, ResourceVersion, db
 from csss_fhir.search.query import whole_number
 from csss_fhir.search.values import date_range
 from csss_fhir.security import access
@@ -77,7 +77,8 @@ def metadata() -> Response:
         updatable=UPDATABLE,
         software_version=_version(), includes=search.INCLUDES,
         revincludes=search.REVINCLUDES, operations=served_operations(),
-        definitions=search_definitions(), cors=bool(services().settings.cors_origins),
+        definitions=search_definitions(), modifiers=search.parameter_modifiers(),
+        cors=bool(services().settings.cors_origins),
         subscription_topics=topics.canonicals(base_url()))))
 
 
@@ -174,7 +175,14 @@ def instance_history(resource_type: str, resource_id: str) -> Response:
     _known_type(resource_type)
     access.require_read(actor, resource_type)
     row = search.find(db.session, resource_type, resource_id, access.compartment(actor))
-    versions = history.versions(db.session, resource_type, row.id)
+    return history_response(resource_type, row.id,
+                            history.versions(db.session, resource_type, row.id))
+
+
+def history_response(resource_type: str, resource_id: str, versions: list[ResourceVersion]
+                     ) -> Response:
+    """The history Bundle of a resource's `versions` (newest first), cut by `_since` and
+    `_count`."""
     total = len(versions)
     if since := request.args.get("_since"):
         _, start, _ = date_range(since)  # versions recorded at or after the instant
@@ -186,10 +194,10 @@ def instance_history(resource_type: str, resource_id: str) -> Response:
         "resourceType": "Bundle", "type": "history", "total": total,
         "link": [{"relation": "self",  # BASE_URL, never the Host header
                   "url": base_url().removesuffix("/fhir") + request.full_path.rstrip("?")}],
-        "entry": [{"fullUrl": f"{base_url()}/{resource_type}/{row.id}",
+        "entry": [{"fullUrl": f"{base_url()}/{resource_type}/{resource_id}",
                    "resource": json.loads(v.body),
                    "request": {"method": "POST" if v.version_id == 1 else "PUT",
-                               "url": f"{resource_type}/{row.id}"},
+                               "url": f"{resource_type}/{resource_id}"},
                    "response": {"status": "201" if v.version_id == 1 else "200"}}
                   for v in versions],
     }

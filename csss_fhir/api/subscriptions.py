@@ -1,9 +1,10 @@
-"""`/fhir/Subscription`: create (system clients), read, `$status` and `$events`
-(Subscriptions Backport IG, R4). The rules are in `csss_fhir.subscriptions`."""
+"""`/fhir/Subscription`: create (system clients), read, vread, `_history`, `$status` and
+`$events` (Subscriptions Backport IG, R4). The rules are in `csss_fhir.subscriptions`."""
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.parameters import Parameters
@@ -17,8 +18,16 @@ from adapters.fhir.subscription import (
     to_fhir_subscription,
 )
 from csss_fhir import subscriptions
-from csss_fhir.api.responses import base_url, check_acceptable, fhir_response, json_body
-from csss_fhir.errors import InvalidInputError
+from csss_fhir.api.fhir import history_response
+from csss_fhir.api.responses import (
+    base_url,
+    check_acceptable,
+    conditional,
+    fhir_response,
+    json_body,
+    raw_fhir_response,
+)
+from csss_fhir.errors import InvalidInputError, ResourceNotFoundError
 from csss_fhir.extensions import services
 from csss_fhir.models import Subscription, SubscriptionEvent, db, utcnow
 from csss_fhir.search.query import whole_number
@@ -49,7 +58,27 @@ def create() -> Response:
 @bp.get("/<subscription_id>")
 def read(subscription_id: str) -> Response:
     row = subscriptions.find(db.session, current_actor(), subscription_id)
-    return fhir_response(to_fhir_subscription(values(row, base_url())))
+    return conditional(fhir_response(to_fhir_subscription(values(row, base_url()))))
+
+
+@bp.get("/<subscription_id>/_history/<version_id>")
+def vread(subscription_id: str, version_id: str) -> Response:
+    row = subscriptions.find(db.session, current_actor(), subscription_id)
+    body = subscriptions.version(db.session, row, int(version_id), base_url()) \
+        if version_id.isdigit() else None
+    if body is None:
+        raise ResourceNotFoundError(f"Subscription/{subscription_id} has no version "
+                                    f"{version_id!r}; its versions are 1 to {row.version_id}")
+    last_updated = json.loads(body)["meta"]["lastUpdated"].replace("Z", "+00:00")
+    return conditional(raw_fhir_response(body, version_id=int(version_id),
+                                         last_modified=datetime.fromisoformat(last_updated)))
+
+
+@bp.get("/<subscription_id>/_history")
+def instance_history(subscription_id: str) -> Response:
+    row = subscriptions.find(db.session, current_actor(), subscription_id)
+    return history_response("Subscription", row.id,
+                            subscriptions.versions(db.session, row, base_url()))
 
 
 def _status(row: Subscription, kind: str, found: list[SubscriptionEvent] | None = None

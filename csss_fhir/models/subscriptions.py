@@ -17,6 +17,11 @@ class Subscription(db.Model):
 
     `events_count` is the number of the last event recorded for it, `delivered_through` the
     number of the last one its endpoint acknowledged: the events in between wait, in order.
+
+    `version_id`/`updated_at` are the served resource's meta.versionId/lastUpdated: they
+    change with what the resource shows (its status and error), through
+    `subscriptions.service.change_status`, not with the delivery bookkeeping below, which
+    changes on every send. So this is no `Versioned` table (whose every UPDATE is a version).
     """
 
     __tablename__ = "subscription"
@@ -25,6 +30,8 @@ class Subscription(db.Model):
     client_id: Mapped[str] = mapped_column(ForeignKey("api_client.id"), nullable=False,
                                            index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    version_id: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     topic: Mapped[str] = mapped_column(String(255), nullable=False, index=True)
     # requested (handshake not yet answered) | active | error | off
     status: Mapped[str] = mapped_column(String(20), nullable=False, default="requested")

@@ -2,7 +2,7 @@
 
 - parameters.py: the declared search parameters (`PARAMETERS`), the single source the
   CapabilityStatement reads, and what each means (R4's definition, or `OWN_PARAMETERS`);
-- values.py: the FHIR value rules (token, date, string, reference; comma is OR);
+- values.py: the FHIR value rules (token, date, string, reference; comma is OR; `:missing`);
 - query.py: request parameters -> SQL, paging, sorting, _summary=count; `search`, `find`;
 - includes.py: `_include` and `_revinclude`;
 - visibility.py: which rows a caller may see, the one check every query and include passes,
@@ -17,6 +17,7 @@ from csss_fhir.search.parameters import (
     OWN_PARAMETERS,
     PARAMETERS,
     Param,
+    parameter_modifiers,
     parameter_types,
     standard_definition,
 )
@@ -33,4 +34,4 @@ from csss_fhir.search.visibility import Viewer
 
 __all__ = ["DEFAULT_COUNT", "INCLUDES", "MAX_COUNT", "OWN_PARAMETERS", "PARAMETERS", "Param",
            "REVINCLUDES", "SearchRequest", "SearchResult", "Viewer", "find", "find_with_stored",
-           "parameter_types", "search", "standard_definition"]
+           "parameter_modifiers", "parameter_types", "search", "standard_definition"]

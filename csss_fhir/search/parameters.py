@@ -1,9 +1,14 @@
 """The declared search parameters: `PARAMETERS`, the single source of what is searchable.
 
-The CapabilityStatement is generated from it (`parameter_types`). Each parameter is a
-`Param` carrying its FHIR type and the modifiers it supports, built with one constructor per
-FHIR type: `token`, `date_param`, `string_param`, `reference_param` (values.py holds the
-value rules they apply).
+The CapabilityStatement is generated from it (`parameter_types`, `parameter_modifiers`).
+Each parameter is a `Param` carrying its FHIR type and the modifiers it supports, built with
+one constructor per FHIR type: `token`, `date_param`, `string_param`, `reference_param`
+(values.py holds the value rules they apply).
+
+Every parameter answers `:missing` (R4: `true` finds the resources whose element has no
+value, `false` those whose element has one) through its `present` clause: whether a row's
+resource, as rendered, holds the element. An element every resource holds (`_id`, a
+required `status`) is `always` present: `:missing=true` finds nothing, `false` everything.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from csss_fhir.models import AiPrediction, DoctorReview
 from csss_fhir.search.values import (
     date_clause,
     like_escape,
+    missing_flag,
     reference_id,
     reference_parts,
     split_or,
@@ -41,16 +47,33 @@ from csss_fhir.search.values import (
 )
 
 Clause = Callable[..., ColumnElement[bool]]
+# (model, session) -> "the row's resource holds the element", for `:missing`.
+Presence = Callable[[type, Session], ColumnElement[bool]]
 # (model, system, code): system None is any system, "" none; code "" is any code (`system|`).
 TokenClause = Callable[[type, str | None, str], ColumnElement[bool]]
 
 
+def always(model: type, session: Session) -> ColumnElement[bool]:
+    """The presence of an element every resource of the type holds."""
+    return true()
+
+
+def column_present(attribute: str) -> Presence:
+    """The presence of an element rendered from one column whenever it holds a value."""
+    return lambda model, session: getattr(model, attribute).is_not(None)
+
+
+MISSING = "missing"
+
+
 @dataclass(frozen=True)
 class Param:
-    """A search parameter: its FHIR type, its clause builder and its modifiers."""
+    """A search parameter: its FHIR type, its clause builder and its modifiers (`:missing`
+    is every parameter's, through `present`)."""
 
     type: str  # token | date | string | reference
     clause: Clause  # (model, one value, modifier[, session]) -> clause
+    present: Presence  # does the row's resource hold the element (`:missing`)
     modifiers: frozenset[str] = frozenset()
     needs_session: bool = False  # the clause reads rows first (string matching, see fold)
     # `_sort=<name>`: the column a model is ordered by (None: the parameter cannot sort).
@@ -62,7 +85,12 @@ class Param:
         return replace(self, sort=column)
 
     def supports(self, modifier: str | None) -> bool:
-        return modifier is None or modifier in self.modifiers
+        return modifier is None or modifier == MISSING or modifier in self.modifiers
+
+    @property
+    def all_modifiers(self) -> list[str]:
+        """Every modifier the parameter takes, sorted (the CapabilityStatement's list)."""
+        return sorted(self.modifiers | {MISSING})
 
     def where(self, model: type, value: str, modifier: str | None = None,
               session: Session | None = None) -> ColumnElement[bool]:
@@ -70,8 +98,11 @@ class Param:
         (and so keeps the resources that lack the element).
 
         Raises:
-            InvalidInputError: the value holds no alternative at all (`status=,`).
+            InvalidInputError: the value holds no alternative at all (`status=,`), or
+            `:missing` is given something other than true or false.
         """
+        if modifier == MISSING:
+            return self.missing(model, value, session)
         negate = modifier == "not" and self.type == "token"
         extra = {"session": session} if self.needs_session else {}
         clauses = [self.clause(model, v, None if negate else modifier, **extra)
@@ -83,15 +114,27 @@ class Param:
         # SQL's NOT of NULL (an absent element) is NULL, which would drop the row.
         return not_(func.coalesce(clause, false())) if negate else clause
 
+    def missing(self, model: type, value: str, session: Session | None
+                ) -> ColumnElement[bool]:
+        """`:missing=true`: rows whose resource lacks the element; `false`: those holding it.
+
+        Raises:
+            InvalidInputError: a value other than true or false (values.missing_flag).
+        """
+        wanted_missing = missing_flag("the parameter", value)
+        # SQL's NOT of NULL is NULL, which would drop the row: compare a definite boolean.
+        present = func.coalesce(self.present(model, session), false())
+        return not_(present) if wanted_missing else present
+
 
 # --- one constructor per FHIR search parameter type ----------------------------------------
 
-def token(clause: TokenClause) -> Param:
+def token(clause: TokenClause, present: Presence = always) -> Param:
     """A token parameter from `clause(model, system, code)`; supports `:not`."""
     def build(model: type, value: str, modifier: str | None) -> ColumnElement[bool]:
         system, code = token_parts(value)
         return clause(model, system, code)
-    return Param("token", build, frozenset({"not"}))
+    return Param("token", build, present, frozenset({"not"}))
 
 
 def system_matches(wanted: str | None, *systems: str) -> bool:
@@ -110,7 +153,7 @@ def code_in(attribute: str, system: str | None = None,
         if code == "":
             return column.is_not(None)
         return column.in_(list(codes(code))) if codes else column == code
-    return token(build).sorted_by(attribute)
+    return token(build, column_present(attribute)).sorted_by(attribute)
 
 
 def _role_code(m: type) -> Any:
@@ -120,8 +163,8 @@ def _role_code(m: type) -> Any:
 
 def date_param(attribute: str, *, date_column: bool = False) -> Param:
     return Param("date", lambda m, v, _: date_clause(getattr(m, attribute), v,
-                                                      date_column=date_column)
-                 ).sorted_by(attribute)
+                                                      date_column=date_column),
+                 column_present(attribute)).sorted_by(attribute)
 
 
 def string_param(texts: Callable[[Any], Iterable[str | None]]) -> Param:
@@ -135,7 +178,12 @@ def string_param(texts: Callable[[Any], Iterable[str | None]]) -> Param:
         ids = [row.id for row in session.scalars(select(model))
                if string_matches(texts(row), value, modifier)]
         return model.id.in_(ids)
-    return Param("string", build, frozenset({"exact", "contains"}), needs_session=True)
+
+    def present(model: type, session: Session) -> ColumnElement[bool]:
+        return model.id.in_([row.id for row in session.scalars(select(model))
+                             if any(texts(row))])
+    return Param("string", build, present, frozenset({"exact", "contains"}),
+                 needs_session=True)
 
 
 def _names(row: Any) -> list[dict[str, Any]]:
@@ -171,7 +219,8 @@ def reference_param(attribute: str, target: str) -> Param:
         if modifier is None and len(parts) >= 2 and parts[-2] != target:
             return false()
         return getattr(m, attribute) == reference_id(value, target, modifier)
-    return Param("reference", build, frozenset({target})).sorted_by(attribute)
+    return Param("reference", build, column_present(attribute), frozenset({target})
+                 ).sorted_by(attribute)
 
 
 # --- per-type clauses ----------------------------------------------------------------------
@@ -215,6 +264,13 @@ def _patient_identifier(m: type, value: str, modifier: str | None, session: Sess
             if any(_identifier_matches(i, system, code)
                    for i in (row.resource_json or {}).get("identifier") or [])]
     return or_(clause, m.id.in_(sent)) if sent else clause
+
+
+def _patient_has_identifier(m: type, session: Session) -> ColumnElement[bool]:
+    """An MRN, or any identifier a Patient created through FHIR was sent with."""
+    sent = [row.id for row in session.scalars(select(m).where(m.resource_json.is_not(None)))
+            if (row.resource_json or {}).get("identifier")]
+    return or_(m.mrn.is_not(None), m.id.in_(sent))
 
 
 def _identifier_matches(identifier: dict[str, Any], system: str | None, code: str) -> bool:
@@ -297,6 +353,16 @@ def _audit_patient(m: type, value: str, modifier: str | None) -> ColumnElement[b
     return or_(m.patient_id == patient_id, m.agent_reference == f"Patient/{patient_id}")
 
 
+def _audit_has_patient(m: type, session: Session) -> ColumnElement[bool]:
+    return or_(m.patient_id.is_not(None),
+               func.coalesce(m.agent_reference, "").like("Patient/%"))
+
+
+def _provenance_has_patient(m: type, session: Session) -> ColumnElement[bool]:
+    """A target that is a Patient (targets are stored as JSON: ["Patient/<id>", ...])."""
+    return cast(m.targets, String).like('%"Patient/%')
+
+
 def _agent(m: type, value: str, modifier: str | None) -> ColumnElement[bool]:
     parts = reference_parts(value)
     if len(parts) >= 2:
@@ -307,13 +373,13 @@ def _agent(m: type, value: str, modifier: str | None) -> ColumnElement[bool]:
 PARAMETERS: dict[str, dict[str, Param]] = {
     "Patient": {
         **_common("id"),
-        "identifier": Param("token", _patient_identifier, frozenset({"not"}),
-                            needs_session=True).sorted_by("mrn"),
+        "identifier": Param("token", _patient_identifier, _patient_has_identifier,
+                            frozenset({"not"}), needs_session=True).sorted_by("mrn"),
         "name": string_param(_patient_name).sorted_by("family_name"),
         "family": string_param(_patient_family).sorted_by("family_name"),
         "given": string_param(_patient_given).sorted_by("given_names"),
         "birthdate": date_param("birth_date", date_column=True),
-        "email": token(_email).sorted_by("email"),
+        "email": token(_email, column_present("email")).sorted_by("email"),
         "active": token(_patient_active).sorted_by("active"),
     },
     "Practitioner": {**_common(None),
@@ -338,6 +404,7 @@ PARAMETERS: dict[str, dict[str, Param]] = {
                     "value-concept": token(_value_concept).sorted_by(
                         lambda m: m.label if m is AiPrediction else m.finding),
                     "derived-from": Param("reference", _derived_from,
+                                          column_present("scan_id"),
                                           frozenset({"Observation", "ImagingStudy"})
                                           ).sorted_by("scan_id")},
     "MedicationRequest": {**_common("patient_id"),
@@ -350,15 +417,17 @@ PARAMETERS: dict[str, dict[str, Param]] = {
                    # R4's Provenance-patient: a target that is the Patient. Ours records
                    # workflow steps, whose patient is `scan-patient` (the scan's).
                    "patient": Param("reference", _provenance_patient_target,
-                                    frozenset({"Patient"})),
+                                    _provenance_has_patient, frozenset({"Patient"})),
                    "scan-patient": reference_param("patient_id", "Patient"),
-                   "target": Param("reference", _provenance_target).sorted_by("scan_id")},
+                   "target": Param("reference", _provenance_target,
+                                   column_present("scan_id")).sorted_by("scan_id")},
     "Device": {**_common(None)},
     # The audit trail (issue 4's table; readable by admins only, see security/access.py).
     "AuditEvent": {**_common("patient_id"),
-                   "patient": Param("reference", _audit_patient, frozenset({"Patient"})
-                                    ).sorted_by("patient_id"),
-                   "agent": Param("reference", _agent).sorted_by("agent_reference"),
+                   "patient": Param("reference", _audit_patient, _audit_has_patient,
+                                    frozenset({"Patient"})).sorted_by("patient_id"),
+                   "agent": Param("reference", _agent, column_present("agent_reference")
+                                  ).sorted_by("agent_reference"),
                    "date": date_param("recorded")},
 }
 
@@ -366,6 +435,12 @@ PARAMETERS: dict[str, dict[str, Param]] = {
 def parameter_types() -> dict[str, dict[str, str]]:
     """{type: {parameter: FHIR search type}} for the CapabilityStatement."""
     return {resource_type: {name: p.type for name, p in sorted(params.items())}
+            for resource_type, params in PARAMETERS.items()}
+
+
+def parameter_modifiers() -> dict[str, dict[str, list[str]]]:
+    """{type: {parameter: the modifiers it takes}} for the CapabilityStatement."""
+    return {resource_type: {name: p.all_modifiers for name, p in sorted(params.items())}
             for resource_type, params in PARAMETERS.items()}
 
 

@@ -3,7 +3,8 @@
 Each request parameter is handled by one function: the result parameters (`_count`,
 `_sort`, ...) through the `RESULT_PARAMETERS` table, every other name through its declared
 `Param` (parameters.py). What is unknown or unsupported is ignored and reported, or refused
-with `Prefer: handling=strict`.
+with `Prefer: handling=strict`; a malformed value (`birthdate=yesterday`,
+`name:missing=maybe`) is refused either way.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from csss_fhir.errors import InvalidInputError, ResourceNotFoundError
 from csss_fhir.models import ResourceVersion
 from csss_fhir.resources import SERVED
 from csss_fhir.search import includes
-from csss_fhir.search.parameters import PARAMETERS
+from csss_fhir.search.parameters import MISSING, PARAMETERS
+from csss_fhir.search.values import missing_flag
 from csss_fhir.search.visibility import Viewer
 
 DEFAULT_COUNT = 20
@@ -235,6 +237,8 @@ def _filter(plan: _Plan, name: str, value: str) -> None:
         plan.refuse(name, f"the modifier :{modifier} is not supported on {base_name}; "
                           f"supported: {', '.join(sorted(parameter.modifiers)) or 'none'}")
     else:
+        if modifier == MISSING:
+            missing_flag(base_name, value)  # refused even when lenient: it is malformed
         plan.filters.append((parameter, value, modifier or None))
 
 

@@ -7,7 +7,8 @@
 - string: case- and accent-insensitive (`fold`) "starts with" by default, at the start of
   the element or of any word in it; `:exact` (case- and accent-sensitive equality) and
   `:contains`;
-- reference: `id`, `Type/id` or an absolute URL ending so; `:Type` names the target type.
+- reference: `id`, `Type/id` or an absolute URL ending so; `:Type` names the target type;
+- `:missing` (every type): `true` or `false`, nothing else.
 """
 
 from __future__ import annotations
@@ -29,6 +30,21 @@ def split_or(value: str) -> list[str]:
     """Split on commas that are not escaped with a backslash (FHIR's OR)."""
     parts = re.split(r"(?<!\\),", value)
     return [p.replace("\\,", ",") for p in parts if p != ""]
+
+
+def missing_flag(name: str, value: str) -> bool:
+    """The value of `name:missing`: True for `true` (the element has no value), False for
+    `false`.
+
+    Raises:
+        InvalidInputError: any other value (`yes`, `1`, `true,false`).
+    """
+    if value not in ("true", "false"):
+        raise InvalidInputError(
+            f"{name}:missing={value!r} is not true or false; send {name}:missing=true for "
+            f"the resources without the element, or {name}:missing=false for those with it",
+            field=f"{name}:missing")
+    return value == "true"
 
 
 def token_parts(value: str) -> tuple[str | None, str]:

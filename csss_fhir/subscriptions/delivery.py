@@ -31,7 +31,7 @@ from csss_fhir.security import audit
 from csss_fhir.security.actor import Actor
 from csss_fhir.settings import EndpointAllowlist
 from csss_fhir.subscriptions import endpoints
-from csss_fhir.subscriptions.service import ACTIVE, ERROR, REQUESTED
+from csss_fhir.subscriptions.service import ACTIVE, ERROR, REQUESTED, change_status
 from csss_fhir.subscriptions.topics import canonical
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ def _deliver(session: Session, fhir_base: str, row: Subscription,
         if row.status == REQUESTED:
             _send(session, row, allowlist, _status_bundle(fhir_base, row, "handshake"),
                   "handshake")
-            row.status = ACTIVE
+            change_status(session, row, ACTIVE, fhir_base)
             row.last_sent_at = utcnow()
             return _done(session, row, "active")
         if row.status != ACTIVE:
@@ -120,26 +120,27 @@ def _deliver(session: Session, fhir_base: str, row: Subscription,
             row.last_sent_at = utcnow()
         return _done(session, row, "delivered")
     except DeliveryRefused as err:
-        return _refused(session, row, str(err))
+        return _refused(session, fhir_base, row, str(err))
     except DeliveryFailed as err:
-        return _failed(session, row, str(err))
+        return _failed(session, fhir_base, row, str(err))
 
 
 def _done(session: Session, row: Subscription, outcome: str) -> str:
     row.claimed_until = None
     row.next_attempt_at = None
     row.attempts = 0
-    row.last_error = None
+    if row.status == ACTIVE:  # an ended subscription keeps the reason it shows
+        row.last_error = None
     session.commit()
     return outcome
 
 
-def _failed(session: Session, row: Subscription, error: str) -> str:
+def _failed(session: Session, fhir_base: str, row: Subscription, error: str) -> str:
     row.attempts += 1
     row.last_error = error[:500]
     row.claimed_until = None
     if row.status == REQUESTED:  # the handshake failed: the client must subscribe again
-        row.status = ERROR
+        change_status(session, row, ERROR, fhir_base, error)
         row.next_attempt_at = None
         outcome = "error"
     else:
@@ -151,11 +152,10 @@ def _failed(session: Session, row: Subscription, error: str) -> str:
     return outcome
 
 
-def _refused(session: Session, row: Subscription, error: str) -> str:
+def _refused(session: Session, fhir_base: str, row: Subscription, error: str) -> str:
     """The endpoint is one the server must not post to: nothing more is sent (the client
     subscribes again with an endpoint that is allowed)."""
-    row.status = ERROR
-    row.last_error = error[:500]
+    change_status(session, row, ERROR, fhir_base, error)
     row.claimed_until = None
     row.next_attempt_at = None
     session.commit()

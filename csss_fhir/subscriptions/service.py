@@ -4,6 +4,10 @@ Who may subscribe: a system client (`role == "system"`) holding `system/Subscrip
 (or `system/*.write`), to a topic whose focus type its scopes can read. A filter narrows
 a subscription to one patient (`DiagnosticReport?patient=Patient/<id>`). A subscription
 is visible to the client that made it only; to anyone else it does not exist.
+
+Each change of what the served Subscription shows (its status, its error) is a new version
+(`change_status`), kept as rendered in `resource_version` for vread and `_history`, as every
+other served resource's versions are (csss_fhir/history.py).
 """
 
 from __future__ import annotations
@@ -15,10 +19,14 @@ from urllib.parse import parse_qsl
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from adapters.fhir.subscription import SubscriptionRequest, SubscriptionValues
+from adapters.fhir.subscription import (
+    SubscriptionRequest,
+    SubscriptionValues,
+    to_fhir_subscription,
+)
 from csss_fhir import jobs
 from csss_fhir.errors import InvalidInputError, ResourceNotFoundError, ResourceValidationError
-from csss_fhir.models import Subscription, SubscriptionEvent, utcnow
+from csss_fhir.models import ResourceVersion, Subscription, SubscriptionEvent, utcnow
 from csss_fhir.security import access
 from csss_fhir.security.actor import Actor
 from csss_fhir.security.errors import AccessDeniedError
@@ -29,6 +37,7 @@ from csss_fhir.subscriptions.topics import TOPICS, canonical, topic_for
 log = logging.getLogger(__name__)
 
 ACTIVE, REQUESTED, ERROR = "active", "requested", "error"
+RESOURCE_TYPE = "Subscription"
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token
 _LINE_BREAK = re.compile(r"[\r\n\x00]")
 
@@ -75,6 +84,7 @@ def create(session: Session, actor: Actor, request: SubscriptionRequest,
                        resource_json=request.resource, next_attempt_at=utcnow())
     session.add(row)
     session.flush()
+    _keep_version(session, row, fhir_base)
     jobs.enqueue(session, jobs.NOTIFY_SUBSCRIBER, row.id)
     session.commit()
     log.info("subscription created", extra={"subscription_id": row.id, "topic": topic.code})
@@ -143,7 +153,67 @@ def values(row: Subscription, fhir_base: str) -> SubscriptionValues:
         endpoint=row.endpoint, content=row.content, heartbeat_seconds=row.heartbeat_seconds,
         filters=filters, reason=str(row.resource_json.get("reason") or TOPICS[row.topic].code),
         error=row.last_error if row.status == ERROR else None,
-        last_updated=row.created_at)
+        version_id=row.version_id, last_updated=row.updated_at)
+
+
+def change_status(session: Session, row: Subscription, status: str, fhir_base: str,
+                  error: str | None = None) -> None:
+    """Give the subscription `status` (and `error`, the reason an `error` status shows) as
+    a new version, kept for vread and `_history`; no new version when what the resource
+    shows stays the same. The caller commits."""
+    error = error[:500] if error is not None else None
+    unchanged = _shown(row.status, row.last_error) == _shown(status, error)
+    if not unchanged and _stored(session, row.id, row.version_id) is None:
+        _keep_version(session, row, fhir_base)  # made before versions were kept
+    row.status, row.last_error = status, error
+    if not unchanged:
+        row.version_id += 1
+        row.updated_at = utcnow()
+        _keep_version(session, row, fhir_base)
+
+
+def _shown(status: str, error: str | None) -> tuple[str, str | None]:
+    """What the served resource shows of a status and error (values: the error only with
+    an `error` status)."""
+    return status, error if status == ERROR else None
+
+
+def _keep_version(session: Session, row: Subscription, fhir_base: str) -> None:
+    body = to_fhir_subscription(values(row, fhir_base)).model_dump_json().encode()
+    session.add(ResourceVersion(resource_type=RESOURCE_TYPE, resource_id=row.id,
+                                version_id=row.version_id, body=body))
+
+
+def _stored(session: Session, subscription_id: str, version_id: int) -> bytes | None:
+    return session.scalar(select(ResourceVersion.body).where(
+        ResourceVersion.resource_type == RESOURCE_TYPE,
+        ResourceVersion.resource_id == subscription_id,
+        ResourceVersion.version_id == version_id))
+
+
+def version(session: Session, row: Subscription, version_id: int, fhir_base: str
+            ) -> bytes | None:
+    """The subscription as served at `version_id` (None: no such version)."""
+    if version_id == row.version_id:
+        return current(session, row, fhir_base)
+    return _stored(session, row.id, version_id)
+
+
+def current(session: Session, row: Subscription, fhir_base: str) -> bytes:
+    """The current version as kept, or rendered (one made before versions were kept)."""
+    return _stored(session, row.id, row.version_id) or \
+        to_fhir_subscription(values(row, fhir_base)).model_dump_json().encode()
+
+
+def versions(session: Session, row: Subscription, fhir_base: str) -> list[ResourceVersion]:
+    """Every version of the subscription as served, newest first (history.versions)."""
+    kept = {v.version_id: v for v in session.scalars(select(ResourceVersion).where(
+        ResourceVersion.resource_type == RESOURCE_TYPE, ResourceVersion.resource_id == row.id))}
+    if row.version_id not in kept:  # made before versions were kept
+        kept[row.version_id] = ResourceVersion(resource_type=RESOURCE_TYPE, resource_id=row.id,
+                                               version_id=row.version_id,
+                                               body=current(session, row, fhir_base))
+    return [kept[number] for number in sorted(kept, reverse=True)]
 
 
 def record(session: Session, topic: str, focus: str, patient_id: str | None) -> int:

@@ -5,9 +5,10 @@ type, search parameter, include or operation is tested the day it is declared.
 For each declared type: search-type, read, vread, history-instance (and -type), create,
 update and delete where declared; every declared search parameter with a value read from a
 resource the server returned (it must find that resource again: the round trip), with
-`:missing`, and with a value that must find nothing; `_sort` on each parameter; every
-declared `_include`/`_revinclude`; `_summary`, `_elements`, `_count` paging; and every
-declared operation's OperationDefinition at its canonical URL.
+`:missing=true` and `false` (disjoint, and together every resource), and with a value that
+must find nothing; `_sort` on each parameter; every declared `_include`/`_revinclude`;
+`_summary`, `_elements`, `_count` paging; and every declared operation's
+OperationDefinition at its canonical URL.
 
 Every response is checked as an integrator's client would: no 5xx; Bundles carry a correct
 `total`, `link` and `entry.fullUrl`/`search.mode`; every resource parses with the R4B models
@@ -36,6 +37,7 @@ from csss_fhir.models import db
 from csss_fhir.security import clients
 from tests import factories
 from tests.servers import serve_app
+from tests.unit.subscriptions.conftest import Receiver
 
 pytestmark = pytest.mark.slow
 
@@ -102,8 +104,6 @@ NOTHING = {"token": "http://example.org/none|no-such-code", "string": "Zzyzxqv",
            "uri": "http://example.org/no-such-url", "number": "0"}
 # Types whose set of rows grows while the run reads (every read is audited).
 GROWING = {"AuditEvent"}
-# Known gaps, each with why (issue 16): the run reports anything else.
-UNVERSIONED = {"Subscription"}  # no version column yet: its status changes unversioned
 
 
 def elements(data: Any, path: str) -> list[Any]:
@@ -167,8 +167,9 @@ def search_values(kind: str, value: Any) -> list[str]:
 class Run:
     """One conformance run against a live server; `problems` collects what it finds."""
 
-    def __init__(self, live: Any, headers: dict[str, str]) -> None:
+    def __init__(self, live: Any, headers: dict[str, str], hook: str) -> None:
         self.live = live
+        self.hook = hook  # a rest-hook endpoint a Subscription may name
         self.base = live.fhir("").rstrip("/")
         self.http = requests.Session()
         self.http.headers.update({**headers, "Accept": "application/fhir+json"})
@@ -223,8 +224,7 @@ class Run:
         if data["resourceType"] in ("Bundle", "OperationOutcome", "CapabilityStatement"):
             return
         meta = data.get("meta") or {}
-        if data.get("id") and data["resourceType"] not in UNVERSIONED and \
-                not (meta.get("versionId") and meta.get("lastUpdated")):
+        if data.get("id") and not (meta.get("versionId") and meta.get("lastUpdated")):
             self.problem(where, f"{data['resourceType']}/{data['id']} lacks meta.versionId "
                                 "or meta.lastUpdated")
         for reference in _references(data):
@@ -324,6 +324,7 @@ def seeded(tmp_path, new_database):
 
     settings = factories.settings_for(tmp_path / "instance", new_database(),
                                       confidence_threshold=0.0)
+    receiver = Receiver()  # the EHR's rest-hook, on loopback (allowed in the tests)
     with serve_app(settings) as live:
         with live.app.app_context():
             factories.make_scan("REPORT_READY")
@@ -351,13 +352,15 @@ def seeded(tmp_path, new_database):
         assert token.status_code == 200, token.text
         system = {"Authorization": f"Bearer {token.json()['access_token']}"}
         yield live, admin, {"pharmacist": pharmacist, "doctor": doctor, "admin": admin,
-                            "system": system}
+                            "system": system}, receiver.url
+    receiver.server.shutdown()
+    receiver.server.server_close()
 
 
 # What a create sends, per declared type: (the writer, the body, its content type). A type
 # declared creatable without an entry here fails the run: add one.
-def _create_request(resource_type: str, samples: dict[str, list[dict]], entry: dict
-                    ) -> tuple[str, Any, str] | None:
+def _create_request(resource_type: str, samples: dict[str, list[dict]], entry: dict,
+                    hook: str) -> tuple[str, Any, str] | None:
     if resource_type == "Patient":
         return "doctor", {"resourceType": "Patient", "gender": "unknown",
                           "name": [{"family": "Conformance", "given": ["Run"]}],
@@ -377,14 +380,13 @@ def _create_request(resource_type: str, samples: dict[str, list[dict]], entry: d
 
         topic = next(e["valueCanonical"] for e in entry.get("extension", [])
                      if e["url"].endswith("subscriptiontopic-canonical"))
-        return "system", subscription("http://127.0.0.1:9/hook", topic), \
-            "application/fhir+json"
+        return "system", subscription(hook, topic), "application/fhir+json"
     return None
 
 
 def test_every_declared_interaction_parameter_include_and_operation(seeded):
-    live, admin, writers = seeded
-    run = Run(live, admin)
+    live, admin, writers, hook = seeded
+    run = Run(live, admin, hook)
     statement = run.get("metadata").json()
     declared = {r["type"]: r for r in statement["rest"][0]["resource"]}
     samples: dict[str, list[dict]] = {}
@@ -461,10 +463,51 @@ def _check_instances(run: Run, resource_type: str, codes: set[str],
                 run.problem(where, f"_history lacks the current version ({versions})")
 
 
+def _check_versions(run: Run, where: str, read: requests.Response, entry: dict,
+                    headers: dict[str, str]) -> None:
+    """As a writer reads what it created (a Subscription is its client's alone): ETag and
+    Last-Modified agree with meta, vread gives the read, `_history` holds every version up
+    to the current one, and (where conditional reads are declared) If-None-Match the
+    current ETag gives 304."""
+    codes = {i["code"] for i in entry.get("interaction", [])}
+    body = read.json()
+    version, updated = body["meta"]["versionId"], body["meta"]["lastUpdated"]
+    if read.headers.get("ETag") != f'W/"{version}"':
+        run.problem(where, f"ETag {read.headers.get('ETag')} but versionId {version}")
+    if not _http_date_agrees(read.headers.get("Last-Modified"), updated):
+        run.problem(where, f"Last-Modified {read.headers.get('Last-Modified')} but "
+                           f"lastUpdated {updated}")
+    headers = {**headers, "Accept": "application/fhir+json"}
+    again = requests.get(f"{run.base}/{where}", timeout=60,
+                         headers={**headers, "If-None-Match": f'W/"{version}"'})
+    if entry.get("conditionalRead") in ("not-match", "full-support") and \
+            again.status_code != 304:
+        run.problem(where, f"If-None-Match the current ETag gave {again.status_code}")
+    if "vread" in codes:
+        old = requests.get(f"{run.base}/{where}/_history/{version}", headers=headers,
+                           timeout=60)
+        run._check_response(f"GET {where}/_history/{version}", old, 200)
+        if old.status_code == 200 and old.json() != body:
+            run.problem(where, f"vread of version {version} differs from the read")
+    if "history-instance" in codes:
+        history = requests.get(f"{run.base}/{where}/_history", headers=headers, timeout=60)
+        run._check_response(f"GET {where}/_history", history, 200)
+        found = [e["resource"] for e in history.json().get("entry") or []] \
+            if history.status_code == 200 else []
+        numbers = sorted(int(r["meta"]["versionId"]) for r in found)
+        if numbers != list(range(1, int(version) + 1)):
+            run.problem(where, f"_history holds versions {numbers}, expected 1..{version}")
+        stamps = [r["meta"]["lastUpdated"] for r in sorted(
+            found, key=lambda r: int(r["meta"]["versionId"]))]
+        if stamps != sorted(stamps, key=lambda s: datetime.fromisoformat(
+                s.replace("Z", "+00:00"))):
+            run.problem(where, f"lastUpdated goes back across versions: {stamps}")
+
+
 def _check_writes(run: Run, resource_type: str, entry: dict,
                   samples: dict[str, list[dict]], writers: dict[str, dict]) -> None:
     codes = {i["code"] for i in entry.get("interaction", [])}
-    planned = _create_request(resource_type, samples, entry)
+    planned = _create_request(resource_type, samples, entry, run.hook)
     if planned is None:
         run.problem(resource_type, "declared create/update, but this run has no body for it")
         return
@@ -482,6 +525,9 @@ def _check_writes(run: Run, resource_type: str, entry: dict,
             read = requests.get(f"{run.base}/{resource_type}/{created['id']}", timeout=60,
                                 headers={**writers[writer], "Accept": "application/fhir+json"})
             run._check_response(f"GET {resource_type}/{created['id']}", read, 200)
+            if read.status_code == 200:
+                _check_versions(run, f"{resource_type}/{created['id']}", read, entry,
+                                writers[writer])
         location = response.headers.get("Location", "")
         if f"{resource_type}/{created['id']}" not in location:
             run.problem(resource_type, f"create's Location {location!r} names no new id")
@@ -530,25 +576,8 @@ def _check_parameter(run: Run, resource_type: str, param: dict,
             ids[order] = [r["id"] for r in run.all_matches(resource_type, [("_sort", order)])]
         if sorted(ids[name]) != sorted(ids[f"-{name}"]):
             run.problem(where, f"_sort={name} and -{name} find different resources")
-    # `:missing`: honoured, or refused (400) or reported as ignored (an outcome entry).
     path = _paths(resource_type, param)
-    for missing in ("true", "false"):
-        response = run.get(resource_type, [(f"{name}:missing", missing), ("_count", "100")],
-                           expect=None)
-        entries = response.json().get("entry") or [] if response.status_code == 200 else []
-        reported = any(e["search"]["mode"] == "outcome" and ":missing" in json.dumps(e)
-                       for e in entries)
-        if response.status_code == 200 and path and resource_type not in GROWING and \
-                not reported:
-            for entry in entries:
-                if entry["search"]["mode"] != "match":
-                    continue
-                has = bool(elements(entry["resource"], path)) or path == "@self"
-                if has == (missing == "true"):
-                    run.problem(where, f":missing={missing} returned "
-                                       f"{resource_type}/{entry['resource']['id']}")
-        elif response.status_code not in (200, 400):
-            run.problem(where, f":missing gave {response.status_code}")
+    _check_missing(run, resource_type, name, path)
     # The round trip: each value read off a resource finds that resource (with `_id`, so
     # that a type growing as the run reads needs no walk through every page).
     for resource in samples.get(resource_type, [])[:2]:
@@ -565,6 +594,39 @@ def _check_parameter(run: Run, resource_type: str, param: dict,
                     if value.split("/_history")[0] not in held:
                         run.problem(where, f"{name}={value} found {resource_type}/"
                                            f"{match['id']}, which does not hold it")
+
+
+def _check_missing(run: Run, resource_type: str, name: str, path: str | None) -> None:
+    """`:missing` as R4 defines it: `true` finds the resources whose element has no value,
+    `false` those whose element has one; so the two are disjoint and together are every
+    resource. Anything but true/false is a 400 naming the parameter."""
+    where = f"{resource_type}?{name}:missing"
+    split: dict[str, set[str]] = {}
+    for missing in ("true", "false"):
+        bundle = run.search(resource_type, [(f"{name}:missing", missing), ("_count", "100")])
+        if bundle is None:
+            continue
+        if any(e["search"]["mode"] == "outcome" for e in bundle.get("entry") or []):
+            run.problem(where, f"={missing} was ignored (reported in an outcome)")
+        if resource_type in GROWING:
+            continue
+        found = run.all_matches(resource_type, [(f"{name}:missing", missing)])
+        split[missing] = {r["id"] for r in found}
+        for resource in found if path else []:
+            has = path == "@self" or bool(elements(resource, path))
+            if has == (missing == "true"):
+                run.problem(where, f"={missing} returned {resource_type}/{resource['id']}")
+    if len(split) == 2:
+        everything = {r["id"] for r in run.all_matches(resource_type, [])}
+        both, either = split["true"] & split["false"], split["true"] | split["false"]
+        if both:
+            run.problem(where, f"true and false both find {sorted(both)[:3]}")
+        if either != everything:
+            run.problem(where, f"true and false together find {len(either)} of the "
+                               f"{len(everything)} resources")
+    refused = run.get(resource_type, [(f"{name}:missing", "maybe")], expect=400)
+    if refused.status_code == 400 and f"{name}:missing" not in refused.text:
+        run.problem(where, "=maybe was refused without naming the parameter")
 
 
 def _values_of(run: Run, resource_type: str, name: str, kind: str, path: str | None,

@@ -88,7 +88,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("/fhir/Subscription", "POST"): api("system-write"),
     **{(f"/fhir/Subscription/<subscription_id>{op}", method): api(*SYSTEMS)
        for op, method in (("", "GET"), ("/$status", "GET"), ("/$status", "POST"),
-                          ("/$events", "GET"), ("/$events", "POST"))},
+                          ("/$events", "GET"), ("/$events", "POST"), ("/_history", "GET"),
+                          ("/_history/<version_id>", "GET"))},
     # DICOMweb: STOW-RS is the upload step; QIDO-RS and WADO-RS read ImagingStudy.
     ("/dicomweb/studies", "POST"): api("patient", "admin", "system-write"),
     ("/dicomweb/studies/<study>", "POST"): api("patient", "admin", "system-write"),

@@ -172,3 +172,13 @@ def test_definitions_search_by_id_sort_summary_and_read_conditionally(client):
     again = client.get(f"/fhir/OperationDefinition/{ids[0]}",
                        headers={"If-None-Match": read.headers["ETag"]})
     assert again.status_code == 304
+
+
+@pytest.mark.parametrize("kind", ["OperationDefinition", "SearchParameter"])
+def test_definitions_answer_missing_as_every_one_has_each_element(client, kind):
+    every = client.get(f"/fhir/{kind}?_summary=count").get_json()["total"]
+    for name in ("_id", "url", "name"):
+        assert client.get(f"/fhir/{kind}?{name}:missing=true").get_json()["total"] == 0
+        assert client.get(f"/fhir/{kind}?{name}:missing=false").get_json()["total"] == every
+    refused = client.get(f"/fhir/{kind}?url:missing=maybe")
+    assert refused.status_code == 400 and "url:missing" in refused.get_data(as_text=True)

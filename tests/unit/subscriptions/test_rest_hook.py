@@ -180,3 +180,41 @@ def test_only_the_owner_sees_a_subscription(client, system_client, receiver):
     for path in ("", "/$status", "/$events"):
         response = client.get(f"/fhir/Subscription/{created.id}{path}", headers=other)
         assert response.status_code == 404, path
+
+
+def test_each_status_change_is_a_version_with_vread_and_history(client, system_client,
+                                                                receiver):
+    headers = system_client(EHR)
+    created = subscribe(client, headers, subscription(receiver.url))
+    url = f"/fhir/Subscription/{created.id}"
+    read = client.get(url, headers=headers)
+    current = parse_fhir(read.data, "Subscription")
+    # requested (version 1, at create), then active after the handshake (version 2).
+    assert current.status == "active" and current.meta.versionId == "2"
+    assert read.headers["ETag"] == 'W/"2"'
+    first = parse_fhir(client.get(f"{url}/_history/1", headers=headers).data, "Subscription")
+    assert first.status == "requested" and first.meta.versionId == "1"
+    assert first.meta.lastUpdated <= current.meta.lastUpdated
+    again = client.get(f"{url}/_history/2", headers=headers)
+    assert again.get_json() == read.get_json() and again.headers["ETag"] == 'W/"2"'
+    history = parse_fhir(client.get(f"{url}/_history", headers=headers).data, "Bundle")
+    assert history.type == "history" and history.total == 2
+    assert [e.resource.status for e in history.entry] == ["active", "requested"]
+    assert client.get(url, headers={**headers, "If-None-Match": 'W/"2"'}).status_code == 304
+    assert client.get(f"{url}/_history/3", headers=headers).status_code == 404
+    # Another client learns nothing of it, not even its history.
+    other = system_client(EHR)
+    assert client.get(f"{url}/_history", headers=other).status_code == 404
+    assert client.get(f"{url}/_history/1", headers=other).status_code == 404
+
+
+def test_an_error_is_a_version_that_stays_as_it_was(app, client, system_client, receiver):
+    receiver.status = 503
+    headers = system_client(EHR)
+    created = subscribe(client, headers, subscription(receiver.url))
+    url = f"/fhir/Subscription/{created.id}"
+    failed = parse_fhir(client.get(url, headers=headers).data, "Subscription")
+    assert failed.status == "error" and failed.meta.versionId == "2" and "503" in failed.error
+    sweep_later(app, 3600)  # nothing more to send: no new version, the error still shown
+    later = parse_fhir(client.get(url, headers=headers).data, "Subscription")
+    assert later.meta.versionId == "2" and later.error == failed.error

@@ -56,7 +56,8 @@ def test_metadata_lists_the_topics_and_operations(client, as_role):
     topics = [e["valueCanonical"] for e in entry["extension"]]
     assert REPORT_RELEASED in topics and len(topics) == 2
     assert {o["name"] for o in entry["operation"]} == {"status", "events"}
-    assert {i["code"] for i in entry["interaction"]} == {"create", "read"}
+    assert {i["code"] for i in entry["interaction"]} == {"create", "read", "vread",
+                                                         "history-instance"}
 
 
 def test_a_caller_without_the_right_is_refused_before_the_body_is_read(client, as_role):
@@ -64,3 +65,29 @@ def test_a_caller_without_the_right_is_refused_before_the_body_is_read(client, a
                            headers={**as_role("pharmacist"),
                                     "Content-Type": "application/fhir+json"})
     assert response.status_code == 403
+
+
+def test_a_subscription_made_before_versions_were_kept_keeps_its_first(app, client,
+                                                                       system_client,
+                                                                       receiver):
+    from sqlalchemy import delete
+
+    from csss_fhir.models import ResourceVersion, Subscription, db
+    from csss_fhir.subscriptions.service import ERROR, change_status, versions
+
+    headers = system_client("system/Subscription.write system/DiagnosticReport.read")
+    created = client.post("/fhir/Subscription", json=subscription(receiver.url),
+                          headers=headers).get_json()
+    with app.app_context():
+        db.session.execute(delete(ResourceVersion).where(  # as 0016 left older rows
+            ResourceVersion.resource_id == created["id"]))
+        row = db.session.get(Subscription, created["id"])
+        kept = versions(db.session, row, "http://127.0.0.1:5000/fhir")
+        assert [v.version_id for v in kept] == [row.version_id]  # rendered, not stored
+        before = row.version_id
+        change_status(db.session, row, ERROR, "http://127.0.0.1:5000/fhir", "gone")
+        change_status(db.session, row, ERROR, "http://127.0.0.1:5000/fhir", "gone")  # same
+        db.session.commit()
+        kept = versions(db.session, row, "http://127.0.0.1:5000/fhir")
+        assert [v.version_id for v in kept] == [before + 1, before]
+        assert b'"error"' in kept[0].body and b'"active"' in kept[1].body
