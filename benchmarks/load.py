@@ -309,6 +309,8 @@ def main() -> None:
     parser.add_argument("--workers", default="1,4", help="gunicorn worker counts")
     parser.add_argument("--databases", default="sqlite,postgresql",
                         help="which databases (postgresql needs scripts/with-postgres.sh)")
+    parser.add_argument("--cases", default="read,search,upload",
+                        help="which of read, search, upload (the ceiling always runs)")
     args = parser.parse_args()
     seconds, connections = min(args.seconds, 60), min(args.connections, 64)
     if shutil.which("wrk") is None:
@@ -358,6 +360,8 @@ def main() -> None:
                          {"BENCH_TOKEN": patient, "BENCH_IMAGE": str(image)}),
                     )
                     for name, target, script, env in cases:
+                        if name not in args.cases.split(","):
+                            continue
                         results.append((name, measured(process, database.name, target,
                                                        script, env, seconds, connections,
                                                        workdir)))

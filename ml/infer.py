@@ -14,6 +14,10 @@ Bytes that cannot be decoded raise ``ImageDecodeError`` from ``predict`` and
 variable, else the demo model in ``ml/demo_model``) and keeps one instance per resolved path,
 so every caller in a process shares one interpreter. Interpreter calls are serialised with a
 lock, which makes the instance safe to share between threads.
+
+The assessability check's one matrix product runs on one BLAS thread (``_one_blas_thread``):
+OpenBLAS's default, a thread per core, made it cost 3–4× the CPU of the model itself in a
+server whose other threads and processes already fill the cores (benchmarks/classification_job.py).
 """
 
 from __future__ import annotations
@@ -22,10 +26,11 @@ import copy
 import json
 import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -35,6 +40,9 @@ from ml.calibration import softmax
 from ml.export import metadata_path, sha256_of
 from ml.preprocessing import ImageDecodeError, decoded_pixels, prepare_rgb, scale_to_unit
 from ml.runtime import ModelLoadError, Runner, open_runner
+
+if TYPE_CHECKING:
+    from threadpoolctl import ThreadpoolController
 
 __all__ = ["DEMO_MODEL", "NOT_ASSESSABLE", "UNCERTAIN", "Classifier", "ImageDecodeError",
            "ModelLoadError", "Prediction", "decide", "refuse"]
@@ -91,6 +99,27 @@ def refuse(prediction: Prediction, reason: str) -> Prediction:
 def _undecodable(threshold: float) -> Prediction:
     return Prediction(label=NOT_ASSESSABLE, confidence=0.0, probabilities={}, uncertain=True,
                       threshold=threshold, top_class="", assessable=False, reason=UNDECODABLE)
+
+
+_blas: ThreadpoolController | None = None
+_blas_lock = threading.Lock()
+
+
+@contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """Run the block with NumPy's BLAS on one thread, then restore its thread count.
+
+    The limit is process-wide, so the lock keeps two threads from interleaving their
+    set-and-restore (which could leave the wrong count behind).
+    """
+    global _blas
+    with _blas_lock:
+        if _blas is None:
+            from threadpoolctl import ThreadpoolController
+
+            _blas = ThreadpoolController().select(user_api="blas")
+        with _blas.limit(limits=1):
+            yield
 
 
 def _resolve(path: str | Path | None) -> Path:
@@ -197,9 +226,10 @@ class Classifier:
         rgb = prepare_rgb(pixels, self.input_size)
         with self._lock:
             outputs = self._runner.run(scale_to_unit(rgb)[None])
-        reason = None if self.limits is None else self.limits.judge(pixels.shape, rgb,
-                                                                     outputs[1])
-        return outputs, reason
+        if self.limits is None:
+            return outputs, None
+        with _one_blas_thread():
+            return outputs, self.limits.judge(pixels.shape, rgb, outputs[1])
 
     def model_input_and_features(self, image: bytes | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The model's uint8 RGB input and its feature maps (h×w×C) for one image.

@@ -24,6 +24,7 @@ from csss_fhir.workflow.states import ScanState
 log = logging.getLogger(__name__)
 
 AI_FIRST_RETRY_SECONDS = 10
+AI_BATCH = 16  # scans one classification job takes: its own and the oldest waiting ones
 SWEEP_BATCH = 200
 PACS_RESWEEP_SECONDS = 120  # a pending export the sweep queued is queued again this much later
 JOBS = (CLASSIFY_SCAN, SEND_MAIL, SEND_DICOM, NOTIFY_SUBSCRIBER, SWEEP)
@@ -61,35 +62,75 @@ def _pending_scans():
 
 
 def classify_scan(session: Session, svc: Services, scan_id: str) -> str:
-    """Classify a scan still waiting for the AI; return what happened.
+    """Classify a scan still waiting for the AI, and with it up to AI_BATCH - 1 others that
+    wait for their first attempt; return what happened to `scan_id`.
 
     "skipped": not waiting, or another worker holds it. "classified". "retrying": it failed
     and is due again later. "not-assessable": it failed AI_MAX_ATTEMPTS times and ends in
     AI_ANALYZED as "Not assessable" with the last error as its reason.
-    """
-    from csss_fhir.workflow import classification
 
+    Taking the backlog in batches is what lets the AI keep up with uploads: one claim and
+    one release for the batch instead of two commits per scan. Each scan is still claimed
+    by its own row and written in its own transaction (`classification.classify_new_scan`),
+    and a failure is recorded on its own row; a batch whose worker dies leaves its scans
+    claimed until the claim lapses, and the sweep runs each again then.
+    """
+    claimed = _claim(session, svc, scan_id)
+    outcomes: dict[str, str] = {}
+    for each in claimed:
+        outcomes[each] = _classify_claimed(session, svc, each)
+    # A failure has released its own row with its error.
+    _release(session, [each for each, outcome in outcomes.items()
+                       if outcome in ("classified", "skipped")], error=None)
+    if len(claimed) > 1:
+        log.info("classification batch", extra={"scans": len(claimed)})
+    return outcomes.get(scan_id, "skipped")
+
+
+def _claim(session: Session, svc: Services, scan_id: str) -> list[str]:
+    """Claim `scan_id` if it waits, and up to AI_BATCH - 1 of the oldest scans that wait for
+    their first attempt and no worker holds; return the claimed ids, `scan_id` first.
+
+    Scans in back-off after a failure are left to their own message or the sweep. On
+    PostgreSQL the candidates are read with SKIP LOCKED, so workers claiming at once take
+    different scans instead of queueing on the same rows; the UPDATE re-checks every
+    condition, so a candidate another worker claimed meanwhile is simply not claimed.
+    """
     now = utcnow()
-    claimed = session.execute(
-        update(AiJob).where(AiJob.scan_id == scan_id, AiJob.scan_id.in_(_pending_scans()),
-                            or_(AiJob.claimed_until.is_(None), AiJob.claimed_until < now))
+    unclaimed = or_(AiJob.claimed_until.is_(None), AiJob.claimed_until < now)
+    others = (select(AiJob.scan_id)
+              .where(AiJob.scan_id != scan_id, AiJob.attempts == 0, unclaimed,
+                     AiJob.scan_id.in_(_pending_scans()))
+              .order_by(AiJob.due_at).limit(AI_BATCH - 1)
+              .with_for_update(skip_locked=True, of=AiJob))
+    candidates = [scan_id, *session.scalars(others)]
+    claimed = set(session.scalars(
+        update(AiJob).where(AiJob.scan_id.in_(candidates), AiJob.scan_id.in_(_pending_scans()),
+                            unclaimed)
         .values(attempts=AiJob.attempts + 1,
                 # A killed worker's claim lapses with the AI deadline, so the sweep re-runs
                 # its scan then; a second run of a slow one changes nothing (Task version).
                 claimed_until=now + timedelta(seconds=svc.settings.ai_deadline_seconds))
-        .execution_options(synchronize_session=False)
-    ).rowcount
+        .returning(AiJob.scan_id)
+        .execution_options(synchronize_session=False)))
     session.commit()
-    if claimed != 1:
-        return "skipped"
+    return [each for each in candidates if each in claimed]
+
+
+def _classify_claimed(session: Session, svc: Services, scan_id: str) -> str:
+    """Classify one claimed scan in its own transaction; return classify_scan's outcome.
+
+    A failure is recorded on the scan's row, which it releases with its error.
+    """
+    from csss_fhir.workflow import classification
+
     try:
         result = classification.classify_new_scan(session, svc, scan_id)
     except DBAPIError:
-        raise  # the database, not the scan: the claim lapses and the sweep retries
+        raise  # the database, not the scan: the claims lapse and the sweep retries
     except Exception as err:
         session.rollback()
         return _record_failure(session, svc, scan_id, err)
-    _release(session, scan_id, error=None)
     return "classified" if result is not None else "skipped"
 
 
@@ -104,9 +145,9 @@ def _record_failure(session: Session, svc: Services, scan_id: str, err: Exceptio
     if job.attempts < svc.settings.ai_max_attempts:
         delay = AI_FIRST_RETRY_SECONDS * 2 ** (job.attempts - 1)
         job.due_at = utcnow() + timedelta(seconds=delay)
-        _release(session, scan_id, error=error)
+        _release(session, [scan_id], error=error)
         return "retrying"
-    _release(session, scan_id, error=error)
+    _release(session, [scan_id], error=error)
     classification.record_not_assessable(
         session, svc, scan_id,
         f"the AI analysis failed {job.attempts} times ({type(err).__name__}); "
@@ -114,8 +155,10 @@ def _record_failure(session: Session, svc: Services, scan_id: str, err: Exceptio
     return "not-assessable"
 
 
-def _release(session: Session, scan_id: str, *, error: str | None) -> None:
-    session.execute(update(AiJob).where(AiJob.scan_id == scan_id)
+def _release(session: Session, scan_ids: list[str], *, error: str | None) -> None:
+    if not scan_ids:
+        return
+    session.execute(update(AiJob).where(AiJob.scan_id.in_(scan_ids))
                     .values(claimed_until=None, last_error=error)
                     .execution_options(synchronize_session=False))
     session.commit()

@@ -129,6 +129,90 @@ def test_a_verdict_of_not_assessable_is_stored_with_its_reason(session, monkeypa
         "the image does not look like a frontal chest radiograph"]
 
 
+def test_one_job_classifies_the_waiting_backlog_each_scan_with_its_own_result(session):
+    svc = services()
+    images = [xray_png(seed=n) for n in range(4)]
+    scan_ids = [make_scan("PENDING_AI", image=image)[0] for image in images]
+    assert tasks.classify_scan(session, svc, scan_ids[1]) == "classified"
+    session.expire_all()
+    classifier = svc.classifier.get()
+    for scan_id, image in zip(scan_ids, images, strict=True):
+        [prediction] = predictions(session, scan_id)  # once each
+        assert prediction.probabilities == classifier.predict(image).probabilities
+        assert session.get(Scan, scan_id).task.state == "AI_ANALYZED"
+        job = session.get(AiJob, scan_id)
+        assert (job.attempts, job.claimed_until, job.last_error) == (1, None, None)
+    # Their own messages arrive later: nothing left to do.
+    assert [tasks.classify_scan(session, svc, s) for s in scan_ids] == ["skipped"] * 4
+
+
+def test_a_batch_takes_at_most_ai_batch_scans_and_leaves_retries_to_their_back_off(
+        session, monkeypatch):
+    svc = services()
+    monkeypatch.setattr(tasks, "AI_BATCH", 2)
+    first, second, third, retried = (waiting_scan() for _ in range(4))
+    session.get(AiJob, retried).attempts = 1  # failed once: due after its back-off
+    session.get(AiJob, retried).due_at = utcnow() - timedelta(minutes=1)  # the oldest
+    session.commit()
+    assert tasks.classify_scan(session, svc, third) == "classified"
+    session.expire_all()
+    states = {s: session.get(Scan, s).task.state for s in (first, second, third, retried)}
+    assert states == {first: "AI_ANALYZED", second: "PENDING_AI", third: "AI_ANALYZED",
+                      retried: "PENDING_AI"}
+
+
+def test_a_failing_scan_in_a_batch_is_retried_alone_and_the_others_are_classified(
+        session, monkeypatch):
+    svc = services()
+    broken, healthy = (make_scan("PENDING_AI", image=xray_png(seed=n))[0] for n in (1, 2))
+    svc.store.path_for(session.get(Scan, broken).image.sha256).write_bytes(b"not an image")
+    classifier = svc.classifier.get()
+    real = classifier.predict
+
+    def failing_for_garbage(image, threshold):
+        if image == b"not an image":
+            raise RuntimeError("model server down")
+        return real(image, threshold=threshold)
+
+    monkeypatch.setattr(classifier, "predict", failing_for_garbage)
+    assert tasks.classify_scan(session, svc, broken) == "retrying"
+    session.expire_all()
+    assert session.get(Scan, healthy).task.state == "AI_ANALYZED"
+    job = session.get(AiJob, broken)
+    assert (job.attempts, job.claimed_until, job.last_error) == (
+        1, None, "RuntimeError on attempt 1")
+    assert session.get(Scan, broken).task.state == "PENDING_AI"
+
+
+def test_a_batch_whose_worker_dies_leaves_its_scans_to_the_sweep(session, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from csss_fhir.workflow import classification
+
+    svc = services()
+    scan_ids = [waiting_scan() for _ in range(3)]
+
+    def database_gone(*args):
+        raise OperationalError("UPDATE", {}, Exception("connection lost"))
+
+    monkeypatch.setattr(classification, "classify_new_scan", database_gone)
+    with pytest.raises(OperationalError):
+        tasks.classify_scan(session, svc, scan_ids[0])
+    monkeypatch.undo()
+    session.rollback()
+    claimed = [session.get(AiJob, s) for s in scan_ids]
+    assert all(job.claimed_until is not None for job in claimed)  # the whole batch
+    assert tasks.sweep(session, svc) == []  # held until the claims lapse
+    for job in claimed:
+        job.claimed_until = job.due_at = utcnow() - timedelta(seconds=1)
+    session.commit()
+    due = tasks.sweep(session, svc)
+    assert sorted(key for job, key in due if job == tasks.CLASSIFY_SCAN) == sorted(scan_ids)
+    # Each re-run is a retry (attempt 2): its own message runs it, in no batch.
+    assert [tasks.classify_scan(session, svc, s) for s in scan_ids] == ["classified"] * 3
+    assert all(len(predictions(session, s)) == 1 for s in scan_ids)
+
+
 def test_the_sweep_re_enqueues_a_scan_past_its_deadline_once(session):
     scan_id = waiting_scan()
     svc = services()
