@@ -15,7 +15,8 @@ variable, else the demo model in ``ml/demo_model``) and keeps one instance per r
 so every caller in a process shares one interpreter. Interpreter calls are serialised with a
 lock, which makes the instance safe to share between threads.
 
-The assessability check's one matrix product runs on one BLAS thread (``_one_blas_thread``):
+The assessability check's one matrix product runs on one BLAS thread (``_one_blas_thread``,
+set for the whole process the first time a prediction needs it):
 OpenBLAS's default, a thread per core, made it cost 3–4× the CPU of the model itself in a
 server whose other threads and processes already fill the cores (benchmarks/classification_job.py).
 """
@@ -26,11 +27,10 @@ import copy
 import json
 import os
 import threading
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -40,9 +40,6 @@ from ml.calibration import softmax
 from ml.export import metadata_path, sha256_of
 from ml.preprocessing import ImageDecodeError, decoded_pixels, prepare_rgb, scale_to_unit
 from ml.runtime import ModelLoadError, Runner, open_runner
-
-if TYPE_CHECKING:
-    from threadpoolctl import ThreadpoolController
 
 __all__ = ["DEMO_MODEL", "NOT_ASSESSABLE", "UNCERTAIN", "Classifier", "ImageDecodeError",
            "ModelLoadError", "Prediction", "decide", "refuse"]
@@ -101,25 +98,25 @@ def _undecodable(threshold: float) -> Prediction:
                       threshold=threshold, top_class="", assessable=False, reason=UNDECODABLE)
 
 
-_blas: ThreadpoolController | None = None
+_blas_limited = False
 _blas_lock = threading.Lock()
 
 
-@contextmanager
-def _one_blas_thread() -> Iterator[None]:
-    """Run the block with NumPy's BLAS on one thread, then restore its thread count.
+def _one_blas_thread() -> None:
+    """Put NumPy's BLAS on one thread for the rest of the process (once).
 
-    The limit is process-wide, so the lock keeps two threads from interleaving their
-    set-and-restore (which could leave the wrong count behind).
+    Process-wide and never restored, on purpose: setting the limit and restoring it around
+    every check halved the FHIR read throughput of the gunicorn workers that classify in
+    the background (benchmarks/load.py: read 58 % of the ceiling -> 29 %). A server has
+    several processes on few cores, so one BLAS thread per process is what it wants anyway.
     """
-    global _blas
+    global _blas_limited
     with _blas_lock:
-        if _blas is None:
-            from threadpoolctl import ThreadpoolController
+        if not _blas_limited:
+            from threadpoolctl import threadpool_limits
 
-            _blas = ThreadpoolController().select(user_api="blas")
-        with _blas.limit(limits=1):
-            yield
+            threadpool_limits(limits=1, user_api="blas")
+            _blas_limited = True
 
 
 def _resolve(path: str | Path | None) -> Path:
@@ -228,8 +225,8 @@ class Classifier:
             outputs = self._runner.run(scale_to_unit(rgb)[None])
         if self.limits is None:
             return outputs, None
-        with _one_blas_thread():
-            return outputs, self.limits.judge(pixels.shape, rgb, outputs[1])
+        _one_blas_thread()
+        return outputs, self.limits.judge(pixels.shape, rgb, outputs[1])
 
     def model_input_and_features(self, image: bytes | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The model's uint8 RGB input and its feature maps (h×w×C) for one image.
