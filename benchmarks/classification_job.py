@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -56,7 +55,7 @@ def main() -> None:
     parser.add_argument("--scans", type=int, default=64, help="scans per job run")
     parser.add_argument("--batch", type=int, default=16, help="scans per batched job")
     args = parser.parse_args()
-    from load import Database
+    from load import in_process_settings
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
@@ -65,51 +64,45 @@ def main() -> None:
     from csss_fhir.models import AiJob, Scan, db
     from ml.preprocessing import decoded_pixels, prepare_rgb, scale_to_unit
 
-    kind = "postgresql" if os.environ.get("CSSS_TEST_DATABASE_URL") else "sqlite"
-    print(f"{kind}; load average (1 min) at the start: {os.getloadavg()[0]:.2f}")
-    with tempfile.TemporaryDirectory(prefix="csss-classify-") as tmp:
-        database = Database(kind, Path(tmp))
-        try:
-            settings = factories.settings_for(Path(tmp) / "instance", database.url)
-            seed_pending(settings, 2 * args.scans)
-            app = create_app(settings)
-            with app.app_context():
-                svc = app.extensions["csss"]
-                classifier = svc.classifier.get()
-                scan_ids = list(db.session.scalars(select(AiJob.scan_id).order_by(AiJob.due_at)))
-                image = svc.store.get(db.session.get(Scan, scan_ids[0]).image.sha256)
-                db.session.remove()
-                pixels = decoded_pixels(image)
-                rgb = prepare_rgb(pixels, classifier.input_size)
-                batch = scale_to_unit(rgb)[None]
-                outputs = classifier._runner.run(batch)
-                repeat = args.scans
-                steps = {
-                    "decode": cpu_ms(lambda: decoded_pixels(image), repeat),
-                    "resize": cpu_ms(lambda: prepare_rgb(pixels, classifier.input_size),
-                                     repeat),
-                    "model": cpu_ms(lambda: classifier._runner.run(batch), repeat),
-                    "assessability": cpu_ms(
-                        lambda: classifier.limits.judge(pixels.shape, rgb, outputs[1]),
-                        repeat) if classifier.limits else 0.0,
-                    "predict": cpu_ms(lambda: classifier.predict(image), repeat),
-                }
-                single, batched = scan_ids[:args.scans], scan_ids[args.scans:]
+    with in_process_settings("csss-classify-") as (kind, settings):
+        print(f"{kind}; load average (1 min) at the start: {os.getloadavg()[0]:.2f}")
+        seed_pending(settings, 2 * args.scans)
+        app = create_app(settings)
+        with app.app_context():
+            svc = app.extensions["csss"]
+            classifier = svc.classifier.get()
+            scan_ids = list(db.session.scalars(select(AiJob.scan_id).order_by(AiJob.due_at)))
+            image = svc.store.get(db.session.get(Scan, scan_ids[0]).image.sha256)
+            db.session.remove()
+            pixels = decoded_pixels(image)
+            rgb = prepare_rgb(pixels, classifier.input_size)
+            batch = scale_to_unit(rgb)[None]
+            outputs = classifier._runner.run(batch)
+            repeat = args.scans
+            steps = {
+                "decode": cpu_ms(lambda: decoded_pixels(image), repeat),
+                "resize": cpu_ms(lambda: prepare_rgb(pixels, classifier.input_size),
+                                 repeat),
+                "model": cpu_ms(lambda: classifier._runner.run(batch), repeat),
+                "assessability": cpu_ms(
+                    lambda: classifier.limits.judge(pixels.shape, rgb, outputs[1]),
+                    repeat) if classifier.limits else 0.0,
+                "predict": cpu_ms(lambda: classifier.predict(image), repeat),
+            }
+            single, batched = scan_ids[:args.scans], scan_ids[args.scans:]
 
-                def jobs(scan_ids: list[str], batch: int) -> None:
-                    tasks.AI_BATCH = batch
-                    for scan_id in scan_ids:
-                        with Session(db.engine) as session:
-                            tasks.classify_scan(session, svc, scan_id)
+            def jobs(scan_ids: list[str], batch: int) -> None:
+                tasks.AI_BATCH = batch
+                for scan_id in scan_ids:
+                    with Session(db.engine) as session:
+                        tasks.classify_scan(session, svc, scan_id)
 
-                steps["job, batch 1"] = cpu_ms(lambda: jobs(single, 1), 1) / len(single)
-                steps["db"] = steps["job, batch 1"] - steps["predict"]
-                steps[f"job, batch {args.batch}"] = cpu_ms(lambda: jobs(batched, args.batch),
-                                                           1) / len(batched)
-            for name, value in steps.items():
-                print(f"{name:<16}{value:>8.2f} ms CPU per scan")
-        finally:
-            database.drop()
+            steps["job, batch 1"] = cpu_ms(lambda: jobs(single, 1), 1) / len(single)
+            steps["db"] = steps["job, batch 1"] - steps["predict"]
+            steps[f"job, batch {args.batch}"] = cpu_ms(lambda: jobs(batched, args.batch),
+                                                       1) / len(batched)
+        for name, value in steps.items():
+            print(f"{name:<16}{value:>8.2f} ms CPU per scan")
     print(f"load average (1 min) at the end: {os.getloadavg()[0]:.2f}")
 
 

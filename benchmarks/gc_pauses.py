@@ -21,7 +21,6 @@ import argparse
 import gc
 import os
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from dataclasses import replace
@@ -39,43 +38,37 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--freeze", action=argparse.BooleanOptionalAction, default=True)
     args = parser.parse_args()
-    from load import Database, seed
+    from load import in_process_settings, seed
 
     from csss_fhir import create_app
 
-    kind = "postgresql" if os.environ.get("CSSS_TEST_DATABASE_URL") else "sqlite"
-    with tempfile.TemporaryDirectory(prefix="csss-gc-") as tmp:
-        database = Database(kind, Path(tmp))
-        try:
-            settings = factories.settings_for(Path(tmp) / "instance", database.url)
-            data = seed(settings)
-            app = create_app(replace(settings, jobs_mode="thread"))
-            app.extensions["csss"].classifier.get()
-            client = app.test_client()
-            headers = factories.auth_headers(client, app, *data["doctor"], "doctor")
-            headers["Accept"] = "application/fhir+json"
-            url = f"/fhir/ImagingStudy?patient={data['patient_id']}"
+    with in_process_settings("csss-gc-") as (kind, settings):
+        data = seed(settings)
+        app = create_app(replace(settings, jobs_mode="thread"))
+        app.extensions["csss"].classifier.get()
+        client = app.test_client()
+        headers = factories.auth_headers(client, app, *data["doctor"], "doctor")
+        headers["Accept"] = "application/fhir+json"
+        url = f"/fhir/ImagingStudy?patient={data['patient_id']}"
+        assert client.get(url, headers=headers).status_code == 200
+        gc.collect()
+        if args.freeze:
+            gc.freeze()
+        pauses: dict[int, list[float]] = defaultdict(list)
+        started: list[float] = []
+
+        def timer(phase: str, info: dict) -> None:
+            if phase == "start":
+                started.append(time.perf_counter())
+            else:
+                pauses[info["generation"]].append(time.perf_counter() - started.pop())
+
+        gc.callbacks.append(timer)
+        began = time.perf_counter()
+        for _ in range(args.requests):
             assert client.get(url, headers=headers).status_code == 200
-            gc.collect()
-            if args.freeze:
-                gc.freeze()
-            pauses: dict[int, list[float]] = defaultdict(list)
-            started: list[float] = []
-
-            def timer(phase: str, info: dict) -> None:
-                if phase == "start":
-                    started.append(time.perf_counter())
-                else:
-                    pauses[info["generation"]].append(time.perf_counter() - started.pop())
-
-            gc.callbacks.append(timer)
-            began = time.perf_counter()
-            for _ in range(args.requests):
-                assert client.get(url, headers=headers).status_code == 200
-            elapsed = time.perf_counter() - began
-            gc.callbacks.remove(timer)
-        finally:
-            database.drop()
+        elapsed = time.perf_counter() - began
+        gc.callbacks.remove(timer)
     print(f"{kind}; freeze {args.freeze}; {args.requests} searches, "
           f"{elapsed * 1000 / args.requests:.1f} ms each; "
           f"load average (1 min) {os.getloadavg()[0]:.2f}")

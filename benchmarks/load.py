@@ -38,6 +38,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -143,6 +145,20 @@ class Database:
     def drop(self) -> None:
         if self.name:
             self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+@contextmanager
+def in_process_settings(prefix: str) -> Iterator[tuple[str, object]]:
+    """(kind, settings) for an in-process benchmark: a fresh database of the kind the
+    environment names (PostgreSQL under scripts/with-postgres.sh, else SQLite) in a temporary
+    folder, dropped afterwards (WITH (FORCE): a job thread may still hold a connection)."""
+    kind = "postgresql" if os.environ.get("CSSS_TEST_DATABASE_URL") else "sqlite"
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        database = Database(kind, Path(tmp))
+        try:
+            yield kind, factories.settings_for(Path(tmp) / "instance", database.url)
+        finally:
+            database.drop()
 
 
 def seed(settings) -> dict:

@@ -18,7 +18,6 @@ import argparse
 import io
 import os
 import sys
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -40,61 +39,55 @@ def main() -> None:
                         help="hide frames under this share of the time")
     parser.add_argument("--cases", default="read,search,upload")
     args = parser.parse_args()
-    from load import Database, seed
+    from load import in_process_settings, seed
 
     from csss_fhir import create_app
     from csss_fhir.models import db
 
-    kind = "postgresql" if os.environ.get("CSSS_TEST_DATABASE_URL") else "sqlite"
-    with tempfile.TemporaryDirectory(prefix="csss-profile-") as tmp:
-        database = Database(kind, Path(tmp))
-        try:
-            settings = factories.settings_for(Path(tmp) / "instance", database.url)
-            data = seed(settings)
-            app = create_app(replace(settings, jobs_mode="thread"))
-            client = app.test_client()
-            headers = factories.auth_headers(client, app, *data["doctor"], "doctor")
-            headers["Accept"] = "application/fhir+json"
-            uploader = factories.auth_headers(client, app, *data["patient"], "patient")
-            uploader["Accept"] = "application/fhir+json"
-            image = factories.xray_png(seed=99)
-            statements = []
-            with app.app_context():
-                event.listen(db.engine, "before_cursor_execute",
-                             lambda *a, **k: statements.append(1))
-            cases = {"read": f"/fhir/Patient/{data['patient_id']}",
-                     "search": f"/fhir/ImagingStudy?patient={data['patient_id']}",
-                     "upload": "/fhir/ImagingStudy/$upload"}
+    with in_process_settings("csss-profile-") as (kind, settings):
+        data = seed(settings)
+        app = create_app(replace(settings, jobs_mode="thread"))
+        client = app.test_client()
+        headers = factories.auth_headers(client, app, *data["doctor"], "doctor")
+        headers["Accept"] = "application/fhir+json"
+        uploader = factories.auth_headers(client, app, *data["patient"], "patient")
+        uploader["Accept"] = "application/fhir+json"
+        image = factories.xray_png(seed=99)
+        statements = []
+        with app.app_context():
+            event.listen(db.engine, "before_cursor_execute",
+                         lambda *a, **k: statements.append(1))
+        cases = {"read": f"/fhir/Patient/{data['patient_id']}",
+                 "search": f"/fhir/ImagingStudy?patient={data['patient_id']}",
+                 "upload": "/fhir/ImagingStudy/$upload"}
 
-            def send(name: str, path: str):
-                if name != "upload":
-                    return client.get(path, headers=headers)
-                return client.post(path, headers=uploader, data={
-                    "file": (io.BytesIO(image), "scan.png", "image/png")})
+        def send(name: str, path: str):
+            if name != "upload":
+                return client.get(path, headers=headers)
+            return client.post(path, headers=uploader, data={
+                "file": (io.BytesIO(image), "scan.png", "image/png")})
 
-            for name, path in cases.items():
-                if name not in args.cases.split(","):
-                    continue
-                for _ in range(20):  # warm up: pools, caches, lazy imports
-                    assert send(name, path).status_code in (200, 201)
-                statements.clear()
-                profiler = Profiler(interval=0.0005)
-                started = time.perf_counter()
-                profiler.start()
-                for _ in range(args.requests):
-                    response = send(name, path)
-                    assert response.status_code in (200, 201), response.status_code
-                profiler.stop()
-                elapsed = time.perf_counter() - started
-                print(f"=== {kind} {name}: {elapsed / args.requests * 1000:.2f} ms/request "
-                      f"(profiled), {len(statements) / args.requests:.1f} SQL statements/"
-                      f"request, load average (1 min) {os.getloadavg()[0]:.2f}")
-                print(profiler.output_text(show_all=False, color=False, unicode=True,
-                                           flat=False, time="percent_of_total",
-                                           processor_options={
-                                               "filter_threshold": args.min_percent / 100}))
-        finally:
-            database.drop()  # WITH (FORCE): the job thread may still hold a connection
+        for name, path in cases.items():
+            if name not in args.cases.split(","):
+                continue
+            for _ in range(20):  # warm up: pools, caches, lazy imports
+                assert send(name, path).status_code in (200, 201)
+            statements.clear()
+            profiler = Profiler(interval=0.0005)
+            started = time.perf_counter()
+            profiler.start()
+            for _ in range(args.requests):
+                response = send(name, path)
+                assert response.status_code in (200, 201), response.status_code
+            profiler.stop()
+            elapsed = time.perf_counter() - started
+            print(f"=== {kind} {name}: {elapsed / args.requests * 1000:.2f} ms/request "
+                  f"(profiled), {len(statements) / args.requests:.1f} SQL statements/"
+                  f"request, load average (1 min) {os.getloadavg()[0]:.2f}")
+            print(profiler.output_text(show_all=False, color=False, unicode=True,
+                                       flat=False, time="percent_of_total",
+                                       processor_options={
+                                           "filter_threshold": args.min_percent / 100}))
 
 
 if __name__ == "__main__":
